@@ -1,0 +1,102 @@
+# dvrfs — see README.md. `make` builds bin/, `make check` runs every test.
+
+PREFIX	?= /usr/local
+SBINDIR	?= /sbin
+MANDIR	?= $(PREFIX)/share/man
+DESTDIR	?=
+
+CC	?= cc
+PKGS	:= fuse3 libcurl libcrypto sqlite3 libmicrohttpd jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+CFLAGS	?= -O2 -g
+WARN	:= -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 \
+	   -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iindex -Ifetcher -Ifusefs
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
+LDLIBS	+= $(PKG_LIBS) -pthread -lm
+
+B	:= build
+
+# One flat object list per library.
+INDEX_OBJS := $(B)/index/log.o
+FETCHER_OBJS := $(B)/fetcher/m4f.o
+FUSEFS_OBJS :=
+
+LIBINDEX := $(B)/libindex.a
+LIBFETCHER := $(B)/libfetcher.a
+LIBFUSEFS := $(B)/libfusefs.a
+LIBS	:= $(LIBFUSEFS) $(LIBFETCHER) $(LIBINDEX)
+
+# Programs: name and its own objects.
+ORIGIN_OBJS := $(B)/tools/m4f-origin.o
+FAKE_OBJS := $(B)/tools/dvr-fake.o
+
+PROGS	:= bin/m4f-origin bin/dvr-fake
+
+# Unit tests: tests/check_NAME.c, one per module.
+UNIT_TESTS := m4f
+
+# Integration tests, run in this order.
+IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh
+
+MANPAGES :=
+
+.PHONY: all check unit integration mancheck deps bench install uninstall clean
+all: $(PROGS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBINDEX): $(INDEX_OBJS)
+$(LIBFETCHER): $(FETCHER_OBJS)
+$(LIBFUSEFS): $(FUSEFS_OBJS)
+$(LIBS):
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+bin/m4f-origin: $(ORIGIN_OBJS) $(LIBS)
+bin/dvr-fake: $(FAKE_OBJS) $(LIBS)
+$(PROGS):
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
+UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
+$(B)/tests/check_%: tests/check_%.c $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(LIBS) $(LDLIBS) $(CHECK_LIBS)
+
+deps:
+	@sh packaging/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@tests/run.sh $(UNIT_BINS) $(IT_TESTS) mancheck:"$(MANPAGES)"
+
+unit: all $(UNIT_BINS)
+	@tests/run.sh $(UNIT_BINS)
+
+integration: all
+	@tests/run.sh $(IT_TESTS)
+
+bench: deps all
+	@sh packaging/deps.sh --bench
+	@bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(PROGS:bin/%=$(DESTDIR)$(PREFIX)/bin/%)
+
+clean:
+	rm -rf $(B) bin
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,61 @@
+# Shared helpers for integration tests; source it from tests/it_*.sh.
+# Each case reports "ok - NAME" or "not ok - NAME"; the script's exit
+# status says whether all passed. Everything started is stopped and every
+# mount unmounted on exit, whatever happens.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$TOP/bin
+T=$(mktemp -d /tmp/dvrfs-test.XXXXXX)
+_fails=0
+_pids=()
+_mounts=()
+
+ok()   { echo "ok - $*"; }
+nok()  { echo "not ok - $*"; _fails=$((_fails + 1)); }
+skip() { echo "skip - $*"; }
+# check NAME COMMAND...: runs the command, reports the case.
+check() { local n=$1; shift; if "$@"; then ok "$n"; else nok "$n"; fi; }
+
+# A TCP port nobody listens on now.
+free_port() {
+	python3 - <<'PY'
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+	local i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
+
+# bg CMD...: starts a process in the background, remembered for clean-up.
+bg() { "$@" & _pids+=($!); }
+
+# Mount points registered here are unmounted on exit.
+add_mount() { _mounts+=("$1"); }
+
+cleanup() {
+	local m p
+	for m in "${_mounts[@]}"; do
+		fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+finish() {
+	[ $_fails -eq 0 ]
+	exit $?
+}
