@@ -1,0 +1,211 @@
+/*
+ * store: the secondary's local store — which remote files and folders the
+ * primary has (the namespace last seen, so the mount works while the
+ * primary is down), which byte blocks of each file are here, and complete
+ * verified files.
+ *
+ * Layout of a store folder:
+ *   STORE/index.db	SQLite (WAL): entries, block bitmaps, settings
+ *   STORE/data/	only complete files whose SHA-256 matched the primary's,
+ *			at the primary's relative paths (a valid DVR tree)
+ *   STORE/partial/	data of incomplete files, one sparse file per entry
+ *   STORE/tmp/		whole files being written before their rename
+ *
+ * Entries are numbered; the number is stable for the life of the entry
+ * and is used as the inode number by the mount. The export's root is
+ * STORE_ROOT_ID. An entry's remote identity is (size, mtime, sha256); when
+ * the primary reports a different identity the local data is dropped.
+ *
+ * Convention: 0 on success, -1 with errno on failure; pointers NULL with
+ * errno. Every function is thread-safe (the store serialises its own
+ * access); readers never wait on a writer's fsync.
+ */
+#ifndef DVRFS_STORE_H
+#define DVRFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STORE_ROOT_ID		1
+#define STORE_BLOCK_DEFAULT	(1024 * 1024)
+
+struct store;
+
+struct store_conf {
+	uint32_t	 block_size;	/* 0: STORE_BLOCK_DEFAULT, or the store's */
+	uint64_t	 max_bytes;	/* 0: no size cap */
+	int		 readonly;	/* open for dvrfs-status: no writes */
+};
+
+enum store_type { STORE_FILE = 'f', STORE_DIR = 'd' };
+enum store_state { STORE_NONE = 0, STORE_PARTIAL = 1, STORE_COMPLETE = 2 };
+
+struct store_ent {
+	uint64_t	 id;
+	uint64_t	 parent;	/* 0 for the root */
+	char		 name[256];	/* "" for the root */
+	enum store_type	 type;
+	uint64_t	 size;		/* files */
+	int64_t		 mtime;
+	char		 sha256[65];	/* files: lowercase hex, or "" */
+	enum store_state state;		/* files */
+	uint64_t	 have;		/* files: bytes present locally */
+	int64_t		 listed;	/* folders: when last listed, 0 never */
+};
+
+/* One entry as the primary reports it, in a listing or the feed. */
+struct store_remote {
+	const char	*name;		/* path relative to the listed folder */
+	enum store_type	 type;
+	uint64_t	 size;
+	int64_t		 mtime;
+	const char	*sha256;	/* files: 64 lowercase hex digits */
+};
+
+/*
+ * Opens (creating if needed) the store in dir and recovers from a crash:
+ * removes leftovers in tmp/, drops block bits whose data may not be
+ * durable, re-checks that every entry marked complete has its data file.
+ * conf may be NULL for defaults. The block size is fixed when the store
+ * is created; a different non-zero conf->block_size later is EINVAL.
+ * Returns NULL with errno on failure. Free with store_close().
+ */
+struct store *store_open(const char *dir, const struct store_conf *conf);
+/* Flushes pending block marks and closes. Accepts NULL. */
+void	store_close(struct store *);
+
+uint32_t store_block_size(const struct store *);
+/* The store's folder, as given to store_open(). */
+const char *store_dir(const struct store *);
+
+/* Namespace queries. -1 with ENOENT when there is no such entry. */
+int	store_get(struct store *, uint64_t id, struct store_ent *out);
+int	store_lookup(struct store *, uint64_t parent, const char *name,
+	    struct store_ent *out);
+/* Walks rel ("" is the root) from the root. */
+int	store_resolve(struct store *, const char *rel, struct store_ent *out);
+/* The entry's path relative to the root; malloc'd, the caller frees. */
+char	*store_path(struct store *, uint64_t id);
+
+/*
+ * Calls cb for the children of folder dir in byte-wise name order,
+ * starting after the name `after` (NULL or "" from the first), at most max
+ * of them. cb returns non-zero to stop early. Returns the number of
+ * entries passed to cb, or -1.
+ */
+ssize_t	store_readdir(struct store *, uint64_t dir, const char *after,
+	    size_t max, int (*cb)(void *arg, const struct store_ent *),
+	    void *arg);
+
+/*
+ * Records a listing of folder dir (a path relative to the root, "" for the
+ * root) in one transaction. Names in v are relative to dir and may have
+ * several components (a recursive listing); missing parent folders are
+ * created. An entry whose remote identity changed loses its local data.
+ * If complete is set, v is everything below dir (recursive) or everything
+ * in dir (not recursive): entries the primary no longer has are removed
+ * with their local data, and the folders covered get listed = now.
+ * If ids is not NULL, ids[i] receives the id of v[i].
+ */
+int	store_apply_listing(struct store *, const char *dir,
+	    const struct store_remote *v, size_t n, int recursive,
+	    int complete, int64_t now, uint64_t *ids);
+
+/*
+ * One change from the primary's feed: r->name is relative to the root;
+ * deleted removes the entry (and its subtree and local data), otherwise
+ * the entry is created or updated as in store_apply_listing(). *id
+ * receives the entry's id (0 if deleted), *parent its parent's; either may
+ * be NULL.
+ */
+int	store_apply_event(struct store *, const struct store_remote *r,
+	    int deleted, uint64_t *id, uint64_t *parent);
+
+/*
+ * Is every byte of [off, off+len) of file id here? Returns 1 if so, 0 if
+ * not (then *missing, when not NULL, is the offset of the first missing
+ * block's start), -1 on error. len is clipped to the file size.
+ */
+int	store_have(struct store *, uint64_t id, uint64_t off, uint64_t len,
+	    uint64_t *missing);
+
+/*
+ * Reads up to len bytes at off of file id from local data (data/ when
+ * complete, else partial/). The caller has checked with store_have().
+ * Returns bytes read (short only at end of file), or -1.
+ */
+ssize_t	store_pread(struct store *, uint64_t id, void *buf, size_t len,
+	    uint64_t off);
+
+/*
+ * Opens the complete data file of id read-only for serving (the caller
+ * closes it). -1 with ENOENT if the file is not complete.
+ */
+int	store_open_complete(struct store *, uint64_t id);
+
+/*
+ * Stores block number `block` of file id (len bytes: the block size, or
+ * what is left of the file for the last block). The bytes are readable at
+ * once through store_pread(); the block's bit is recorded only after the
+ * data is durable (group commit by a background thread, no fsync per
+ * call). When the last block arrives the file is verified against its
+ * sha256 and, if it matches, moved into data/ and marked complete; if it
+ * does not, every block of the file is dropped and store_stats counts a
+ * hash failure. Returns 0, or -1 with errno (EINVAL for a bad block number
+ * or length, ENOENT if the entry is gone or was replaced meanwhile, ENOSPC).
+ */
+int	store_write_block(struct store *, uint64_t id, uint64_t block,
+	    const void *buf, size_t len);
+
+/*
+ * Stores a whole file at once (the crawler's path): verifies buf against
+ * the entry's size and sha256, writes it to tmp/, fsyncs, renames it into
+ * data/, syncs the folder, marks it complete. -1 with EBADMSG on a size or
+ * hash mismatch (nothing is kept), ENOENT, ENOSPC.
+ */
+int	store_put_file(struct store *, uint64_t id, const void *buf,
+	    size_t len);
+
+/* Notes that file id was read now (for eviction by least recent read). */
+void	store_touch(struct store *, uint64_t id);
+
+/*
+ * Retention: drops the local data of files older than depth seconds at
+ * time now. A segment's time comes from its DVR path
+ * (STREAM/YYYY/MM/DD/HH/MM/SS.ext); other files use their mtime. Then,
+ * when a size cap is set and exceeded, evicts least-recently-read files
+ * (those outside the depth first). Returns the number of files dropped,
+ * or -1.
+ */
+ssize_t	store_expire(struct store *, int64_t now, int64_t depth);
+
+/* Flushes pending block marks now (waits for their fsync). */
+int	store_sync(struct store *);
+
+struct store_stats {
+	uint64_t	 files;		/* remote files known */
+	uint64_t	 bytes;		/* their total size */
+	uint64_t	 complete_files;
+	uint64_t	 complete_bytes;
+	uint64_t	 partial_files;
+	uint64_t	 partial_bytes;	/* bytes present of partial files */
+	uint64_t	 hash_failures;	/* since the store was created */
+};
+
+/*
+ * Totals over the files below rel ("" for all), restricted to segments
+ * whose time is at or after since (0: no restriction).
+ */
+int	store_stats(struct store *, const char *rel, int64_t since,
+	    struct store_stats *out);
+
+/*
+ * Parses a DVR segment path "STREAM/YYYY/MM/DD/HH/MM/SS.ext" (STREAM may
+ * have several components) into the UTC time of the segment's start.
+ * Returns 0, or -1 with EINVAL if rel is not such a path. stream_len, when
+ * not NULL, receives the length of the STREAM part.
+ */
+int	store_dvr_time(const char *rel, int64_t *t, size_t *stream_len);
+
+#endif
