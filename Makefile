@@ -33,7 +33,7 @@ LIBS	:= $(LIBFUSEFS) $(LIBFETCHER) $(LIBINDEX)
 
 # Programs: name and its own objects.
 ORIGIN_OBJS := $(B)/tools/m4f-origin.o
-FAKE_OBJS := $(B)/tools/dvr-fake.o
+FAKE_OBJS := $(B)/tools/dvr-fake.o $(B)/tools/tswriter.o
 
 PROGS	:= bin/m4f-origin bin/dvr-fake
 
