@@ -43,7 +43,7 @@ UNIT_TESTS := m4f
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh
 
-MANPAGES :=
+MANPAGES := docs/man/dvr-fake.1
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
 all: $(PROGS)
