@@ -1,0 +1,701 @@
+/*
+ * Lock order: fs->qlock is a leaf; no other lock is held while taking it.
+ * The store and the fetcher lock for themselves.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetcher.h"
+#include "fs.h"
+#include "log.h"
+#include "store.h"
+
+#define FILE_TIMEOUT	3600.0	/* closed segments never change */
+#define DIR_TIMEOUT	1.0	/* the live edge does */
+#define NEG_TIMEOUT	1.0
+#define RELIST_AFTER	2	/* seconds before a miss re-lists a folder */
+#define READDIR_TTL	5	/* seconds a listing is good for readdir */
+#define QUEUE_MAX	4096
+
+struct change {
+	uint64_t	 id;
+	uint64_t	 parent;
+	char		*name;		/* last component */
+};
+
+struct fs {
+	struct store	*store;
+	struct fetcher	*fetcher;
+	struct fs_conf	 conf;
+	struct fuse_session *se;
+
+	pthread_mutex_t	 qlock;
+	pthread_cond_t	 qcond;
+	struct change	 queue[QUEUE_MAX];	/* under qlock */
+	size_t		 qhead, qlen;		/* under qlock */
+	int		 stopping;		/* under qlock */
+	int		 notifier_running;
+	pthread_t	 notifier;
+
+	/* Counters, atomic. */
+	uint64_t	 reads_local, reads_fetched, reads_failed;
+	uint64_t	 bytes_local, bytes_fetched;
+};
+
+/* An open file: its complete data file once there is one. */
+struct handle {
+	uint64_t	 id;
+	int		 fd;	/* atomic: -1 until the file is complete */
+	int		 readahead_done;
+};
+
+struct dirsnap {
+	struct store_ent *v;
+	size_t		 n, cap;
+};
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* Maps what the fetcher says to what a reader should see. */
+static int
+read_errno(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOMEM:
+	case ENOSPC:
+		return e;
+	default:
+		return EIO;
+	}
+}
+
+static void
+ent_to_stat(const struct store_ent *e, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = e->id;
+	if (e->type == STORE_DIR) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_size = 4096;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)e->size;
+	}
+	st->st_blksize = 65536;
+	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
+	st->st_mtim.tv_sec = e->mtime;
+	st->st_ctim.tv_sec = e->mtime;
+	st->st_atim.tv_sec = e->mtime;
+}
+
+static void
+ent_to_entry(const struct store_ent *e, struct fuse_entry_param *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->ino = e->id;
+	p->generation = 1;
+	ent_to_stat(e, &p->attr);
+	p->attr_timeout = e->type == STORE_DIR ? DIR_TIMEOUT : FILE_TIMEOUT;
+	p->entry_timeout = e->type == STORE_DIR ? DIR_TIMEOUT : FILE_TIMEOUT;
+}
+
+/*
+ * A DVR hour folder (STREAM/YYYY/MM/DD/HH) is listed with its whole
+ * subtree in one request: an hour of segments is one or two pages, and
+ * viewers go on to the next minutes.
+ */
+static int
+is_hour_folder(const char *rel)
+{
+	char probe[4200];
+	int64_t t;
+
+	if (snprintf(probe, sizeof(probe), "%s/00/00.ts", rel) >=
+	    (int)sizeof(probe))
+		return 0;
+	return store_dvr_time(probe, &t, NULL) == 0;
+}
+
+/*
+ * Lists folder d from the primary, waiting at most the read timeout.
+ * Returns 0 or a positive errno value.
+ */
+static int
+list_dir(struct fs *fs, const struct store_ent *d)
+{
+	char *rel;
+	int rc = 0;
+
+	if ((rel = store_path(fs->store, d->id)) == NULL)
+		return errno;
+	if (fetcher_list(fs->fetcher, rel, is_hour_folder(rel), FETCH_VIEWER,
+	    fs->conf.timeout_ms) == -1) {
+		rc = errno;
+		log_debug("listing '%s': %s", rel, strerror(rc));
+	}
+	free(rel);
+	return rc;
+}
+
+/*
+ * Makes sure folder d has been listed at least once, and again when it was
+ * listed more than ttl seconds ago (ttl < 0: never again). On return *d is
+ * up to date. A folder that was listed before stays usable while the
+ * primary is down. Returns 0 or a positive errno value.
+ */
+static int
+ensure_listed(struct fs *fs, struct store_ent *d, int ttl)
+{
+	int rc;
+
+	if (d->listed != 0 && (ttl < 0 || now_s() - d->listed <= ttl))
+		return 0;
+	rc = list_dir(fs, d);
+	if (store_get(fs->store, d->id, d) == -1)
+		return errno == ENOENT ? ENOENT : EIO;
+	if (rc != 0 && d->listed == 0)
+		return rc == ENOENT ? ENOENT : EIO;
+	return 0;
+}
+
+static int
+do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
+    struct store_ent *out)
+{
+	struct store_ent d;
+	int rc;
+
+	if (store_get(fs->store, parent, &d) == -1)
+		return errno == ENOENT ? ENOENT : EIO;
+	if (d.type != STORE_DIR)
+		return ENOTDIR;
+	if ((rc = ensure_listed(fs, &d, -1)) != 0)
+		return rc;
+	if (store_lookup(fs->store, parent, name, out) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return EIO;
+	/* A miss at the live edge: the segment may be newer than the list. */
+	if ((rc = ensure_listed(fs, &d, RELIST_AFTER)) != 0)
+		return rc;
+	if (store_lookup(fs->store, parent, name, out) == 0)
+		return 0;
+	return errno == ENOENT ? ENOENT : EIO;
+}
+
+static void
+fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fuse_entry_param p;
+	struct store_ent e;
+	int rc;
+
+	if ((rc = do_lookup(fs, parent, name, &e)) == 0) {
+		ent_to_entry(&e, &p);
+		fuse_reply_entry(req, &p);
+	} else if (rc == ENOENT) {
+		memset(&p, 0, sizeof(p));
+		p.entry_timeout = NEG_TIMEOUT;
+		fuse_reply_entry(req, &p);
+	} else
+		fuse_reply_err(req, rc);
+}
+
+static void
+fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct store_ent e;
+	struct stat st;
+
+	if (store_get(fs->store, ino, &e) == -1) {
+		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
+		return;
+	}
+	ent_to_stat(&e, &st);
+	fuse_reply_attr(req, &st, e.type == STORE_DIR ? DIR_TIMEOUT :
+	    FILE_TIMEOUT);
+}
+
+static int
+snap_add(void *arg, const struct store_ent *e)
+{
+	struct dirsnap *s = arg;
+	struct store_ent *v;
+
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+
+		if ((v = realloc(s->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = *e;
+	return 0;
+}
+
+/* The folder's entries as they are when it is opened. */
+static void
+fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct dirsnap *s;
+	struct store_ent d;
+	int rc;
+
+	if (store_get(fs->store, ino, &d) == -1) {
+		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
+		return;
+	}
+	if (d.type != STORE_DIR) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if ((rc = ensure_listed(fs, &d, READDIR_TTL)) != 0) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (store_readdir(fs->store, ino, NULL, SIZE_MAX, snap_add, s) == -1 ||
+	    s->n == SIZE_MAX) {
+		free(s->v);
+		free(s);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	fi->fh = (uintptr_t)s;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void
+do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi, int plus)
+{
+	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
+	struct fuse_entry_param p;
+	struct stat st;
+	size_t used = 0, n;
+	char *buf;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((buf = malloc(size)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Offsets 1 and 2 are "." and ".."; entry i is at offset i + 3. */
+	for (; (size_t)off < s->n + 2; off++) {
+		const char *name;
+
+		memset(&p, 0, sizeof(p));
+		if (off < 2) {
+			name = off == 0 ? "." : "..";
+			p.attr.st_ino = ino;
+			p.attr.st_mode = S_IFDIR;
+		} else {
+			name = s->v[off - 2].name;
+			ent_to_entry(&s->v[off - 2], &p);
+		}
+		if (plus) {
+			if (off < 2)
+				p.ino = 0;
+			n = fuse_add_direntry_plus(req, buf + used, size - used,
+			    name, &p, off + 1);
+		} else {
+			st = p.attr;
+			n = fuse_add_direntry(req, buf + used, size - used,
+			    name, &st, off + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void
+fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void
+fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+static void
+fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
+
+	free(s->v);
+	free(s);
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct store_ent e;
+	struct handle *h;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (store_get(fs->store, ino, &e) == -1) {
+		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
+		return;
+	}
+	if (e.type == STORE_DIR) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->id = ino;
+	h->fd = e.state == STORE_COMPLETE ?
+	    store_open_complete(fs->store, ino) : -1;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	fuse_reply_open(req, fi);
+}
+
+/*
+ * The complete data file of h, opened when the file became complete after
+ * h was. Returns the descriptor or -1.
+ */
+static int
+handle_fd(struct fs *fs, struct handle *h)
+{
+	int fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE), want = -1;
+
+	if (fd >= 0)
+		return fd;
+	if ((fd = store_open_complete(fs->store, h->id)) == -1)
+		return -1;
+	if (!__atomic_compare_exchange_n(&h->fd, &want, fd, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd);
+		fd = want;
+	}
+	return fd;
+}
+
+static int
+collect_file(void *arg, const struct store_ent *e)
+{
+	struct dirsnap *s = arg;
+
+	if (e->type != STORE_FILE)
+		return 0;
+	if (snap_add(s, e) == -1)
+		return -1;
+	return s->n >= s->cap;
+}
+
+static int
+first_ent(void *arg, const struct store_ent *e)
+{
+	*(struct store_ent *)arg = *e;
+	return 1;
+}
+
+/*
+ * Viewers watch forward: queue the rest of this file at viewer priority
+ * and the next segments of the stream (the following names in the folder,
+ * then the next folder) as whole files at live priority.
+ */
+static void
+read_ahead(struct fs *fs, uint64_t id)
+{
+	struct store_ent e, d, next;
+	struct dirsnap s = { 0 };
+	uint32_t bs = store_block_size(fs->store);
+	size_t i;
+	int want = fs->conf.readahead;
+
+	if (store_get(fs->store, id, &e) == -1)
+		return;
+	if (e.size > bs)
+		fetcher_prefetch(fs->fetcher, id, 1, (e.size + bs - 1) / bs - 1,
+		    FETCH_VIEWER);
+	if (want <= 0 || (s.v = calloc((size_t)want, sizeof(*s.v))) == NULL)
+		return;
+	s.cap = (size_t)want;
+	store_readdir(fs->store, e.parent, e.name, s.cap, collect_file, &s);
+	/* Past the folder's end: the first files of the next folder. */
+	if (s.n < s.cap && store_get(fs->store, e.parent, &d) == 0 &&
+	    d.parent != 0 && store_readdir(fs->store, d.parent, d.name, 1,
+	    first_ent, &next) == 1 && next.type == STORE_DIR)
+		store_readdir(fs->store, next.id, NULL, s.cap, collect_file,
+		    &s);
+	for (i = 0; i < s.n; i++)
+		if (s.v[i].state != STORE_COMPLETE)
+			fetcher_get_file(fs->fetcher, s.v[i].id, FETCH_LIVE,
+			    NULL, NULL);
+	free(s.v);
+}
+
+static void
+reply_from_fd(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void
+fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	int fd, local;
+	ssize_t n;
+	char *buf;
+
+	if ((fd = handle_fd(fs, h)) >= 0) {
+		__atomic_add_fetch(&fs->reads_local, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&fs->bytes_local, size, __ATOMIC_RELAXED);
+		reply_from_fd(req, fd, size, off);
+		return;
+	}
+	if ((buf = malloc(size)) == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	local = store_have(fs->store, ino, (uint64_t)off, size, NULL) == 1;
+	if (!local && !__atomic_exchange_n(&h->readahead_done, 1,
+	    __ATOMIC_RELAXED))
+		read_ahead(fs, ino);
+	n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
+	    FETCH_VIEWER, fs->conf.timeout_ms);
+	if (n < 0) {
+		int e = read_errno(errno);
+
+		__atomic_add_fetch(&fs->reads_failed, 1, __ATOMIC_RELAXED);
+		log_debug("read of %llu at %lld: %s", (unsigned long long)ino,
+		    (long long)off, strerror(errno));
+		fuse_reply_err(req, e);
+	} else {
+		__atomic_add_fetch(local ? &fs->reads_local : &fs->reads_fetched,
+		    1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(local ? &fs->bytes_local : &fs->bytes_fetched,
+		    (uint64_t)n, __ATOMIC_RELAXED);
+		store_touch(fs->store, ino);
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	free(buf);
+}
+
+static void
+fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct statvfs sv;
+
+	if (statvfs(store_dir(fs->store), &sv) == -1)
+		memset(&sv, 0, sizeof(sv));
+	sv.f_namemax = 255;
+	sv.f_flag |= ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void
+fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	conn->max_readahead = conn->max_readahead > (1u << 20) ?
+	    conn->max_readahead : (1u << 20);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.getattr = fs_getattr,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.open = fs_open,
+	.read = fs_read,
+	.release = fs_release,
+	.statfs = fs_statfs,
+};
+
+const struct fuse_lowlevel_ops *
+fs_ops(void)
+{
+	return &ops;
+}
+
+/*
+ * Called by the fetcher on its network thread for each change on the
+ * primary: must not block, so it only queues. A full queue drops the
+ * change; the kernel's short folder timeouts cover for it.
+ */
+static void
+on_change(void *arg, const struct fetcher_change *c)
+{
+	struct fs *fs = arg;
+	const char *base;
+	struct change *q;
+
+	if (c->reset || c->name == NULL)
+		return;
+	base = strrchr(c->name, '/');
+	base = base != NULL ? base + 1 : c->name;
+	pthread_mutex_lock(&fs->qlock);
+	if (fs->qlen < QUEUE_MAX) {
+		q = &fs->queue[(fs->qhead + fs->qlen) % QUEUE_MAX];
+		if ((q->name = strdup(base)) != NULL) {
+			q->id = c->id;
+			q->parent = c->parent;
+			fs->qlen++;
+			pthread_cond_signal(&fs->qcond);
+		}
+	}
+	pthread_mutex_unlock(&fs->qlock);
+}
+
+/* Tells the kernel what changed on the primary, off every request path. */
+static void *
+notifier_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct change c;
+
+	pthread_mutex_lock(&fs->qlock);
+	for (;;) {
+		while (fs->qlen == 0 && !fs->stopping)
+			pthread_cond_wait(&fs->qcond, &fs->qlock);
+		if (fs->stopping)
+			break;
+		c = fs->queue[fs->qhead];
+		fs->qhead = (fs->qhead + 1) % QUEUE_MAX;
+		fs->qlen--;
+		pthread_mutex_unlock(&fs->qlock);
+		if (c.parent != 0)
+			fuse_lowlevel_notify_inval_entry(fs->se, c.parent,
+			    c.name, strlen(c.name));
+		if (c.id != 0)
+			fuse_lowlevel_notify_inval_inode(fs->se, c.id, 0, 0);
+		free(c.name);
+		pthread_mutex_lock(&fs->qlock);
+	}
+	pthread_mutex_unlock(&fs->qlock);
+	return NULL;
+}
+
+struct fs *
+fs_new(struct store *store, struct fetcher *fetcher, const struct fs_conf *conf)
+{
+	struct fs *fs;
+
+	if ((fs = calloc(1, sizeof(*fs))) == NULL)
+		return NULL;
+	fs->store = store;
+	fs->fetcher = fetcher;
+	fs->conf = *conf;
+	pthread_mutex_init(&fs->qlock, NULL);
+	pthread_cond_init(&fs->qcond, NULL);
+	return fs;
+}
+
+int
+fs_start(struct fs *fs, struct fuse_session *se)
+{
+	int rc;
+
+	fs->se = se;
+	if ((rc = pthread_create(&fs->notifier, NULL, notifier_main, fs)) != 0)
+		return errno = rc, -1;
+	fs->notifier_running = 1;
+	if (fetcher_follow(fs->fetcher, on_change, fs) == -1)
+		log_warn("cannot follow the primary's changes");
+	return 0;
+}
+
+void
+fs_free(struct fs *fs)
+{
+	if (fs == NULL)
+		return;
+	pthread_mutex_lock(&fs->qlock);
+	fs->stopping = 1;
+	pthread_cond_signal(&fs->qcond);
+	pthread_mutex_unlock(&fs->qlock);
+	if (fs->notifier_running)
+		pthread_join(fs->notifier, NULL);
+	while (fs->qlen > 0) {
+		free(fs->queue[fs->qhead].name);
+		fs->qhead = (fs->qhead + 1) % QUEUE_MAX;
+		fs->qlen--;
+	}
+	pthread_mutex_destroy(&fs->qlock);
+	pthread_cond_destroy(&fs->qcond);
+	free(fs);
+}
+
+void
+fs_counters(struct fs *fs, struct fs_counters *out)
+{
+	out->reads_local = __atomic_load_n(&fs->reads_local, __ATOMIC_RELAXED);
+	out->reads_fetched = __atomic_load_n(&fs->reads_fetched,
+	    __ATOMIC_RELAXED);
+	out->reads_failed = __atomic_load_n(&fs->reads_failed, __ATOMIC_RELAXED);
+	out->bytes_local = __atomic_load_n(&fs->bytes_local, __ATOMIC_RELAXED);
+	out->bytes_fetched = __atomic_load_n(&fs->bytes_fetched,
+	    __ATOMIC_RELAXED);
+}
