@@ -24,7 +24,7 @@ B	:= build
 # One flat object list per library.
 INDEX_OBJS := $(B)/index/log.o
 FETCHER_OBJS := $(B)/fetcher/m4f.o
-FUSEFS_OBJS :=
+FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o
 
 LIBINDEX := $(B)/libindex.a
 LIBFETCHER := $(B)/libfetcher.a
@@ -32,13 +32,16 @@ LIBFUSEFS := $(B)/libfusefs.a
 LIBS	:= $(LIBFUSEFS) $(LIBFETCHER) $(LIBINDEX)
 
 # Programs: name and its own objects.
-ORIGIN_OBJS := $(B)/tools/m4f-origin.o
+ORIGIN_OBJS := $(B)/tools/m4f-origin.o $(B)/tools/origin_http.o \
+	$(B)/tools/origin_fs.o $(B)/tools/origin_hash.o $(B)/tools/origin_feed.o
 FAKE_OBJS := $(B)/tools/dvr-fake.o $(B)/tools/tswriter.o
 
-PROGS	:= bin/m4f-origin bin/dvr-fake
+DVRFS_OBJS := $(B)/fusefs/main.o
+
+PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f
+UNIT_TESTS := m4f options
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh
@@ -46,7 +49,11 @@ IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh
 MANPAGES := docs/man/dvr-fake.1
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
-all: $(PROGS)
+all: $(PROGS) bin/mount.dvrfs
+
+# mount(8) runs /sbin/mount.dvrfs for -t dvrfs: the same program.
+bin/mount.dvrfs: bin/dvrfs
+	ln -sf dvrfs $@
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -62,6 +69,7 @@ $(LIBS):
 
 bin/m4f-origin: $(ORIGIN_OBJS) $(LIBS)
 bin/dvr-fake: $(FAKE_OBJS) $(LIBS)
+bin/dvrfs: $(DVRFS_OBJS) $(LIBS)
 $(PROGS):
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
@@ -85,9 +93,13 @@ unit: all $(UNIT_BINS)
 integration: all
 	@tests/run.sh $(IT_TESTS)
 
-bench: deps all
+bench: deps all $(B)/bench/relay
 	@sh packaging/deps.sh --bench
 	@bench/run.sh
+
+$(B)/bench/relay: bench/relay.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)

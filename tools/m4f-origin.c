@@ -1,0 +1,213 @@
+/*
+ * m4f-origin: the primary's read-only M4F server (docs/protocol.md).
+ * Exports folders under their absolute paths, on one or more addresses,
+ * with optional HMAC authentication by the cluster key.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "m4f.h"
+#include "origin_feed.h"
+#include "origin_fs.h"
+#include "origin_hash.h"
+#include "origin_http.h"
+
+#define DEFAULT_CACHE	"/var/lib/m4f-origin/hashes.db"
+#define MAX_EXPORTS	64
+#define MAX_LISTEN	16
+#define KEY_MAX		4096
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: m4f-origin [-v] [-c hashcache] [-k keyfile] "
+	    "-l host:port [-l host:port ...]\n"
+	    "                  -r dir [-r dir ...]\n");
+	exit(2);
+}
+
+/* Reads the key: the file's content without a trailing newline. */
+static char *
+read_key(const char *path, size_t *len)
+{
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((buf = malloc(KEY_MAX + 1)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	n = read(fd, buf, KEY_MAX + 1);
+	close(fd);
+	if (n < 0 || n > KEY_MAX) {
+		free(buf);
+		errno = n < 0 ? errno : EFBIG;
+		return NULL;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0) {
+		free(buf);
+		errno = ENODATA;
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+/* Fills an export from a -r argument; 0 or -1 (logged). */
+static int
+export_init(struct oexport *e, const char *arg)
+{
+	size_t n = strlen(arg);
+	struct stat st;
+
+	while (n > 1 && arg[n - 1] == '/')
+		n--;
+	if (arg[0] != '/' || (n > 1 && m4f_path_check(
+	    strndupa(arg + 1, n - 1)) == -1)) {
+		log_warnx("%s: export must be an absolute, plain path", arg);
+		return -1;
+	}
+	if ((e->url = strndup(arg, n)) == NULL ||
+	    (e->real = realpath(arg, NULL)) == NULL ||
+	    stat(e->real, &st) == -1) {
+		log_warn("%s", arg);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_warnx("%s: not a folder", arg);
+		return -1;
+	}
+	return 0;
+}
+
+struct opts {
+	struct oexport	 ex[MAX_EXPORTS];
+	size_t		 nex;
+	const char	*listen[MAX_LISTEN];
+	size_t		 nlisten;
+	const char	*keyfile;
+	const char	*cache;
+	int		 verbose;
+};
+
+static void
+parse_opts(int argc, char *argv[], struct opts *o)
+{
+	int ch;
+
+	o->cache = DEFAULT_CACHE;
+	while ((ch = getopt(argc, argv, "c:k:l:r:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			o->cache = optarg;
+			break;
+		case 'k':
+			o->keyfile = optarg;
+			break;
+		case 'l':
+			if (o->nlisten == MAX_LISTEN)
+				usage();
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 'r':
+			if (o->nex == MAX_EXPORTS)
+				usage();
+			if (export_init(&o->ex[o->nex++], optarg) == -1)
+				exit(1);
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || o->nex == 0 || o->nlisten == 0)
+		usage();
+}
+
+/* Blocks until SIGTERM or SIGINT (which all threads have blocked). */
+static int
+wait_signal(const sigset_t *set)
+{
+	int sig;
+
+	while (sigwait(set, &sig) != 0)
+		;
+	return sig;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct MHD_Daemon *d[MAX_LISTEN] = { NULL };
+	struct ohttp h = { 0 };
+	struct opts o = { 0 };
+	sigset_t set;
+	size_t i;
+	int rc = 1, sig;
+
+	log_init("m4f-origin", LOG_LVL_INFO);
+	parse_opts(argc, argv, &o);
+	if (o.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	if (o.keyfile != NULL &&
+	    (h.key = read_key(o.keyfile, &h.keylen)) == NULL) {
+		log_err("key file %s", o.keyfile);
+		return 1;
+	}
+	/* Every thread inherits this mask; only sigwait() sees the signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGPIPE);
+
+	h.ex = o.ex, h.nex = o.nex;
+	if ((h.hash = ohash_open(o.cache)) == NULL) {
+		log_errx("cannot open hash cache %s", o.cache);
+		goto out;
+	}
+	if ((h.feed = ofeed_open(o.ex, o.nex, h.hash)) == NULL)
+		goto out;
+	for (i = 0; i < o.nlisten; i++)
+		if ((d[i] = ohttp_start(&h, o.listen[i])) == NULL)
+			goto out;
+	for (i = 0; i < o.nex; i++)
+		log_info("exporting %s (%s)", o.ex[i].url, o.ex[i].real);
+	log_info("listening on %zu address(es)%s", o.nlisten,
+	    h.key ? ", signed requests only" : "");
+	sig = wait_signal(&set);
+	log_info("signal %d, stopping", sig);
+	rc = 0;
+out:
+	ofeed_stop(h.feed);
+	for (i = 0; i < o.nlisten; i++)
+		ohttp_stop(d[i]);
+	ofeed_close(h.feed);
+	ohash_close(h.hash);
+	for (i = 0; i < o.nex; i++) {
+		free(o.ex[i].url);
+		free(o.ex[i].real);
+	}
+	free((char *)h.key);
+	return rc;
+}

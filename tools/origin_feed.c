@@ -1,0 +1,422 @@
+/*
+ * origin_feed: inotify → ring of numbered events → long-poll answers.
+ *
+ * The feed thread alone reads inotify and owns the watch table (wd →
+ * export and folder). The ring, seq and stop flag are under f->lock;
+ * requests wait on f->cond. Files are hashed outside the lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "m4f.h"
+#include "origin_feed.h"
+#include "origin_fs.h"
+#include "origin_hash.h"
+
+#define RING_CAP	65536		/* events kept for late followers */
+#define ANSWER_MAX	10000		/* events in one answer */
+#define WATCH_MASK	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | \
+			 IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW)
+
+struct watch {
+	const struct oexport *ex;	/* NULL: slot unused */
+	char		*rel;		/* folder relative to the export */
+};
+
+struct rec {
+	const struct oexport *ex;
+	struct m4f_event ev;		/* ev.e.name malloc'd */
+};
+
+struct ofeed {
+	const struct oexport *ex;
+	size_t		 nex;
+	struct ohash	*hash;
+	int		 ifd, stopfd;
+	pthread_t	 thr;
+	int		 started;
+	struct watch	*w;		/* feed thread only, indexed by wd */
+	size_t		 nw;		/* feed thread only */
+	char		 epoch[17];
+
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct rec	*ring;		/* under lock, seq s at s % RING_CAP */
+	uint64_t	 seq;		/* under lock, the last one given */
+	uint64_t	 lost;		/* under lock, events up to it may be lost */
+	int		 stopping;	/* under lock */
+};
+
+/* Numbers an event and wakes the waiters. Takes name. */
+static void
+feed_push(struct ofeed *f, const struct oexport *ex, enum m4f_op op,
+    const struct m4f_entry *e, char *name)
+{
+	struct rec *r;
+
+	pthread_mutex_lock(&f->lock);
+	f->seq++;
+	r = &f->ring[f->seq % RING_CAP];
+	free(r->ev.e.name);
+	r->ex = ex;
+	r->ev.seq = f->seq;
+	r->ev.op = op;
+	r->ev.e = *e;
+	r->ev.e.name = name;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	log_debug("feed %llu %s %s%s%s", (unsigned long long)f->seq,
+	    op == M4F_ADD ? "add" : "del", ex->url, *name ? "/" : "", name);
+}
+
+static char *
+join(const char *a, const char *b)
+{
+	char *s;
+
+	if (asprintf(&s, "%s%s%s", a, *a ? "/" : "", b) < 0)
+		return NULL;
+	return s;
+}
+
+/* An add event for file rel, with its hash. Drops rel on failure. */
+static void
+emit_file(struct ofeed *f, const struct oexport *ex, char *rel)
+{
+	struct m4f_entry e = { .type = M4F_FILE };
+	struct stat st;
+	char *abs = NULL;
+
+	if (asprintf(&abs, "%s/%s", ex->real, rel) < 0)
+		abs = NULL;
+	if (abs == NULL || lstat(abs, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    ohash_get(f->hash, abs, &st, e.sha256) == -1) {
+		free(abs);
+		free(rel);
+		return;
+	}
+	e.size = (uint64_t)st.st_size;
+	e.mtime = st.st_mtim.tv_sec;
+	free(abs);
+	feed_push(f, ex, M4F_ADD, &e, rel);
+}
+
+/* Remembers wd → folder rel; 0 or -1. */
+static int
+watch_set(struct ofeed *f, int wd, const struct oexport *ex, const char *rel)
+{
+	struct watch *nw;
+	size_t n;
+
+	if ((size_t)wd >= f->nw) {
+		n = (size_t)wd * 2 + 16;
+		if ((nw = realloc(f->w, n * sizeof(*nw))) == NULL)
+			return -1;
+		memset(nw + f->nw, 0, (n - f->nw) * sizeof(*nw));
+		f->w = nw;
+		f->nw = n;
+	}
+	free(f->w[wd].rel);
+	f->w[wd].ex = ex;
+	f->w[wd].rel = strdup(rel);
+	return f->w[wd].rel ? 0 : -1;
+}
+
+/*
+ * Watches folder rel and everything below it. With announce, also emits
+ * add events for rel and its contents (they may have appeared before the
+ * watch did).
+ */
+static void
+watch_tree(struct ofeed *f, const struct oexport *ex, const char *rel,
+    int announce)
+{
+	struct dirent *de;
+	struct stat st;
+	char *abs, *child;
+	DIR *d;
+	int wd;
+
+	if (asprintf(&abs, "%s%s%s", ex->real, *rel ? "/" : "", rel) < 0)
+		return;
+	wd = inotify_add_watch(f->ifd, abs, WATCH_MASK);
+	if (wd == -1 || watch_set(f, wd, ex, rel) == -1) {
+		log_warn("watch %s", abs);
+		goto out;
+	}
+	if (announce && *rel && stat(abs, &st) == 0) {
+		struct m4f_entry e = { .type = M4F_DIR,
+		    .mtime = st.st_mtim.tv_sec };
+		char *name = strdup(rel);
+
+		if (name != NULL)
+			feed_push(f, ex, M4F_ADD, &e, name);
+	}
+	if ((d = opendir(abs)) == NULL)
+		goto out;
+	while ((de = readdir(d)) != NULL) {
+		if (m4f_name_hidden(de->d_name) ||
+		    m4f_name_check(de->d_name, strlen(de->d_name)) == -1 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    (child = join(rel, de->d_name)) == NULL)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			watch_tree(f, ex, child, announce);
+		else if (announce && S_ISREG(st.st_mode)) {
+			emit_file(f, ex, child);
+			continue;	/* emit_file took child */
+		}
+		free(child);
+	}
+	closedir(d);
+out:
+	free(abs);
+}
+
+/* One inotify event. */
+static void
+feed_event(struct ofeed *f, const struct inotify_event *ie)
+{
+	struct m4f_entry e = { .type = (ie->mask & IN_ISDIR) ? M4F_DIR : M4F_FILE };
+	struct watch *w;
+	char *rel;
+
+	if (ie->mask & IN_Q_OVERFLOW) {
+		log_warnx("inotify queue overflow: followers must list again");
+		pthread_mutex_lock(&f->lock);
+		f->lost = f->seq + 1;
+		f->seq++;
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
+	if (ie->wd < 0 || (size_t)ie->wd >= f->nw || f->w[ie->wd].ex == NULL)
+		return;
+	w = &f->w[ie->wd];
+	if (ie->mask & IN_IGNORED) {
+		free(w->rel);
+		w->rel = NULL, w->ex = NULL;
+		return;
+	}
+	if (ie->len == 0 || m4f_name_hidden(ie->name) ||
+	    m4f_name_check(ie->name, strlen(ie->name)) == -1 ||
+	    (rel = join(w->rel, ie->name)) == NULL)
+		return;
+	if (ie->mask & (IN_DELETE | IN_MOVED_FROM))
+		feed_push(f, w->ex, M4F_DEL, &e, rel);
+	else if ((ie->mask & IN_ISDIR) && (ie->mask & (IN_CREATE | IN_MOVED_TO))) {
+		watch_tree(f, w->ex, rel, 1);
+		free(rel);
+	} else if (!(ie->mask & IN_ISDIR) &&
+	    (ie->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)))
+		emit_file(f, w->ex, rel);
+	else
+		free(rel);
+}
+
+static void *
+feed_main(void *arg)
+{
+	struct ofeed *f = arg;
+	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd pfd[2] = { { f->ifd, POLLIN, 0 }, { f->stopfd, POLLIN, 0 } };
+	const struct inotify_event *ie;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		n = read(f->ifd, buf, sizeof(buf));
+		if (n <= 0) {
+			if (n == -1 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			log_warn("inotify read");
+			break;
+		}
+		for (p = buf; p < buf + n; p += sizeof(*ie) + ie->len) {
+			ie = (const struct inotify_event *)p;
+			feed_event(f, ie);
+		}
+	}
+	return NULL;
+}
+
+struct ofeed *
+ofeed_open(const struct oexport *ex, size_t nex, struct ohash *hash)
+{
+	unsigned char rnd[8];
+	struct ofeed *f;
+	pthread_condattr_t ca;
+	size_t i;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->ex = ex, f->nex = nex, f->hash = hash;
+	f->ifd = f->stopfd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		goto fail;
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(f->epoch + 2 * i, 3, "%02x", rnd[i]);
+	if ((f->ring = calloc(RING_CAP, sizeof(*f->ring))) == NULL ||
+	    (f->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1 ||
+	    (f->stopfd = eventfd(0, EFD_CLOEXEC)) == -1)
+		goto fail;
+	for (i = 0; i < nex; i++)
+		watch_tree(f, &ex[i], "", 0);
+	if ((errno = pthread_create(&f->thr, NULL, feed_main, f)) != 0)
+		goto fail;
+	f->started = 1;
+	return f;
+fail:
+	log_warn("feed");
+	ofeed_close(f);
+	return NULL;
+}
+
+void
+ofeed_stop(struct ofeed *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->stopping = 1;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void
+ofeed_close(struct ofeed *f)
+{
+	uint64_t one = 1;
+	size_t i;
+
+	if (f == NULL)
+		return;
+	ofeed_stop(f);
+	if (f->started) {
+		if (write(f->stopfd, &one, sizeof(one)) != sizeof(one))
+			log_warn("eventfd");
+		pthread_join(f->thr, NULL);
+	}
+	for (i = 0; i < f->nw; i++)
+		free(f->w[i].rel);
+	free(f->w);
+	for (i = 0; f->ring != NULL && i < RING_CAP; i++)
+		free(f->ring[i].ev.e.name);
+	free(f->ring);
+	if (f->ifd != -1)
+		close(f->ifd);
+	if (f->stopfd != -1)
+		close(f->stopfd);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+/*
+ * Copies the events after since for ex under sub into out (up to
+ * ANSWER_MAX, names relative to sub) and returns how many; sets *last to
+ * the seq of the last one looked at. Called under f->lock.
+ */
+static size_t
+collect(struct ofeed *f, const struct oexport *ex, const char *sub,
+    uint64_t since, struct m4f_event *out, uint64_t *last)
+{
+	size_t n = 0, sl = strlen(sub);
+	uint64_t s;
+	struct rec *r;
+
+	*last = f->seq;
+	for (s = since + 1; s <= f->seq; s++) {
+		r = &f->ring[s % RING_CAP];
+		if (r->ex != ex || r->ev.seq != s || r->ev.e.name == NULL)
+			continue;
+		if (sl > 0 && (strncmp(r->ev.e.name, sub, sl) != 0 ||
+		    r->ev.e.name[sl] != '/'))
+			continue;
+		if (n == ANSWER_MAX) {
+			*last = s - 1;
+			break;
+		}
+		out[n] = r->ev;
+		out[n].e.name = strdup(r->ev.e.name + sl + (sl > 0));
+		if (out[n].e.name == NULL)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Has since fallen out of the ring, or does it come from the future? */
+static int
+need_reset(const struct ofeed *f, uint64_t since)
+{
+	uint64_t oldest = f->seq >= RING_CAP ? f->seq - RING_CAP + 1 : 1;
+
+	return since > f->seq || since + 1 < oldest || since < f->lost;
+}
+
+char *
+ofeed_get(struct ofeed *f, const struct oexport *ex, const char *sub,
+    int has_since, uint64_t since, unsigned wait)
+{
+	struct m4f_feed ans = { .reset = 0 };
+	struct timespec dl;
+	char *json;
+	size_t i;
+
+	memcpy(ans.epoch, f->epoch, sizeof(f->epoch));
+	if ((ans.events = calloc(ANSWER_MAX, sizeof(*ans.events))) == NULL)
+		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += wait;
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		ans.seq = f->seq;
+		if (!has_since || f->stopping)
+			break;
+		if (need_reset(f, since)) {
+			ans.reset = 1;
+			break;
+		}
+		ans.n = collect(f, ex, sub, since, ans.events, &ans.seq);
+		if (ans.n > 0)
+			break;
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &dl) == ETIMEDOUT) {
+			ans.seq = f->seq;
+			ans.n = collect(f, ex, sub, since, ans.events, &ans.seq);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	json = m4f_feed_encode(&ans);
+	for (i = 0; i < ans.n; i++)
+		free(ans.events[i].e.name);
+	free(ans.events);
+	return json;
+}

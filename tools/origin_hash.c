@@ -1,0 +1,214 @@
+/*
+ * origin_hash: SHA-256 cache in SQLite. Rows: (path, size, mtime_ns,
+ * sha256). A lookup that misses reads the file with libcrypto and then
+ * stores the row, replacing whatever the path had before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "origin_hash.h"
+
+struct ohash {
+	pthread_mutex_t	 lock;
+	sqlite3		*db;		/* under lock */
+	sqlite3_stmt	*get;		/* under lock */
+	sqlite3_stmt	*put;		/* under lock */
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS hashes ("
+    " path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL);";
+
+/* mkdir -p of the folder that holds path. */
+static int
+mkparent(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	if (strlen(path) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, path);
+	if ((p = strrchr(buf, '/')) == NULL || p == buf)
+		return 0;
+	*p = '\0';
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+struct ohash *
+ohash_open(const char *dbpath)
+{
+	struct ohash *h;
+
+	if (mkparent(dbpath) == -1) {
+		log_warn("%s", dbpath);
+		return NULL;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	pthread_mutex_init(&h->lock, NULL);
+	if (sqlite3_open_v2(dbpath, &h->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_busy_timeout(h->db, 5000) != SQLITE_OK ||
+	    sqlite3_exec(h->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h->db, "SELECT sha256 FROM hashes WHERE path=?1"
+	    " AND size=?2 AND mtime_ns=?3", -1, &h->get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h->db, "INSERT OR REPLACE INTO hashes"
+	    " (path, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4)", -1,
+	    &h->put, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", dbpath, h->db ? sqlite3_errmsg(h->db) :
+		    "cannot open");
+		ohash_close(h);
+		errno = EIO;
+		return NULL;
+	}
+	return h;
+}
+
+void
+ohash_close(struct ohash *h)
+{
+	if (h == NULL)
+		return;
+	sqlite3_finalize(h->get);
+	sqlite3_finalize(h->put);
+	sqlite3_close(h->db);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static int64_t
+mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Looks the row up; 1 found (hex filled), 0 not found, -1 error. */
+static int
+cache_get(struct ohash *h, const char *path, const struct stat *st,
+    char hex[65])
+{
+	const unsigned char *s;
+	int rc, found = 0;
+
+	pthread_mutex_lock(&h->lock);
+	sqlite3_bind_text(h->get, 1, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(h->get, 2, (sqlite3_int64)st->st_size);
+	sqlite3_bind_int64(h->get, 3, mtime_ns(st));
+	rc = sqlite3_step(h->get);
+	if (rc == SQLITE_ROW) {
+		s = sqlite3_column_text(h->get, 0);
+		if (s != NULL && strlen((const char *)s) == 64) {
+			memcpy(hex, s, 65);
+			found = 1;
+		}
+	} else if (rc != SQLITE_DONE) {
+		log_warnx("hash cache: %s", sqlite3_errmsg(h->db));
+		found = -1;
+	}
+	sqlite3_reset(h->get);
+	sqlite3_clear_bindings(h->get);
+	pthread_mutex_unlock(&h->lock);
+	return found;
+}
+
+static void
+cache_put(struct ohash *h, const char *path, const struct stat *st,
+    const char hex[65])
+{
+	pthread_mutex_lock(&h->lock);
+	sqlite3_bind_text(h->put, 1, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(h->put, 2, (sqlite3_int64)st->st_size);
+	sqlite3_bind_int64(h->put, 3, mtime_ns(st));
+	sqlite3_bind_text(h->put, 4, hex, 64, SQLITE_STATIC);
+	if (sqlite3_step(h->put) != SQLITE_DONE)
+		log_warnx("hash cache: %s", sqlite3_errmsg(h->db));
+	sqlite3_reset(h->put);
+	sqlite3_clear_bindings(h->put);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Reads fd to the end into a SHA-256; 0 or -1 with errno. */
+static int
+hash_fd(int fd, char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], *buf;
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx;
+	ssize_t n;
+	int rc = -1, saved;
+
+	buf = malloc(1 << 20);
+	ctx = EVP_MD_CTX_new();
+	if (buf == NULL || ctx == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = read(fd, buf, 1 << 20)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 || EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+			goto out;
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+		goto out;
+	for (i = 0; i < mdlen; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+	rc = 0;
+out:
+	saved = errno;
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	errno = rc ? (saved ? saved : EIO) : saved;
+	return rc;
+}
+
+int
+ohash_get(struct ohash *h, const char *abspath, const struct stat *st,
+    char hex[65])
+{
+	struct stat after;
+	int fd, rc;
+
+	if ((rc = cache_get(h, abspath, st, hex)) == 1)
+		return 0;
+	if ((fd = open(abspath, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = hash_fd(fd, hex);
+	if (rc == 0 && fstat(fd, &after) == 0 && (after.st_size !=
+	    st->st_size || mtime_ns(&after) != mtime_ns(st))) {
+		errno = EAGAIN;
+		rc = -1;
+	}
+	close(fd);
+	if (rc == 0)
+		cache_put(h, abspath, st, hex);
+	return rc;
+}

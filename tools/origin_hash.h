@@ -1,0 +1,27 @@
+/*
+ * origin_hash: the SHA-256 of every served file, computed once and kept in
+ * an SQLite file across restarts, keyed by absolute path, size and mtime.
+ * Thread-safe: one connection behind a mutex; hashing runs outside it.
+ * Functions return 0 / -1 with errno, NULL for pointers.
+ */
+#ifndef ORIGIN_HASH_H
+#define ORIGIN_HASH_H
+
+#include <sys/stat.h>
+
+struct ohash;
+
+/* Opens (creating, with its folder) the cache file. Free with ohash_close. */
+struct ohash	*ohash_open(const char *dbpath);
+void		 ohash_close(struct ohash *);
+
+/*
+ * Writes the 64 hex digits of the SHA-256 of the file at abspath, whose
+ * stat the caller took as st, into hex. Reads the file only when the cache
+ * has no row for this path, size and mtime; a file that changes while it
+ * is read gives -1 with errno EAGAIN and is not cached.
+ */
+int		 ohash_get(struct ohash *, const char *abspath,
+		    const struct stat *st, char hex[65]);
+
+#endif

@@ -1,0 +1,496 @@
+/*
+ * origin_http: request handling. Each request keeps the raw target it
+ * arrived with (the URI log callback) because the signature covers the
+ * target exactly as sent; paths and queries are decoded here, once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "m4f.h"
+#include "origin_feed.h"
+#include "origin_fs.h"
+#include "origin_http.h"
+
+#define LIST_PREFIX	M4F_API_PREFIX "/list/"
+#define FEED_PREFIX	M4F_API_PREFIX "/feed/"
+#define CONN_LIMIT	1000
+
+struct req {
+	char	*target;	/* raw request target, query included */
+	char	*path;		/* decoded path */
+	char	*query;		/* raw query after '?', or NULL */
+};
+
+static enum MHD_Result
+send_resp(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+	enum MHD_Result rc;
+
+	if (r == NULL)
+		return MHD_NO;
+	rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static enum MHD_Result
+send_error(struct MHD_Connection *c, unsigned status, const char *why)
+{
+	struct MHD_Response *r;
+	char *body;
+	int n;
+
+	if ((n = asprintf(&body, "%u %s\n", status, why)) < 0)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer((size_t)n, body,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+	if (status == 405)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	log_debug("%u %s", status, why);
+	return send_resp(c, status, r);
+}
+
+static enum MHD_Result
+send_json(struct MHD_Connection *c, char *json)
+{
+	struct MHD_Response *r;
+
+	if (json == NULL)
+		return send_error(c, 500, "cannot encode");
+	r = MHD_create_response_from_buffer(strlen(json), json,
+	    MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(json);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	return send_resp(c, 200, r);
+}
+
+/*
+ * The value of key in the raw query, decoded, in *val (malloc'd).
+ * Returns 1 when found, 0 when absent, -1 when malformed.
+ */
+static int
+query_get(const char *query, const char *key, char **val)
+{
+	const char *p, *end, *eq;
+	size_t klen = strlen(key);
+
+	*val = NULL;
+	for (p = query; p != NULL && *p != '\0'; p = *end ? end + 1 : end) {
+		end = strchrnul(p, '&');
+		eq = memchr(p, '=', (size_t)(end - p));
+		if ((eq ? (size_t)(eq - p) : (size_t)(end - p)) != klen ||
+		    strncmp(p, key, klen) != 0)
+			continue;
+		if (eq == NULL)
+			return -1;
+		*val = m4f_unescape(eq + 1, (size_t)(end - eq - 1), 0);
+		return *val ? 1 : -1;
+	}
+	return 0;
+}
+
+/* A decimal number in [lo, hi]; 0 or -1. */
+static int
+parse_num(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
+{
+	uint64_t n = 0;
+
+	if (*s == '\0' || strlen(s) > 19)
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		n = n * 10 + (uint64_t)(*s - '0');
+	}
+	if (n < lo || n > hi)
+		return -1;
+	*v = n;
+	return 0;
+}
+
+/* An optional numeric query parameter: 0 with *v set (or def), -1 bad. */
+static int
+query_num(const char *q, const char *key, uint64_t lo, uint64_t hi,
+    uint64_t def, uint64_t *v, int *present)
+{
+	char *s;
+	int rc;
+
+	*v = def;
+	if ((rc = query_get(q, key, &s)) <= 0) {
+		if (present)
+			*present = 0;
+		return rc;
+	}
+	if (present)
+		*present = 1;
+	rc = parse_num(s, lo, hi, v);
+	free(s);
+	return rc;
+}
+
+/*
+ * Parses a Range header against size. Returns 1 with [*off, *off + *len)
+ * for a single satisfiable range, 0 to send the whole file (no header,
+ * malformed, several ranges), 416 when it cannot be satisfied.
+ */
+static int
+parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	uint64_t a, b;
+	const char *dash;
+	char num[21];
+	size_t n;
+
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return 0;
+	h += 6;
+	if ((dash = strchr(h, '-')) == NULL)
+		return 0;
+	n = (size_t)(dash - h);
+	if (n >= sizeof(num) || strlen(dash + 1) >= sizeof(num))
+		return 0;
+	memcpy(num, h, n);
+	num[n] = '\0';
+	if (n == 0) {			/* bytes=-N: the last N */
+		if (parse_num(dash + 1, 0, UINT64_MAX, &b) == -1)
+			return 0;
+		if (b == 0 || size == 0)
+			return 416;
+		*len = b < size ? b : size;
+		*off = size - *len;
+		return 1;
+	}
+	if (parse_num(num, 0, UINT64_MAX, &a) == -1)
+		return 0;
+	if (dash[1] == '\0')
+		b = UINT64_MAX;
+	else if (parse_num(dash + 1, 0, UINT64_MAX, &b) == -1 || b < a)
+		return 0;
+	if (a >= size)
+		return 416;
+	if (b >= size)
+		b = size - 1;
+	*off = a;
+	*len = b - a + 1;
+	return 1;
+}
+
+static void
+file_headers(struct MHD_Response *r, const char *path, const struct stat *st)
+{
+	char buf[64];
+	struct tm tm;
+	size_t n = strlen(path);
+
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    n > 3 && strcmp(path + n - 3, ".ts") == 0 ? "video/mp2t" :
+	    "application/octet-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+	if (gmtime_r(&st->st_mtim.tv_sec, &tm) != NULL &&
+	    strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LAST_MODIFIED, buf);
+	snprintf(buf, sizeof(buf), "%lld", (long long)st->st_mtim.tv_sec);
+	MHD_add_response_header(r, "X-M4F-Mtime", buf);
+}
+
+/* 416 with Content-Range: bytes * /SIZE. */
+static enum MHD_Result
+send_416(struct MHD_Connection *c, uint64_t size)
+{
+	struct MHD_Response *r;
+	static const char body[] = "416 range not satisfiable\n";
+	char cr[48];
+
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (r == NULL)
+		return MHD_NO;
+	snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+	return send_resp(c, 416, r);
+}
+
+/* Serves the file at rel of ex, or a range of it, from its descriptor. */
+static enum MHD_Result
+serve_file(struct MHD_Connection *c, const struct oexport *ex,
+    const char *rel)
+{
+	struct MHD_Response *r;
+	struct stat st;
+	uint64_t off = 0, len, size;
+	const char *why;
+	char *real, cr[80];
+	int status, fd, rng;
+
+	if ((status = ofs_resolve(ex, rel, &real, &st, &why)) != 200)
+		return send_error(c, (unsigned)status, why);
+	fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(real);
+	if (fd == -1)
+		return send_error(c, errno == ENOENT ? 404 : 500, "cannot open");
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return send_error(c, 400, "not a file");
+	}
+	size = len = (uint64_t)st.st_size;
+	rng = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_RANGE), size, &off, &len);
+	if (rng == 416) {
+		close(fd);
+		return send_416(c, size);
+	}
+	if (len == 0) {
+		close(fd);
+		r = MHD_create_response_from_buffer(0, (void *)"",
+		    MHD_RESPMEM_PERSISTENT);
+	} else if ((r = MHD_create_response_from_fd_at_offset64(len, fd,
+	    off)) == NULL)
+		close(fd);
+	if (r == NULL)
+		return send_error(c, 500, "cannot respond");
+	file_headers(r, rel, &st);
+	if (rng == 1) {
+		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu",
+		    (unsigned long long)off, (unsigned long long)(off + len - 1),
+		    (unsigned long long)size);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+	}
+	return send_resp(c, rng == 1 ? 206 : 200, r);
+}
+
+static enum MHD_Result
+serve_list(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
+    const struct oexport *ex, const char *rel, const char *urlpath)
+{
+	uint64_t limit, rec;
+	char *after = NULL, *json;
+	const char *why;
+	int status;
+
+	if (query_num(q->query, "recursive", 0, 1, 0, &rec, NULL) == -1 ||
+	    query_num(q->query, "limit", 1, M4F_LIST_LIMIT_MAX,
+	    M4F_LIST_LIMIT_DEFAULT, &limit, NULL) == -1 ||
+	    query_get(q->query, "after", &after) == -1 ||
+	    (after != NULL && (m4f_path_check(after) == -1 || *after == '\0'))) {
+		free(after);
+		return send_error(c, 400, "bad query");
+	}
+	status = ofs_list(ex, h->hash, urlpath, rel, (int)rec, after,
+	    (size_t)limit, &json, &why);
+	free(after);
+	if (status != 200)
+		return send_error(c, (unsigned)status, why);
+	return send_json(c, json);
+}
+
+static enum MHD_Result
+serve_feed(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
+    const struct oexport *ex, const char *rel)
+{
+	uint64_t since, wait;
+	struct stat st;
+	const char *why;
+	char *real;
+	int has_since, status;
+
+	if (query_num(q->query, "since", 0, (uint64_t)1 << 53, 0, &since,
+	    &has_since) == -1 || query_num(q->query, "wait", 0,
+	    M4F_FEED_WAIT_MAX, M4F_FEED_WAIT_DEFAULT, &wait, NULL) == -1)
+		return send_error(c, 400, "bad query");
+	if ((status = ofs_resolve(ex, rel, &real, &st, &why)) != 200)
+		return send_error(c, (unsigned)status, why);
+	free(real);
+	if (!S_ISDIR(st.st_mode))
+		return send_error(c, 400, "not a folder");
+	return send_json(c, ofeed_get(h->feed, ex, rel, has_since, since,
+	    (unsigned)wait));
+}
+
+/* Routes a request whose signature and method are fine. */
+static enum MHD_Result
+route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
+{
+	const struct oexport *ex;
+	const char *rel, *p = q->path;
+	int list = 0, feed = 0;
+
+	if (strncmp(p, LIST_PREFIX, strlen(LIST_PREFIX)) == 0)
+		list = 1, p += strlen(LIST_PREFIX) - 1;
+	else if (strncmp(p, FEED_PREFIX, strlen(FEED_PREFIX)) == 0)
+		feed = 1, p += strlen(FEED_PREFIX) - 1;
+	else if (strncmp(p, M4F_API_PREFIX "/", strlen(M4F_API_PREFIX) + 1) == 0)
+		return send_error(c, 404, "no such API");
+	if (p[0] != '/' || m4f_path_check(p + 1) == -1)
+		return send_error(c, 400, "bad path");
+	if ((ex = ofs_export(h->ex, h->nex, p, &rel)) == NULL)
+		return send_error(c, 404, "not exported");
+	if (list)
+		return serve_list(c, h, q, ex, rel, p);
+	if (feed)
+		return serve_feed(c, h, q, ex, rel);
+	return serve_file(c, ex, rel);
+}
+
+static const char *
+auth_reason(int err)
+{
+	switch (err) {
+	case ETIME:
+		return "signature expired";
+	case EACCES:
+		return "wrong signature";
+	default:
+		return "missing or malformed signature";
+	}
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_size, void **con_cls)
+{
+	struct ohttp *h = cls;
+	struct req *q = *con_cls;
+	const char *qm;
+
+	if (q == NULL || q->target == NULL)
+		return send_error(c, 500, "no request target");
+	log_debug("%s %s", method, q->target);
+	if (h->key != NULL && m4f_auth_check(h->key, h->keylen, method,
+	    q->target, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION), (int64_t)time(NULL)) == -1)
+		return send_error(c, 401, auth_reason(errno));
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return send_error(c, 405, "method not allowed");
+	if ((qm = strchr(q->target, '?')) != NULL)
+		q->query = (char *)qm + 1;
+	q->path = m4f_unescape(q->target, qm ? (size_t)(qm - q->target) :
+	    strlen(q->target), 1);
+	if (q->path == NULL || q->path[0] != '/')
+		return send_error(c, 400, "bad path");
+	if (strlen(q->path) > M4F_PATH_MAX + sizeof(M4F_API_PREFIX "/list"))
+		return send_error(c, 400, "path too long");
+	return route(c, h, q);
+}
+
+/* MHD's URI log hook: the raw target becomes the request's context. */
+static void *
+req_new(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req *q = calloc(1, sizeof(*q));
+
+	if (q != NULL)
+		q->target = strdup(uri);
+	return q;
+}
+
+static void
+req_done(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct req *q = *con_cls;
+
+	if (q == NULL)
+		return;
+	free(q->target);
+	free(q->path);
+	free(q);
+	*con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_warnx("httpd: %s", buf);
+}
+
+/* Splits "host:port" or "[v6]:port" and resolves it; NULL on error. */
+static struct addrinfo *
+resolve_addr(const char *hostport)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res = NULL;
+	char host[256];
+	const char *colon, *h = hostport;
+	size_t hl;
+	uint64_t port;
+	int e;
+
+	if ((colon = strrchr(hostport, ':')) == NULL ||
+	    parse_num(colon + 1, 1, 65535, &port) == -1)
+		return NULL;
+	hl = (size_t)(colon - hostport);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+		h++, hl -= 2;
+	if (hl == 0 || hl >= sizeof(host))
+		return NULL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	if ((e = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		log_warnx("%s: %s", hostport, gai_strerror(e));
+		return NULL;
+	}
+	return res;
+}
+
+struct MHD_Daemon *
+ohttp_start(struct ohttp *h, const char *hostport)
+{
+	struct MHD_Daemon *d;
+	struct addrinfo *ai;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	if ((ai = resolve_addr(hostport)) == NULL) {
+		log_warnx("bad listen address %s", hostport);
+		return NULL;
+	}
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_URI_LOG_CALLBACK, req_new, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, req_done, NULL,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+	    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (d == NULL)
+		log_warnx("cannot listen on %s", hostport);
+	return d;
+}
+
+void
+ohttp_stop(struct MHD_Daemon *d)
+{
+	if (d != NULL)
+		MHD_stop_daemon(d);
+}
