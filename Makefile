@@ -23,7 +23,8 @@ B	:= build
 
 # One flat object list per library.
 INDEX_OBJS := $(B)/index/log.o
-FETCHER_OBJS := $(B)/fetcher/m4f.o
+FETCHER_OBJS := $(B)/fetcher/m4f.o $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
+	$(B)/fetcher/feed.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o
 
 LIBINDEX := $(B)/libindex.a

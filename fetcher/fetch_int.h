@@ -1,0 +1,169 @@
+/*
+ * fetch_int: what the fetcher's own files share (fetcher.c: the callers'
+ * side; xfer.c: the network thread, one HTTP transfer and its checks;
+ * feed.c: following the primary's feed). Nothing outside fetcher/
+ * includes this.
+ *
+ * Lock order: fetcher.lock, then a job's fields (under the same lock; a
+ * job has no lock of its own), then the store's internal locks. The store
+ * is never called with fetcher.lock held, and libcurl is only called on
+ * the network thread (curl_multi_wakeup excepted), never with the lock
+ * held by that thread across a transfer callback.
+ */
+#ifndef DVRFS_FETCH_INT_H
+#define DVRFS_FETCH_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "fetcher.h"
+#include "m4f.h"
+
+#define FETCH_FILE_MAX		(1024ULL * 1024 * 1024)	/* whole-file GET */
+#define FETCH_JSON_MAX		(256U * 1024 * 1024)	/* one listing page */
+#define FETCH_AUTH_HOLD_MS	5000	/* crawler pause after a 401 */
+#define FETCH_BUCKETS		256	/* in-flight block table */
+
+enum job_kind { JOB_BLOCK, JOB_LIST, JOB_FILE, JOB_FEED };
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+/*
+ * One request to the primary, shared by every caller waiting on it.
+ * A job is freed when its last reference goes: the network thread holds
+ * one until the job is done, each waiting caller one.
+ */
+struct job {
+	/* Set at creation, read-only afterwards. */
+	enum job_kind	 kind;
+	uint64_t	 id;		/* file jobs and block jobs */
+	char		*rel;		/* path relative to the export */
+	uint64_t	 fsize;		/* the file's size in the store */
+	uint64_t	 block;		/* block jobs */
+	uint64_t	 off;		/* block jobs: first byte */
+	uint64_t	 len;		/* block jobs: bytes wanted */
+	int		 recursive;	/* list jobs */
+	void		(*done)(void *, uint64_t, int);	/* file jobs */
+	void		*done_arg;
+
+	/* Under fetcher.lock. */
+	enum fetch_prio	 prio;		/* may be raised by a new waiter */
+	enum job_state	 state;
+	int		 refs;
+	int		 err;		/* errno value once done, 0: success */
+	unsigned char	*buf;		/* block and file jobs: the body */
+	size_t		 got;		/* bytes of buf filled */
+	struct job	*next;		/* in a queue or the delayed list */
+	struct job	*hnext;		/* in the block table */
+	pthread_cond_t	 cond;		/* broadcast on new bytes and on done */
+
+	/* Network thread only. */
+	CURL		*easy;
+	struct curl_slist *hdrs;
+	int		 attempts;
+	int64_t		 not_before;	/* monotonic ms, retries */
+	int		 head_checked;
+	int		 discard;	/* an error status: drop the body */
+	int		 bad;		/* failed a check: EBADMSG */
+	int		 paused;	/* by the bandwidth cap */
+	int		 crawler;	/* counted in transfers, charged */
+	uint64_t	 start;		/* this attempt's first byte (blocks) */
+	char		 crange[128];	/* Content-Range as received */
+	char		*json;		/* list and feed jobs: the body */
+	size_t		 jlen, jcap;
+	char		*after;		/* list jobs: paging */
+	struct m4f_listing **pages;	/* list jobs: every page so far */
+	size_t		 npages;
+	struct fetcher	*owner;
+	struct job	*rnext;		/* in fetcher.running */
+	enum fetch_prio	 xprio;		/* prio when this attempt started */
+	int		 changed;	/* the file differs from the store's */
+};
+
+struct jobq {
+	struct job	*head, *tail;
+};
+
+struct fetcher {
+	/* Set by fetcher_new(), read-only afterwards. */
+	struct fetcher_conf conf;	/* strings point to the copies below */
+	char		*host, *export, *cafile;
+	void		*key;
+	char		 base[300];	/* "http://host:port" */
+	char		 rbase[300];	/* the same with the replication port */
+	struct store	*store;
+	uint32_t	 bs;		/* store_block_size() */
+	unsigned	 list_limit;	/* entries per listing page */
+	pthread_t	 thread;
+	CURLM		*multi;
+
+	pthread_mutex_t	 lock;
+	/* Under lock. */
+	int		 stop;
+	struct jobq	 q[3];		/* queued jobs by priority */
+	struct job	*delayed;	/* waiting to be retried */
+	struct job	*blocks[FETCH_BUCKETS];	/* block jobs not yet done */
+	int		 follow;	/* fetcher_follow() was called */
+	void		(*follow_cb)(void *, const struct fetcher_change *);
+	void		*follow_arg;
+
+	/* Network thread only. */
+	int		 crawling;	/* crawler transfers running */
+	struct job	*running;	/* every transfer in the multi handle */
+	int64_t		 tokens;	/* bandwidth bucket, bytes */
+	int64_t		 refill;	/* when tokens were last added, ms */
+	int64_t		 auth_hold;	/* no crawler request before, ms */
+	int		 reachable;	/* last state logged: 1, 0, -1 none */
+	struct job	*feed;		/* the feed's transfer */
+	int64_t		 feed_at;	/* next feed request, ms */
+	int		 feed_backoff;	/* ms */
+	int		 feed_known;	/* epoch and seq are known */
+	char		 feed_epoch[33];
+	uint64_t	 feed_seq;
+
+	/* Atomic. */
+	_Atomic uint64_t st_bytes[3];
+	_Atomic uint64_t st_requests;
+	_Atomic uint64_t st_failures;
+	_Atomic uint64_t st_bad;
+	atomic_int	 st_connected;
+	atomic_int	 st_auth_failed;
+};
+
+/* fetcher.c */
+int64_t	fetch_now_ms(void);
+/* Drops one reference; frees the job with the last. Takes the lock. */
+void	job_release(struct fetcher *, struct job *);
+/*
+ * Allocates a job with one reference (the network thread's). The caller
+ * fills it and queues it with job_queue(). NULL with errno.
+ */
+struct job *job_new(enum job_kind, enum fetch_prio);
+/* Appends j to its priority's queue. Under lock. */
+void	job_queue(struct fetcher *, struct job *);
+/* Removes a block job from the block table. Under lock. */
+void	job_unhash(struct fetcher *, struct job *);
+/* Queues a listing of the folder holding rel (a fix after a 404). */
+void	fetch_refresh_parent(struct fetcher *, const char *rel,
+	    enum fetch_prio);
+/* Queues a listing with no waiter. Returns 0, or -1. */
+int	fetch_list_async(struct fetcher *, const char *rel, int recursive,
+	    enum fetch_prio);
+
+/* xfer.c: the network thread. */
+void	*xfer_main(void *);
+/*
+ * Builds and adds the transfer of j to the multi handle (network thread).
+ * Returns 0, or -1 with errno (then j is untouched by curl).
+ */
+int	xfer_start(struct fetcher *, struct job *);
+
+/* feed.c: the network thread. */
+/* Starts the next feed request when it is due; returns ms until then. */
+int64_t	feed_tick(struct fetcher *, int64_t now);
+/* Handles the end of the feed's transfer, err as xfer computed it. */
+void	feed_done(struct fetcher *, struct job *, int err);
+
+#endif

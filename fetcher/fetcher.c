@@ -1,0 +1,701 @@
+/*
+ * fetcher: the callers' side — creating jobs, coalescing block reads,
+ * waiting with a deadline. The network thread is in xfer.c, the feed in
+ * feed.c; the lock order is written in fetch_int.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fetch_int.h"
+#include "log.h"
+#include "store.h"
+
+int64_t
+fetch_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct job *
+job_new(enum job_kind kind, enum fetch_prio prio)
+{
+	struct job *j;
+	pthread_condattr_t ca;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->kind = kind;
+	j->prio = prio;
+	j->refs = 1;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&j->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	size_t i;
+
+	if (j == NULL)
+		return;
+	for (i = 0; i < j->npages; i++)
+		m4f_listing_free(j->pages[i]);
+	free(j->pages);
+	pthread_cond_destroy(&j->cond);
+	free(j->after);
+	free(j->json);
+	free(j->buf);
+	free(j->rel);
+	free(j);
+}
+
+void
+job_release(struct fetcher *f, struct job *j)
+{
+	int last;
+
+	pthread_mutex_lock(&f->lock);
+	last = --j->refs == 0;
+	pthread_mutex_unlock(&f->lock);
+	if (last)
+		job_free(j);
+}
+
+void
+job_queue(struct fetcher *f, struct job *j)
+{
+	struct jobq *q = &f->q[j->prio];
+
+	j->state = JOB_QUEUED;
+	j->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+}
+
+/* Moves queued job j to a more urgent queue. Under lock. */
+static void
+job_raise(struct fetcher *f, struct job *j, enum fetch_prio prio)
+{
+	struct jobq *q = &f->q[j->prio];
+	struct job *p, *prev = NULL;
+
+	if (prio >= j->prio)
+		return;
+	if (j->state != JOB_QUEUED) {
+		/* Running or waiting for a retry: only its class changes. */
+		if (j->state == JOB_RUNNING && j->crawler)
+			return;	/* keeps its crawler slot until done */
+		j->prio = prio;
+		return;
+	}
+	for (p = q->head; p != NULL && p != j; p = p->next)
+		prev = p;
+	if (p == NULL) {
+		j->prio = prio;	/* in the delayed list */
+		return;
+	}
+	if (prev != NULL)
+		prev->next = j->next;
+	else
+		q->head = j->next;
+	if (q->tail == j)
+		q->tail = prev;
+	j->prio = prio;
+	job_queue(f, j);
+}
+
+static unsigned
+bucket(uint64_t id, uint64_t block)
+{
+	uint64_t h = id * 0x9e3779b97f4a7c15ULL ^ block * 0xc2b2ae3d27d4eb4fULL;
+
+	return (unsigned)(h >> 56) % FETCH_BUCKETS;
+}
+
+void
+job_unhash(struct fetcher *f, struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &f->blocks[bucket(j->id, j->block)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == j) {
+			*pp = j->hnext;
+			j->hnext = NULL;
+			return;
+		}
+}
+
+static void
+wake(struct fetcher *f)
+{
+	curl_multi_wakeup(f->multi);
+}
+
+/*
+ * Returns the job fetching block b of file e, creating and queueing it if
+ * there is none, with a reference for the caller when ref is set (NULL
+ * and no job when ref is not set and the block is already in flight).
+ * Under lock. NULL with errno on failure.
+ */
+static struct job *
+block_job(struct fetcher *f, const struct store_ent *e, const char *rel,
+    uint64_t b, enum fetch_prio prio, int ref, int *created)
+{
+	struct job *j;
+	unsigned h = bucket(e->id, b);
+
+	*created = 0;
+	for (j = f->blocks[h]; j != NULL; j = j->hnext)
+		if (j->id == e->id && j->block == b)
+			break;
+	if (j != NULL) {
+		job_raise(f, j, prio);
+		if (!ref)
+			return NULL;
+		j->refs++;
+		return j;
+	}
+	if ((j = job_new(JOB_BLOCK, prio)) == NULL)
+		return NULL;
+	j->id = e->id;
+	j->fsize = e->size;
+	j->block = b;
+	j->off = b * f->bs;
+	j->len = e->size - j->off < f->bs ? e->size - j->off : f->bs;
+	if ((j->rel = strdup(rel)) == NULL ||
+	    (j->buf = malloc(j->len)) == NULL) {
+		job_free(j);
+		return NULL;
+	}
+	j->hnext = f->blocks[h];
+	f->blocks[h] = j;
+	job_queue(f, j);
+	if (ref)
+		j->refs++;
+	*created = 1;
+	return j;
+}
+
+/* Fills ts with the monotonic time timeout_ms from now. */
+static void
+deadline(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/*
+ * Looks up file id and its path. Returns 0, or -1 with errno (ENOENT,
+ * EISDIR for a folder). *rel is malloc'd.
+ */
+static int
+file_ent(struct fetcher *f, uint64_t id, struct store_ent *e, char **rel)
+{
+	if (store_get(f->store, id, e) == -1)
+		return -1;
+	if (e->type != STORE_FILE) {
+		errno = EISDIR;
+		return -1;
+	}
+	if ((*rel = store_path(f->store, id)) == NULL)
+		return -1;
+	return 0;
+}
+
+ssize_t
+fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
+    uint64_t off, enum fetch_prio prio, int timeout_ms)
+{
+	struct store_ent e;
+	struct timespec ts;
+	struct job **jobs = NULL;
+	char *rel = NULL;
+	uint64_t first, last, b, n, s, end;
+	ssize_t rc = -1;
+	int created, any = 0, err = 0, r;
+
+	if (prio < FETCH_VIEWER || prio > FETCH_BACKFILL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (store_get(f->store, id, &e) == -1)
+		return -1;
+	if (e.type != STORE_FILE) {
+		errno = EISDIR;
+		return -1;
+	}
+	if (off >= e.size || len == 0)
+		return 0;
+	if (len > e.size - off)
+		len = e.size - off;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+
+	/* Everything here: no network at all. */
+	if ((r = store_have(f->store, id, off, len, NULL)) == -1)
+		return -1;
+	if (r == 1) {
+		store_touch(f->store, id);
+		return store_pread(f->store, id, buf, len, off);
+	}
+
+	if ((rel = store_path(f->store, id)) == NULL)
+		return -1;
+	first = off / f->bs;
+	last = (off + len - 1) / f->bs;
+	n = last - first + 1;
+	if ((jobs = calloc(n, sizeof(*jobs))) == NULL)
+		goto out;
+
+	/* Which blocks are missing: ask for all of them at once. */
+	for (b = first; b <= last; b++) {
+		s = b * f->bs;
+		end = s + f->bs < e.size ? s + f->bs : e.size;
+		if ((r = store_have(f->store, id, s, end - s, NULL)) == -1)
+			goto out;
+		if (r == 1)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		jobs[b - first] = block_job(f, &e, rel, b, prio, 1, &created);
+		err = errno;
+		pthread_mutex_unlock(&f->lock);
+		if (jobs[b - first] == NULL) {
+			errno = err;
+			goto out;
+		}
+		any |= created;
+	}
+	if (any)
+		wake(f);
+
+	/* Copy block by block, waking as soon as the needed bytes are in. */
+	deadline(&ts, timeout_ms);
+	for (b = first; b <= last; b++) {
+		struct job *j = jobs[b - first];
+		uint64_t from = b == first ? off : b * f->bs;
+		uint64_t to = b == last ? off + len : (b + 1) * f->bs;
+		ssize_t got;
+
+		if (j == NULL) {
+			got = store_pread(f->store, id, (char *)buf + (from - off),
+			    to - from, from);
+			if (got == -1)
+				goto out;
+			if ((uint64_t)got != to - from) {
+				errno = EIO;
+				goto out;
+			}
+			continue;
+		}
+		pthread_mutex_lock(&f->lock);
+		err = 0;
+		while (j->got < to - j->off && j->state != JOB_DONE && err == 0)
+			err = pthread_cond_timedwait(&j->cond, &f->lock, &ts);
+		if (j->got >= to - j->off) {
+			memcpy((char *)buf + (from - off), j->buf + (from - j->off),
+			    to - from);
+			err = 0;
+		} else if (j->state == JOB_DONE)
+			err = j->err != 0 ? j->err : EIO;
+		else
+			err = ETIMEDOUT;
+		pthread_mutex_unlock(&f->lock);
+		if (err != 0) {
+			errno = err;
+			goto out;
+		}
+	}
+	store_touch(f->store, id);
+	rc = (ssize_t)len;
+out:
+	err = errno;
+	if (jobs != NULL)
+		for (b = 0; b < n; b++)
+			if (jobs[b] != NULL)
+				job_release(f, jobs[b]);
+	free(jobs);
+	free(rel);
+	errno = err;
+	return rc;
+}
+
+int
+fetcher_prefetch(struct fetcher *f, uint64_t id, uint64_t first,
+    uint64_t count, enum fetch_prio prio)
+{
+	struct store_ent e;
+	char *rel = NULL;
+	uint64_t b, nblocks, s, end;
+	int created, any = 0, r, err;
+
+	if (prio < FETCH_VIEWER || prio > FETCH_BACKFILL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (file_ent(f, id, &e, &rel) == -1)
+		return -1;
+	nblocks = (e.size + f->bs - 1) / f->bs;
+	if (first >= nblocks)
+		count = 0;
+	else if (count > nblocks - first)
+		count = nblocks - first;
+	for (b = first; b < first + count; b++) {
+		s = b * f->bs;
+		end = s + f->bs < e.size ? s + f->bs : e.size;
+		if ((r = store_have(f->store, id, s, end - s, NULL)) == -1)
+			goto fail;
+		if (r == 1)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		errno = 0;
+		if (block_job(f, &e, rel, b, prio, 0, &created) == NULL &&
+		    errno != 0) {
+			err = errno;
+			pthread_mutex_unlock(&f->lock);
+			errno = err;
+			goto fail;
+		}
+		pthread_mutex_unlock(&f->lock);
+		any |= created;
+	}
+	if (any)
+		wake(f);
+	free(rel);
+	return 0;
+fail:
+	err = errno;
+	if (any)
+		wake(f);
+	free(rel);
+	errno = err;
+	return -1;
+}
+
+int
+fetcher_get_file(struct fetcher *f, uint64_t id, enum fetch_prio prio,
+    void (*done)(void *arg, uint64_t id, int err), void *arg)
+{
+	struct store_ent e;
+	struct job *j;
+	char *rel;
+
+	if (prio < FETCH_VIEWER || prio > FETCH_BACKFILL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (file_ent(f, id, &e, &rel) == -1)
+		return -1;
+	if ((j = job_new(JOB_FILE, prio)) == NULL) {
+		free(rel);
+		return -1;
+	}
+	j->id = id;
+	j->rel = rel;
+	j->fsize = e.size;
+	j->done = done;
+	j->done_arg = arg;
+	pthread_mutex_lock(&f->lock);
+	job_queue(f, j);
+	pthread_mutex_unlock(&f->lock);
+	wake(f);
+	return 0;
+}
+
+/*
+ * Creates and queues a listing job; with ref set the caller gets a
+ * reference too. NULL with errno.
+ */
+static struct job *
+list_job(struct fetcher *f, const char *rel, int recursive,
+    enum fetch_prio prio, int ref)
+{
+	struct job *j;
+
+	if (m4f_path_check(rel) == -1)
+		return NULL;
+	if ((j = job_new(JOB_LIST, prio)) == NULL)
+		return NULL;
+	j->recursive = recursive != 0;
+	if ((j->rel = strdup(rel)) == NULL) {
+		job_free(j);
+		return NULL;
+	}
+	pthread_mutex_lock(&f->lock);
+	if (ref)
+		j->refs++;
+	job_queue(f, j);
+	pthread_mutex_unlock(&f->lock);
+	wake(f);
+	return j;
+}
+
+int
+fetch_list_async(struct fetcher *f, const char *rel, int recursive,
+    enum fetch_prio prio)
+{
+	return list_job(f, rel, recursive, prio, 0) == NULL ? -1 : 0;
+}
+
+void
+fetch_refresh_parent(struct fetcher *f, const char *rel, enum fetch_prio prio)
+{
+	const char *slash = strrchr(rel, '/');
+	char *dir;
+
+	if ((dir = strndup(rel, slash != NULL ? (size_t)(slash - rel) : 0)) ==
+	    NULL)
+		return;
+	if (fetch_list_async(f, dir, 0, prio) == -1)
+		log_warn("refresh of \"%s\"", dir);
+	free(dir);
+}
+
+int
+fetcher_list(struct fetcher *f, const char *rel, int recursive,
+    enum fetch_prio prio, int timeout_ms)
+{
+	struct timespec ts;
+	struct job *j;
+	int err = 0;
+
+	if (prio < FETCH_VIEWER || prio > FETCH_BACKFILL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((j = list_job(f, rel, recursive, prio, 1)) == NULL)
+		return -1;
+	deadline(&ts, timeout_ms);
+	pthread_mutex_lock(&f->lock);
+	while (j->state != JOB_DONE && err == 0)
+		err = pthread_cond_timedwait(&j->cond, &f->lock, &ts);
+	err = j->state == JOB_DONE ? j->err : ETIMEDOUT;
+	pthread_mutex_unlock(&f->lock);
+	job_release(f, j);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+int
+fetcher_follow(struct fetcher *f,
+    void (*cb)(void *arg, const struct fetcher_change *), void *arg)
+{
+	pthread_mutex_lock(&f->lock);
+	if (f->follow) {
+		pthread_mutex_unlock(&f->lock);
+		errno = EALREADY;
+		return -1;
+	}
+	f->follow = 1;
+	f->follow_cb = cb;
+	f->follow_arg = arg;
+	pthread_mutex_unlock(&f->lock);
+	wake(f);
+	return 0;
+}
+
+void
+fetcher_stats(struct fetcher *f, struct fetcher_stats *out)
+{
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < 3; i++)
+		out->bytes[i] = atomic_load(&f->st_bytes[i]);
+	out->requests = atomic_load(&f->st_requests);
+	out->failures = atomic_load(&f->st_failures);
+	out->bad_answers = atomic_load(&f->st_bad);
+	out->connected = atomic_load(&f->st_connected);
+	out->auth_failed = atomic_load(&f->st_auth_failed);
+}
+
+/* Writes "scheme://host:port" into buf. Returns 0, or -1 with EINVAL. */
+static int
+make_base(char *buf, size_t sz, int tls, const char *host, int port)
+{
+	int n;
+	int v6 = strchr(host, ':') != NULL && host[0] != '[';
+
+	n = snprintf(buf, sz, "%s://%s%s%s:%d", tls ? "https" : "http",
+	    v6 ? "[" : "", host, v6 ? "]" : "", port);
+	if (n < 0 || (size_t)n >= sz) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies conf into f and checks it. Returns 0, or -1 with errno. */
+static int
+conf_copy(struct fetcher *f, const struct fetcher_conf *conf)
+{
+	size_t n;
+	const char *s;
+
+	f->conf = *conf;
+	if (conf->host == NULL || conf->host[0] == '\0' ||
+	    conf->export == NULL || conf->export[0] != '/' ||
+	    conf->port <= 0 || conf->port > 65535 ||
+	    conf->replication_port < 0 || conf->replication_port > 65535 ||
+	    conf->transfers < 0 || conf->retries < 0 ||
+	    conf->connect_timeout_ms < 0 || (conf->key == NULL) !=
+	    (conf->keylen == 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (f->conf.connect_timeout_ms == 0)
+		f->conf.connect_timeout_ms = 5000;
+	if (f->conf.transfers == 0)
+		f->conf.transfers = 4;
+	if (f->conf.retries == 0)
+		f->conf.retries = 3;
+	if (f->conf.replication_port == 0)
+		f->conf.replication_port = conf->port;
+
+	/* "/storage/" and "/storage" name the same export. */
+	n = strlen(conf->export);
+	while (n > 1 && conf->export[n - 1] == '/')
+		n--;
+	if (n == 1)
+		n = 0;	/* the origin's "/": the empty path */
+	if ((f->host = strdup(conf->host)) == NULL ||
+	    (f->export = strndup(conf->export, n)) == NULL)
+		return -1;
+	if (n > 0 && m4f_path_check(f->export + 1) == -1)
+		return -1;
+	if (conf->cafile != NULL && (f->cafile = strdup(conf->cafile)) == NULL)
+		return -1;
+	if (conf->key != NULL) {
+		if ((f->key = malloc(conf->keylen)) == NULL)
+			return -1;
+		memcpy(f->key, conf->key, conf->keylen);
+	}
+	f->conf.host = f->host;
+	f->conf.export = f->export;
+	f->conf.cafile = f->cafile;
+	f->conf.key = f->key;
+	if (make_base(f->base, sizeof(f->base), conf->tls, f->host,
+	    f->conf.port) == -1 ||
+	    make_base(f->rbase, sizeof(f->rbase), conf->tls, f->host,
+	    f->conf.replication_port) == -1)
+		return -1;
+
+	/* Lowered by tests to exercise paging. */
+	f->list_limit = M4F_LIST_LIMIT_DEFAULT;
+	if ((s = getenv("DVRFS_LIST_LIMIT")) != NULL) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (errno == 0 && *end == '\0' && v >= 1 &&
+		    v <= M4F_LIST_LIMIT_MAX)
+			f->list_limit = (unsigned)v;
+	}
+	return 0;
+}
+
+static void
+conf_free(struct fetcher *f)
+{
+	free(f->host);
+	free(f->export);
+	free(f->cafile);
+	free(f->key);
+}
+
+static void
+global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct fetcher *
+fetcher_new(const struct fetcher_conf *conf, struct store *store)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct fetcher *f;
+	int err;
+
+	if (conf == NULL || store == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	pthread_once(&once, global_init);
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	if (conf_copy(f, conf) == -1)
+		goto fail;
+	f->store = store;
+	f->bs = store_block_size(store);
+	if (f->bs == 0) {
+		errno = EINVAL;
+		goto fail;
+	}
+	f->reachable = -1;
+	f->refill = fetch_now_ms();
+	pthread_mutex_init(&f->lock, NULL);
+	if ((f->multi = curl_multi_init()) == NULL) {
+		errno = ENOMEM;
+		goto fail_lock;
+	}
+	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	    (long)f->conf.transfers + 16);
+	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS,
+	    (long)f->conf.transfers + 32);
+	if ((err = pthread_create(&f->thread, NULL, xfer_main, f)) != 0) {
+		errno = err;
+		goto fail_multi;
+	}
+	return f;
+fail_multi:
+	err = errno;
+	curl_multi_cleanup(f->multi);
+	errno = err;
+fail_lock:
+	pthread_mutex_destroy(&f->lock);
+fail:
+	err = errno;
+	conf_free(f);
+	free(f);
+	errno = err;
+	return NULL;
+}
+
+void
+fetcher_free(struct fetcher *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->stop = 1;
+	pthread_mutex_unlock(&f->lock);
+	curl_multi_wakeup(f->multi);
+	pthread_join(f->thread, NULL);
+	curl_multi_cleanup(f->multi);
+	pthread_mutex_destroy(&f->lock);
+	conf_free(f);
+	free(f);
+}

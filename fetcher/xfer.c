@@ -1,0 +1,820 @@
+/*
+ * xfer: the network thread. It owns the curl multi handle, starts queued
+ * jobs by priority (viewers at once; LIVE, then BACKFILL, within the
+ * crawler's transfer cap and bandwidth bucket), checks every answer
+ * against what was asked and what the store knows, retries transient
+ * failures with backoff, and hands results to the store and the waiters.
+ * Lock order: see fetch_int.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fetch_int.h"
+#include "log.h"
+#include "store.h"
+
+#define RETRY_BASE_MS	200
+#define RETRY_MAX_MS	5000
+#define FEED_TIMEOUT_S	(M4F_FEED_WAIT_DEFAULT + 20)
+
+/*
+ * The request target (path and query exactly as sent, the string that is
+ * signed) of job j. Returns a malloc'd string, or NULL with errno.
+ */
+static char *
+make_target(struct fetcher *f, struct job *j)
+{
+	char *esc = NULL, *after = NULL, *t = NULL;
+	const char *rel = j->rel != NULL ? j->rel : "";
+	int n = -1;
+
+	if ((esc = m4f_escape_path(rel)) == NULL)
+		return NULL;
+	switch (j->kind) {
+	case JOB_BLOCK:
+	case JOB_FILE:
+		n = asprintf(&t, "%s/%s", f->export, esc);
+		break;
+	case JOB_LIST:
+		if (j->after != NULL &&
+		    (after = curl_easy_escape(NULL, j->after, 0)) == NULL)
+			break;
+		n = asprintf(&t, "%s/list%s%s%s?%slimit=%u%s%s", M4F_API_PREFIX,
+		    f->export, *rel != '\0' ? "/" : "", esc,
+		    j->recursive ? "recursive=1&" : "", f->list_limit,
+		    after != NULL ? "&after=" : "", after != NULL ? after : "");
+		break;
+	case JOB_FEED:
+		if (f->feed_known)
+			n = asprintf(&t, "%s/feed%s?since=%" PRIu64 "&wait=%d",
+			    M4F_API_PREFIX, f->export, f->feed_seq,
+			    M4F_FEED_WAIT_DEFAULT);
+		else
+			n = asprintf(&t, "%s/feed%s", M4F_API_PREFIX,
+			    f->export);
+		break;
+	}
+	curl_free(after);
+	free(esc);
+	if (n < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return t;
+}
+
+/* Keeps Content-Range of the last response (not of a 100 Continue). */
+static size_t
+on_header(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct job *j = arg;
+	size_t n = sz * nm, k;
+	static const char name[] = "content-range:";
+
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		j->crange[0] = '\0';
+	else if (n > sizeof(name) - 1 &&
+	    strncasecmp(p, name, sizeof(name) - 1) == 0) {
+		p += sizeof(name) - 1;
+		n -= sizeof(name) - 1;
+		while (n > 0 && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' ||
+		    p[n - 1] == ' '))
+			n--;
+		k = n < sizeof(j->crange) - 1 ? n : sizeof(j->crange) - 1;
+		memcpy(j->crange, p, k);
+		j->crange[k] = '\0';
+	}
+	return sz * nm;
+}
+
+/*
+ * Checks the status line and headers before the first body byte: sets
+ * j->discard for an error status (its body is dropped), j->bad for an
+ * answer that does not fit the request, j->changed when the primary's
+ * size differs from the store's.
+ */
+static void
+head_check(struct job *j)
+{
+	long status = 0;
+	curl_off_t cl = -1;
+	char want[128];
+	uint64_t a, b, total;
+	char tail;
+
+	j->head_checked = 1;
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	if (status < 200 || status >= 300) {
+		j->discard = 1;
+		return;
+	}
+	switch (j->kind) {
+	case JOB_BLOCK:
+		if (status == 200 && j->start == 0 && j->off == 0 &&
+		    j->len == j->fsize) {
+			/* The whole file was asked for: a 200 is fine. */
+			if (cl != (curl_off_t)j->fsize)
+				j->bad = j->changed = 1;
+			return;
+		}
+		if (status != 206) {
+			j->bad = 1;
+			return;
+		}
+		snprintf(want, sizeof(want), "bytes %" PRIu64 "-%" PRIu64
+		    "/%" PRIu64, j->off + j->start, j->off + j->len - 1,
+		    j->fsize);
+		if (strcmp(j->crange, want) != 0) {
+			j->bad = 1;
+			if (sscanf(j->crange, "bytes %" SCNu64 "-%" SCNu64 "/%"
+			    SCNu64 "%c", &a, &b, &total, &tail) == 3 &&
+			    total != j->fsize)
+				j->changed = 1;
+			return;
+		}
+		if (cl != (curl_off_t)(j->len - j->start))
+			j->bad = 1;
+		return;
+	case JOB_FILE:
+		if (status != 200 || cl != (curl_off_t)j->fsize)
+			j->bad = 1;
+		if (status == 200 && cl >= 0 && cl != (curl_off_t)j->fsize)
+			j->changed = 1;
+		return;
+	case JOB_LIST:
+	case JOB_FEED:
+		if (status != 200 || cl > (curl_off_t)FETCH_JSON_MAX)
+			j->bad = 1;
+		return;
+	}
+}
+
+/* Appends to a JSON body, refusing more than FETCH_JSON_MAX. */
+static int
+json_append(struct job *j, const char *p, size_t n)
+{
+	size_t cap;
+	char *nj;
+
+	if (n > FETCH_JSON_MAX - j->jlen)
+		return -1;
+	if (j->jlen + n + 1 > j->jcap) {
+		cap = j->jcap != 0 ? j->jcap : 16384;
+		while (cap < j->jlen + n + 1)
+			cap *= 2;
+		if ((nj = realloc(j->json, cap)) == NULL)
+			return -1;
+		j->json = nj;
+		j->jcap = cap;
+	}
+	memcpy(j->json + j->jlen, p, n);
+	j->jlen += n;
+	j->json[j->jlen] = '\0';
+	return 0;
+}
+
+/*
+ * The body, as libcurl hands it over: checked, charged to the crawler's
+ * bucket, and for blocks made visible to the waiting readers at once.
+ */
+static size_t
+on_body(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct job *j = arg;
+	struct fetcher *f = j->owner;
+	size_t n = sz * nm;
+	uint64_t want;
+
+	if (!j->head_checked)
+		head_check(j);
+	if (j->bad)
+		return 0;	/* aborts the transfer */
+	if (j->discard)
+		return n;
+	if (j->crawler && f->conf.bwlimit != 0) {
+		if (f->tokens <= 0) {
+			j->paused = 1;
+			return CURL_WRITEFUNC_PAUSE;
+		}
+		f->tokens -= (int64_t)n;
+	}
+	atomic_fetch_add(&f->st_bytes[j->xprio], n);
+	switch (j->kind) {
+	case JOB_BLOCK:
+	case JOB_FILE:
+		want = j->kind == JOB_BLOCK ? j->len : j->fsize;
+		if (n > want - j->got) {
+			j->bad = 1;	/* more than asked for */
+			return 0;
+		}
+		pthread_mutex_lock(&f->lock);
+		memcpy(j->buf + j->got, p, n);
+		j->got += n;
+		if (j->kind == JOB_BLOCK)
+			pthread_cond_broadcast(&j->cond);
+		pthread_mutex_unlock(&f->lock);
+		break;
+	case JOB_LIST:
+	case JOB_FEED:
+		if (json_append(j, p, n) == -1) {
+			j->bad = 1;
+			return 0;
+		}
+		break;
+	}
+	return n;
+}
+
+int
+xfer_start(struct fetcher *f, struct job *j)
+{
+	char *target = NULL, *url = NULL, auth[256], hdr[300], range[64];
+	CURL *e = NULL;
+	int err, viewer = j->prio == FETCH_VIEWER && j->kind != JOB_FEED;
+
+	j->owner = f;
+	j->head_checked = j->discard = j->bad = j->paused = 0;
+	j->crange[0] = '\0';
+	j->jlen = 0;
+	j->xprio = j->prio;
+	if ((target = make_target(f, j)) == NULL)
+		goto fail;
+	if (asprintf(&url, "%s%s", viewer ? f->base : f->rbase, target) < 0) {
+		url = NULL;
+		errno = ENOMEM;
+		goto fail;
+	}
+	if ((e = curl_easy_init()) == NULL) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    (long)f->conf.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	if (j->kind == JOB_FEED)
+		/* A long poll is silent on purpose: only a total bound. */
+		curl_easy_setopt(e, CURLOPT_TIMEOUT, (long)FEED_TIMEOUT_S);
+	else if (!j->crawler || f->conf.bwlimit == 0 ||
+	    f->conf.bwlimit / (uint64_t)f->conf.transfers >= 4096) {
+		/* A paused transfer would look slow: only when unpaced. */
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 10L);
+	}
+	if (f->conf.tls) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+		if (f->cafile != NULL)
+			curl_easy_setopt(e, CURLOPT_CAINFO, f->cafile);
+	}
+	if (j->kind == JOB_BLOCK) {
+		j->start = j->got;	/* a retry resumes where it broke */
+		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
+		    j->off + j->start, j->off + j->len - 1);
+		curl_easy_setopt(e, CURLOPT_RANGE, range);
+	}
+	if (f->key != NULL) {
+		if (m4f_auth_header(f->key, f->conf.keylen, "GET", target,
+		    (int64_t)time(NULL), auth, sizeof(auth)) == -1)
+			goto fail;
+		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
+		if ((j->hdrs = curl_slist_append(NULL, hdr)) == NULL) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
+	}
+	if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	j->easy = e;
+	j->rnext = f->running;
+	f->running = j;
+	atomic_fetch_add(&f->st_requests, 1);
+	free(url);
+	free(target);
+	return 0;
+fail:
+	err = errno;
+	curl_slist_free_all(j->hdrs);
+	j->hdrs = NULL;
+	if (e != NULL)
+		curl_easy_cleanup(e);
+	free(url);
+	free(target);
+	errno = err;
+	return -1;
+}
+
+/* Takes j's transfer out of the multi handle. */
+static void
+xfer_stop(struct fetcher *f, struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &f->running; *pp != NULL; pp = &(*pp)->rnext)
+		if (*pp == j) {
+			*pp = j->rnext;
+			break;
+		}
+	curl_multi_remove_handle(f->multi, j->easy);
+	curl_easy_cleanup(j->easy);
+	j->easy = NULL;
+	curl_slist_free_all(j->hdrs);
+	j->hdrs = NULL;
+}
+
+/* Logs when the primary becomes reachable or unreachable, not per try. */
+static void
+note_reach(struct fetcher *f, int up, const char *why)
+{
+	atomic_store(&f->st_connected, up);
+	if (f->reachable == up)
+		return;
+	if (up && f->reachable == 0)
+		log_warnx("primary %s reachable again", f->host);
+	else if (!up)
+		log_warnx("primary %s unreachable: %s", f->host, why);
+	f->reachable = up;
+}
+
+/*
+ * The errno value for a finished transfer; *transient is set when it is
+ * worth trying again.
+ */
+static int
+classify(struct fetcher *f, struct job *j, CURLcode rc, int *transient)
+{
+	long status = 0;
+
+	*transient = 0;
+	if (j->bad)
+		return EBADMSG;
+	if (rc != CURLE_OK) {
+		switch (rc) {
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_COULDNT_RESOLVE_HOST:
+			note_reach(f, 0, curl_easy_strerror(rc));
+			*transient = 1;
+			return EHOSTDOWN;
+		case CURLE_OPERATION_TIMEDOUT:
+			*transient = 1;
+			return ETIMEDOUT;
+		case CURLE_RECV_ERROR:
+		case CURLE_SEND_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+			*transient = 1;
+			return EIO;
+		default:
+			return EIO;
+		}
+	}
+	note_reach(f, 1, NULL);
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+	atomic_store(&f->st_auth_failed, status == 401);
+	if (status == 401) {
+		f->auth_hold = fetch_now_ms() + FETCH_AUTH_HOLD_MS;
+		return EACCES;
+	}
+	if (status == 404)
+		return ENOENT;
+	if (status == 416) {
+		j->changed = 1;
+		return EBADMSG;
+	}
+	if (status >= 500) {
+		*transient = 1;
+		return EIO;
+	}
+	if (status < 200 || status >= 300)
+		return EIO;
+	if ((j->kind == JOB_BLOCK && j->got != j->len) ||
+	    (j->kind == JOB_FILE && j->got != j->fsize))
+		return EBADMSG;	/* fewer bytes than Content-Length said */
+	return 0;
+}
+
+/* Ends job j with err: wakes its waiters, drops the thread's reference. */
+static void
+job_end(struct fetcher *f, struct job *j, int err)
+{
+	if (err != 0) {
+		atomic_fetch_add(&f->st_failures, 1);
+		if (err == EBADMSG)
+			atomic_fetch_add(&f->st_bad, 1);
+	}
+	if (j->changed || (err == ENOENT && (j->kind == JOB_BLOCK ||
+	    j->kind == JOB_FILE)))
+		fetch_refresh_parent(f, j->rel, j->xprio);
+	pthread_mutex_lock(&f->lock);
+	if (j->kind == JOB_BLOCK)
+		job_unhash(f, j);
+	j->state = JOB_DONE;
+	j->err = err;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&f->lock);
+	if (j->kind == JOB_FILE && j->done != NULL)
+		j->done(j->done_arg, j->id, err);
+	job_release(f, j);
+}
+
+/* Records every page of a finished listing in the store. */
+static int
+list_apply(struct fetcher *f, struct job *j)
+{
+	struct store_remote *v;
+	size_t i, k, n = 0;
+	int rc, err;
+
+	for (i = 0; i < j->npages; i++)
+		n += j->pages[i]->n;
+	if ((v = calloc(n > 0 ? n : 1, sizeof(*v))) == NULL)
+		return ENOMEM;
+	n = 0;
+	for (i = 0; i < j->npages; i++)
+		for (k = 0; k < j->pages[i]->n; k++) {
+			struct m4f_entry *me = &j->pages[i]->entries[k];
+
+			v[n].name = me->name;
+			v[n].type = me->type == M4F_DIR ? STORE_DIR : STORE_FILE;
+			v[n].size = me->size;
+			v[n].mtime = me->mtime;
+			v[n].sha256 = me->type == M4F_FILE ? me->sha256 : NULL;
+			n++;
+		}
+	rc = store_apply_listing(f->store, j->rel, v, n, j->recursive, 1,
+	    (int64_t)time(NULL), NULL);
+	err = errno;
+	free(v);
+	if (rc == -1) {
+		log_warn("listing of \"%s\"", j->rel);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * One page of a listing arrived: checks it, keeps it, and asks for the
+ * next one. Returns 0 when the listing is complete, 1 when another page
+ * was asked for, or an errno value.
+ */
+static int
+list_page(struct fetcher *f, struct job *j)
+{
+	struct m4f_listing *l, **np;
+	char why[160], *path = NULL;
+	int ok;
+
+	l = m4f_listing_decode(j->json != NULL ? j->json : "", j->jlen,
+	    j->recursive, why, sizeof(why));
+	if (l == NULL) {
+		log_warnx("listing of \"%s\": %s", j->rel, why);
+		return EBADMSG;
+	}
+	if (asprintf(&path, "%s%s%s", f->export, *j->rel != '\0' ? "/" : "",
+	    j->rel) < 0) {
+		m4f_listing_free(l);
+		return ENOMEM;
+	}
+	ok = strcmp(l->path, path) == 0 || (*path == '\0' &&
+	    strcmp(l->path, "/") == 0);
+	/* Paging must move forward, or a hostile origin loops us. */
+	if (ok && l->next != NULL && (l->n == 0 || (j->after != NULL &&
+	    strcmp(l->next, j->after) <= 0)))
+		ok = 0;
+	free(path);
+	if (!ok) {
+		log_warnx("listing of \"%s\": inconsistent answer", j->rel);
+		m4f_listing_free(l);
+		return EBADMSG;
+	}
+	if ((np = realloc(j->pages, (j->npages + 1) * sizeof(*np))) == NULL) {
+		m4f_listing_free(l);
+		return ENOMEM;
+	}
+	j->pages = np;
+	j->pages[j->npages++] = l;
+	if (l->next == NULL)
+		return 0;
+	free(j->after);
+	if ((j->after = strdup(l->next)) == NULL)
+		return ENOMEM;
+	j->attempts = 0;
+	return xfer_start(f, j) == -1 ? errno : 1;
+}
+
+/* Puts j in the delayed list for another try after a backoff. */
+static void
+retry_later(struct fetcher *f, struct job *j)
+{
+	int64_t wait = (int64_t)RETRY_BASE_MS << (j->attempts < 10 ?
+	    j->attempts : 10);
+
+	if (wait > RETRY_MAX_MS)
+		wait = RETRY_MAX_MS;
+	j->attempts++;
+	j->not_before = fetch_now_ms() + wait;
+	if (j->kind == JOB_FILE)
+		j->got = 0;	/* whole files start over */
+	pthread_mutex_lock(&f->lock);
+	j->state = JOB_RUNNING;	/* not in a queue */
+	j->next = f->delayed;
+	f->delayed = j;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* A transfer ended with rc: check, retry, store, wake, as needed. */
+static void
+xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
+{
+	int err, transient, r;
+
+	if (!j->head_checked && rc == CURLE_OK)
+		head_check(j);
+	err = classify(f, j, rc, &transient);
+	xfer_stop(f, j);
+	if (j->kind == JOB_FEED) {
+		feed_done(f, j, err);
+		return;
+	}
+	if (err == 0 && j->kind == JOB_LIST) {
+		if ((r = list_page(f, j)) == 1)
+			return;	/* the next page is on its way */
+		err = r;
+		if (err == 0)
+			err = list_apply(f, j);
+	}
+	if (j->crawler) {
+		j->crawler = 0;
+		f->crawling--;
+	}
+	if (err != 0 && transient && j->attempts < f->conf.retries) {
+		retry_later(f, j);
+		return;
+	}
+	if (err == 0 && j->kind == JOB_BLOCK &&
+	    store_write_block(f->store, j->id, j->block, j->buf, j->len) == -1)
+		/* The readers have their bytes; the store may not want them. */
+		log_warn("block %" PRIu64 " of \"%s\"", j->block, j->rel);
+	if (err == 0 && j->kind == JOB_FILE &&
+	    store_put_file(f->store, j->id, j->buf, j->fsize) == -1) {
+		err = errno;
+		log_warn("file \"%s\"", j->rel);
+	}
+	job_end(f, j, err);
+}
+
+/*
+ * Starts job j (network thread, lock not held). A whole-file job that
+ * needs no transfer ends here.
+ */
+static void
+job_begin(struct fetcher *f, struct job *j)
+{
+	struct store_ent e;
+
+	if (j->kind == JOB_FILE && j->buf == NULL) {
+		if (store_get(f->store, j->id, &e) == -1) {
+			job_end(f, j, errno);
+			return;
+		}
+		if (e.state == STORE_COMPLETE) {
+			job_end(f, j, 0);
+			return;
+		}
+		if (j->fsize > FETCH_FILE_MAX) {
+			job_end(f, j, EFBIG);
+			return;
+		}
+		if ((j->buf = malloc(j->fsize > 0 ? j->fsize : 1)) == NULL) {
+			job_end(f, j, ENOMEM);
+			return;
+		}
+	}
+	j->crawler = j->prio != FETCH_VIEWER;
+	if (j->crawler)
+		f->crawling++;
+	if (xfer_start(f, j) == -1) {
+		if (j->crawler) {
+			j->crawler = 0;
+			f->crawling--;
+		}
+		job_end(f, j, errno);
+	}
+}
+
+static struct job *
+pop(struct jobq *q)
+{
+	struct job *j = q->head;
+
+	if (j != NULL) {
+		q->head = j->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		j->next = NULL;
+		j->state = JOB_RUNNING;
+	}
+	return j;
+}
+
+/* Adds what the bandwidth cap allows since the last call. */
+static void
+refill(struct fetcher *f, int64_t now)
+{
+	uint64_t bw = f->conf.bwlimit;
+	int64_t burst, add;
+
+	if (bw == 0)
+		return;
+	burst = bw / 5 > 16384 ? (int64_t)(bw / 5) : 16384;
+	add = (int64_t)(bw * (uint64_t)(now - f->refill) / 1000);
+	if (add <= 0)
+		return;
+	f->refill = now;
+	f->tokens = f->tokens + add > burst ? burst : f->tokens + add;
+}
+
+/*
+ * Under lock: moves retries that are due back to the head of their
+ * queues and takes the jobs that may start now into *start. Returns the
+ * ms until something else becomes due.
+ */
+static int64_t
+schedule(struct fetcher *f, int64_t now, struct job **start)
+{
+	struct job **pp, *j, *list = NULL;
+	int64_t wait = 1000;
+	struct jobq *q;
+
+	for (pp = &f->delayed; (j = *pp) != NULL;) {
+		if (j->not_before <= now) {
+			*pp = j->next;
+			q = &f->q[j->prio];
+			j->state = JOB_QUEUED;
+			j->next = q->head;
+			q->head = j;
+			if (q->tail == NULL)
+				q->tail = j;
+		} else {
+			if (j->not_before - now < wait)
+				wait = j->not_before - now;
+			pp = &j->next;
+		}
+	}
+	while ((j = pop(&f->q[FETCH_VIEWER])) != NULL) {
+		j->next = list;
+		list = j;
+	}
+	refill(f, now);
+	if (f->q[FETCH_LIVE].head != NULL || f->q[FETCH_BACKFILL].head != NULL) {
+		if (now < f->auth_hold) {
+			if (f->auth_hold - now < wait)
+				wait = f->auth_hold - now;
+		} else if (f->conf.bwlimit != 0 && f->tokens <= 0) {
+			if (wait > 20)
+				wait = 20;
+		} else {
+			int n = f->crawling;
+
+			while (n < f->conf.transfers &&
+			    ((j = pop(&f->q[FETCH_LIVE])) != NULL ||
+			    (j = pop(&f->q[FETCH_BACKFILL])) != NULL)) {
+				j->next = list;
+				list = j;
+				n++;
+			}
+		}
+	}
+	/* Oldest first. */
+	*start = NULL;
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->next = *start;
+		*start = j;
+	}
+	return wait;
+}
+
+/* Resumes transfers paused by the bucket once it has tokens again. */
+static int64_t
+unpause(struct fetcher *f)
+{
+	struct job *j, *next;
+	int paused = 0;
+
+	if (f->conf.bwlimit == 0)
+		return 1000;
+	for (j = f->running; j != NULL; j = next) {
+		next = j->rnext;
+		if (!j->paused)
+			continue;
+		if (f->tokens <= 0) {
+			paused = 1;
+			continue;
+		}
+		j->paused = 0;
+		curl_easy_pause(j->easy, CURLPAUSE_CONT);
+		if (j->paused)
+			paused = 1;
+	}
+	return paused ? 20 : 1000;
+}
+
+/* At shutdown: every job fails, every transfer stops. */
+static void
+fail_all(struct fetcher *f)
+{
+	struct job *j, *list = NULL;
+	int i;
+
+	while ((j = f->running) != NULL) {
+		xfer_stop(f, j);
+		if (j == f->feed) {
+			feed_done(f, j, ECANCELED);
+			continue;
+		}
+		j->next = list;
+		list = j;
+	}
+	pthread_mutex_lock(&f->lock);
+	for (i = 0; i < 3; i++)
+		while ((j = pop(&f->q[i])) != NULL) {
+			j->next = list;
+			list = j;
+		}
+	while ((j = f->delayed) != NULL) {
+		f->delayed = j->next;
+		j->next = list;
+		list = j;
+	}
+	pthread_mutex_unlock(&f->lock);
+	while ((j = list) != NULL) {
+		list = j->next;
+		j->changed = 0;
+		job_end(f, j, EIO);
+	}
+}
+
+void *
+xfer_main(void *arg)
+{
+	struct fetcher *f = arg;
+	struct job *start, *j;
+	struct CURLMsg *m;
+	int64_t now, wait, w;
+	int running, left, follow;
+
+	for (;;) {
+		now = fetch_now_ms();
+		pthread_mutex_lock(&f->lock);
+		if (f->stop) {
+			pthread_mutex_unlock(&f->lock);
+			break;
+		}
+		wait = schedule(f, now, &start);
+		follow = f->follow;
+		pthread_mutex_unlock(&f->lock);
+		while ((j = start) != NULL) {
+			start = j->next;
+			j->next = NULL;
+			job_begin(f, j);
+		}
+		if (follow && (w = feed_tick(f, now)) < wait)
+			wait = w;
+		curl_multi_perform(f->multi, &running);
+		while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			j = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+			    (char **)&j);
+			/* m is invalid once the handle is removed. */
+			xfer_done(f, j, m->data.result);
+		}
+		if ((w = unpause(f)) < wait)
+			wait = w;
+		if (wait < 1)
+			wait = 1;
+		curl_multi_poll(f->multi, NULL, 0, (int)wait, NULL);
+	}
+	fail_all(f);
+	return NULL;
+}
