@@ -1,0 +1,193 @@
+# Helpers for benchmark cases; bench/case_*.sh source this file.
+#
+# bench/run.sh exports:
+#   BENCH_TOP      the checkout
+#   BENCH_ARCHIVE  a DVR tree written by dvr-fake (read-only for cases)
+#   BENCH_STREAMS  its stream names, space-separated
+#   BENCH_SEGSIZE  segment size given to dvr-fake -S
+#   BENCH_SECONDS  how long one load run lasts (wrk -d)
+#   BENCH_RELAY    the relay program (build/bench/relay)
+#   BENCH_ORIGIN   the m4f-origin to measure [bin/m4f-origin]
+#
+# A case prints one line per figure:
+#   NAME: VALUE UNIT (ratio X.XX vs BASELINE)
+# (the ratio part only when the figure has a baseline), "skip: WHY" when
+# it cannot run, and anything else prefixed with "# ". Every process
+# started with bg is stopped when the case exits, and the case's scratch
+# folder $W is removed.
+set -u
+BIN=$BENCH_TOP/bin
+BENCH_ORIGIN=${BENCH_ORIGIN:-$BIN/m4f-origin}
+W=$(mktemp -d /tmp/dvrfs-bench-case.XXXXXX)
+_pids=()
+
+# bg CMD...: start in the background, stopped on exit.
+bg() { "$@" & _pids+=($!); }
+
+_cleanup() {
+	local p
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$W"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() { echo "# $*"; }
+
+# A TCP port nobody listens on now.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+	local i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "# nothing listens on port $1" >&2
+	return 1
+}
+
+# drop_caches: empty the page cache (root only), so reads hit the disk.
+# Returns 1 when it could not.
+drop_caches() {
+	sync
+	if [ "$(id -u)" = 0 ] && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+		return 0
+	fi
+	note "cannot drop the page cache (not root?)"
+	return 1
+}
+
+# start_nginx DIR: nginx on a free loopback port serving DIR's files under
+# their absolute paths (GET /DIR/x returns DIR/x, like m4f-origin), with
+# sendfile and long keep-alive. Sets NGINX_PORT.
+start_nginx() {
+	local dir=$1 conf=$W/nginx-$$.$RANDOM
+	mkdir -p "$conf"
+	NGINX_PORT=$(free_port)
+	{
+		[ "$(id -u)" = 0 ] && echo "user root;"
+		cat <<-EOF
+		worker_processes auto;
+		daemon off;
+		pid $conf/nginx.pid;
+		error_log $conf/error.log warn;
+		events { worker_connections 4096; }
+		http {
+		    access_log off;
+		    sendfile on;
+		    tcp_nopush on;
+		    keepalive_requests 1000000;
+		    keepalive_timeout 120s;
+		    types { video/mp2t ts; }
+		    default_type application/octet-stream;
+		    client_body_temp_path $conf/body;
+		    proxy_temp_path $conf/proxy;
+		    fastcgi_temp_path $conf/fastcgi;
+		    uwsgi_temp_path $conf/uwsgi;
+		    scgi_temp_path $conf/scgi;
+		    server {
+		        listen 127.0.0.1:$NGINX_PORT;
+		        location $dir/ { root /; }
+		    }
+		}
+		EOF
+	} >"$conf/nginx.conf"
+	bg nginx -c "$conf/nginx.conf" -e "$conf/error.log" 2>>"$conf/error.log"
+	wait_port "$NGINX_PORT"
+}
+
+# start_origin DIR [ARGS...]: m4f-origin exporting DIR on a free loopback
+# port, hash cache in the scratch folder. Sets ORIGIN_PORT.
+start_origin() {
+	local dir=$1
+	shift
+	ORIGIN_PORT=$(free_port)
+	bg "$BENCH_ORIGIN" -r "$dir" -l "127.0.0.1:$ORIGIN_PORT" \
+	    -c "$W/hashcache.$ORIGIN_PORT" "$@" 2>>"$W/origin.log"
+	wait_port "$ORIGIN_PORT" 60
+}
+
+# start_relay PORT [MS]: a TCP relay to 127.0.0.1:PORT that delays each
+# direction by MS (default 10) milliseconds, i.e. adds 2 x MS of round
+# trip. Sets RELAY_PORT.
+start_relay() {
+	RELAY_PORT=$(free_port)
+	bg "$BENCH_RELAY" -d "${2:-10}" -c "127.0.0.1:$1" \
+	    -l "127.0.0.1:$RELAY_PORT" 2>>"$W/relay.log"
+	wait_port "$RELAY_PORT"
+}
+
+# segment_paths DIR: every segment under DIR, as absolute paths, shuffled
+# with a fixed seed so load runs spread over the whole archive.
+segment_paths() {
+	find "$1" -type f -name '*.ts' ! -name '.*' | sort |
+	    shuf --random-source=<(yes dvrfs)
+}
+
+# wrk_paths PORT PATHFILE: runs wrk against 127.0.0.1:PORT for
+# BENCH_SECONDS with BENCH_CONNS (64) connections; the requests cycle
+# through the paths in PATHFILE, each thread from its own offset. Prints
+# "RPS MIBPS ERRORS" (errors: socket errors plus non-2xx responses).
+wrk_paths() {
+	local port=$1 paths=$2 out
+	cat >"$W/paths.lua" <<-EOF
+	local paths = {}
+	local n = 0
+	local i = 0
+	local counter = 0
+	function setup(thread)
+	    counter = counter + 1
+	    thread:set("tid", counter)
+	end
+	function init(args)
+	    for line in io.lines("$paths") do
+	        n = n + 1
+	        paths[n] = line
+	    end
+	    i = math.floor(n * (tid - 1) / 4)
+	end
+	function request()
+	    i = i % n + 1
+	    return wrk.format("GET", paths[i])
+	end
+	EOF
+	out=$(wrk -t "${BENCH_THREADS:-2}" -c "${BENCH_CONNS:-64}" \
+	    -d "${BENCH_SECONDS}s" --timeout 10s -s "$W/paths.lua" \
+	    "http://127.0.0.1:$port/" 2>&1)
+	echo "$out" | sed 's/^/# /' >&2
+	awk '
+	function mib(v,  u, x) {
+		x = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "B") x /= 1048576
+		else if (u == "KB") x /= 1024
+		else if (u == "GB") x *= 1024
+		else if (u == "TB") x *= 1048576
+		return x
+	}
+	/^Requests\/sec:/ { rps = $2 }
+	/^Transfer\/sec:/ { mb = mib($2) }
+	/Non-2xx or 3xx responses:/ { err += $NF }
+	/Socket errors:/ {
+		for (k = 1; k <= NF; k++) if ($k ~ /^[0-9]+,?$/) err += $k + 0
+	}
+	END { printf "%.1f %.1f %d\n", rps, mb, err }' <<<"$out"
+}
+
+# result NAME VALUE UNIT [BASEVALUE BASENAME]: prints a result line, with
+# the ratio VALUE / BASEVALUE when a baseline is given.
+result() {
+	if [ $# -ge 5 ]; then
+		awk -v n="$1" -v v="$2" -v u="$3" -v b="$4" -v bn="$5" 'BEGIN {
+			printf "%s: %s %s (ratio %.2f vs %s)\n", n, v, u,
+			    (b > 0 ? v / b : 0), bn }'
+	else
+		echo "$1: $2 $3"
+	fi
+}
