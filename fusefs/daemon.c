@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "crawler.h"
 #include "daemon.h"
 #include "fetcher.h"
 #include "fs.h"
@@ -21,6 +22,7 @@ struct mount {
 	struct store	*store;
 	struct fetcher	*fetcher;
 	struct fs	*fs;
+	struct crawler	*crawler;
 	struct fuse_session *se;
 	int		 mounted;
 	int		 handlers;
@@ -158,6 +160,37 @@ nomem:
 	return -1;
 }
 
+/* The primary changed: tell the kernel, and the crawler of new files. */
+static void
+on_change(void *arg, const struct fetcher_change *c)
+{
+	struct mount *m = arg;
+
+	fs_changed(m->fs, c);
+	if (!c->deleted && !c->reset)
+		crawler_added(m->crawler, c->id);
+}
+
+static int
+start_work(struct mount *m)
+{
+	const struct dvrfs_opts *o = m->o;
+	struct crawler_conf cc = {
+		.depth = o->depth,
+		.streams = (const char *const *)o->streams,
+		.replicate = o->replicate,
+		.transfers = o->transfers,
+	};
+
+	if (fs_start(m->fs, m->se) == -1)
+		return -1;
+	if ((m->crawler = crawler_new(m->fetcher, m->store, &cc)) == NULL)
+		return -1;
+	if (fetcher_follow(m->fetcher, on_change, m) == -1)
+		log_warn("cannot follow the primary's changes");
+	return 0;
+}
+
 static void
 release(struct mount *m)
 {
@@ -167,8 +200,10 @@ release(struct mount *m)
 		fuse_remove_signal_handlers(m->se);
 	if (m->se != NULL)
 		fuse_session_destroy(m->se);
-	fs_free(m->fs);
+	crawler_stop(m->crawler);
 	fetcher_free(m->fetcher);
+	crawler_free(m->crawler);
+	fs_free(m->fs);
 	store_close(m->store);
 }
 
@@ -238,9 +273,12 @@ daemon_run(const struct dvrfs_opts *o, const char *progname)
 		say(progname, "fork: %s", strerror(errno));
 		return OPT_EXIT_FAIL;
 	}
-	if (open_parts(&m, progname) == -1 || mount_fuse(&m, progname) == -1 ||
-	    fs_start(m.fs, m.se) == -1)
+	if (open_parts(&m, progname) == -1 || mount_fuse(&m, progname) == -1)
 		goto out;
+	if (start_work(&m) == -1) {
+		say(progname, "cannot start: %s", strerror(errno));
+		goto out;
+	}
 	log_info("%s mounted on %s (store %s)", o->fsname, o->mountpoint,
 	    o->store);
 	tell_parent(fd, 0);

@@ -580,15 +580,9 @@ fs_ops(void)
 	return &ops;
 }
 
-/*
- * Called by the fetcher on its network thread for each change on the
- * primary: must not block, so it only queues. A full queue drops the
- * change; the kernel's short folder timeouts cover for it.
- */
-static void
-on_change(void *arg, const struct fetcher_change *c)
+void
+fs_changed(struct fs *fs, const struct fetcher_change *c)
 {
-	struct fs *fs = arg;
 	const char *base;
 	struct change *q;
 
@@ -662,8 +656,6 @@ fs_start(struct fs *fs, struct fuse_session *se)
 	if ((rc = pthread_create(&fs->notifier, NULL, notifier_main, fs)) != 0)
 		return errno = rc, -1;
 	fs->notifier_running = 1;
-	if (fetcher_follow(fs->fetcher, on_change, fs) == -1)
-		log_warn("cannot follow the primary's changes");
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 
 struct store;
 struct fetcher;
+struct fetcher_change;
 struct fs;
 
 struct fs_conf {
@@ -41,11 +42,19 @@ void	fs_free(struct fs *);
 const struct fuse_lowlevel_ops *fs_ops(void);
 
 /*
- * Starts sending the kernel cache invalidations for changes seen on the
- * primary's feed (a thread of its own, so that no FUSE handler waits on
- * it). Call once the session is mounted. Returns 0 or -1 with errno.
+ * Starts the thread that sends the kernel cache invalidations queued by
+ * fs_changed(), so that no FUSE handler waits on them. Call once the
+ * session is mounted. Returns 0 or -1 with errno.
  */
 int	fs_start(struct fs *, struct fuse_session *);
+
+/*
+ * A change on the primary, already in the store: queues the kernel cache
+ * invalidations for it. Never blocks (the fetcher's network thread calls
+ * it); a full queue drops the change and the short folder timeouts cover
+ * for it.
+ */
+void	fs_changed(struct fs *, const struct fetcher_change *);
 
 void	fs_counters(struct fs *, struct fs_counters *out);
 

@@ -1,0 +1,500 @@
+/*
+ * Lock order: cr->lock only; it is never held while calling the fetcher
+ * or the store, except in crawler_added(), which only queues.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crawler.h"
+#include "fetcher.h"
+#include "log.h"
+#include "store.h"
+
+#define LIVE_MAX	4096	/* announced files waiting */
+#define INFLIGHT_MAX	256
+#define EXPIRE_EVERY	10	/* seconds between retention passes */
+#define WALK_EVERY	30	/* seconds between walks of the store */
+#define EDGE_EVERY	10	/* seconds between live-edge listings */
+#define FULL_EVERY	1800	/* seconds between full listings */
+#define LIVE_WINDOW	120	/* segments this new go at live priority */
+#define LIST_TIMEOUT	300000
+
+struct work {
+	uint64_t	 id;
+	int64_t		 t;
+};
+
+struct crawler {
+	struct fetcher	*fetcher;
+	struct store	*store;
+	int64_t		 depth;
+	char	       **streams;	/* NULL or NULL-terminated */
+	int		 replicate;
+	size_t		 window;
+
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	pthread_t	 thread;
+	int		 stop;			/* under lock */
+	uint64_t	 live[LIVE_MAX];	/* under lock */
+	size_t		 live_head, live_len;	/* under lock */
+	uint64_t	 inflight[INFLIGHT_MAX];	/* under lock */
+	size_t		 ninflight;		/* under lock */
+	struct crawler_stats st;		/* under lock */
+
+	/* The crawler thread's own. */
+	struct work	*pending;
+	size_t		 npending, pos, cap;
+};
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int
+wanted_stream(struct crawler *cr, const char *name)
+{
+	char **s;
+
+	if (cr->streams == NULL)
+		return 1;
+	for (s = cr->streams; *s != NULL; s++)
+		if (strcmp(*s, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The time a file stands for: its DVR path's, else its mtime. */
+static int64_t
+file_time(const char *rel, const struct store_ent *e)
+{
+	int64_t t;
+
+	return store_dvr_time(rel, &t, NULL) == 0 ? t : e->mtime;
+}
+
+struct kids {
+	struct store_ent *v;
+	size_t		 n, cap;
+};
+
+static int
+kids_add(void *arg, const struct store_ent *e)
+{
+	struct kids *k = arg;
+	struct store_ent *v;
+
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 64;
+
+		if ((v = realloc(k->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		k->v = v;
+		k->cap = cap;
+	}
+	k->v[k->n++] = *e;
+	return 0;
+}
+
+/* The children of folder id, or n = 0. The caller frees k->v. */
+static void
+children(struct crawler *cr, uint64_t id, struct kids *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (store_readdir(cr->store, id, NULL, SIZE_MAX, kids_add, k) == -1)
+		k->n = 0;
+}
+
+/*
+ * Is folder rel an hour folder (STREAM/YYYY/MM/DD/HH) wholly older than
+ * cutoff? Such folders are not walked.
+ */
+static int
+hour_expired(const char *rel, int64_t cutoff)
+{
+	char probe[4200];
+	int64_t t;
+
+	if (snprintf(probe, sizeof(probe), "%s/00/00.ts", rel) >=
+	    (int)sizeof(probe) || store_dvr_time(probe, &t, NULL) == -1)
+		return 0;
+	return t + 3600 <= cutoff;
+}
+
+static int
+pending_add(struct crawler *cr, uint64_t id, int64_t t)
+{
+	struct work *v;
+
+	if (cr->npending == cr->cap) {
+		size_t cap = cr->cap ? cr->cap * 2 : 1024;
+
+		if ((v = realloc(cr->pending, cap * sizeof(*v))) == NULL)
+			return -1;
+		cr->pending = v;
+		cr->cap = cap;
+	}
+	cr->pending[cr->npending].id = id;
+	cr->pending[cr->npending++].t = t;
+	return 0;
+}
+
+/* Collects the files below folder id (path rel) still to copy. */
+static void
+walk(struct crawler *cr, uint64_t id, const char *rel, int64_t cutoff,
+    int depth)
+{
+	struct kids k;
+	char *path;
+	size_t i;
+
+	if (depth > 32 || hour_expired(rel, cutoff))
+		return;
+	children(cr, id, &k);
+	for (i = 0; i < k.n; i++) {
+		const struct store_ent *e = &k.v[i];
+		int64_t t;
+
+		if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", e->name) < 0)
+			break;
+		if (e->type == STORE_DIR) {
+			if (depth > 0 || wanted_stream(cr, e->name))
+				walk(cr, e->id, path, cutoff, depth + 1);
+		} else if (e->state != STORE_COMPLETE && depth > 0 &&
+		    (t = file_time(path, e)) >= cutoff)
+			pending_add(cr, e->id, t);
+		free(path);
+	}
+	free(k.v);
+}
+
+static int
+newest_first(const void *a, const void *b)
+{
+	const struct work *x = a, *y = b;
+
+	return x->t < y->t ? 1 : x->t > y->t ? -1 : 0;
+}
+
+static void
+rewalk(struct crawler *cr)
+{
+	cr->npending = cr->pos = 0;
+	walk(cr, STORE_ROOT_ID, "", now_s() - cr->depth, 0);
+	qsort(cr->pending, cr->npending, sizeof(*cr->pending), newest_first);
+	log_debug("crawler: %zu files to copy", cr->npending);
+}
+
+/*
+ * Lists the primary: the root, then each wanted stream whole (full) or
+ * only its newest hour (the live edge, a fallback for the feed).
+ * Returns 0 if every listing worked.
+ */
+static int
+list_primary(struct crawler *cr, int full)
+{
+	struct kids k;
+	size_t i;
+	int rc = 0;
+
+	if (fetcher_list(cr->fetcher, "", 0, FETCH_BACKFILL, LIST_TIMEOUT) == -1)
+		return -1;
+	children(cr, STORE_ROOT_ID, &k);
+	for (i = 0; i < k.n; i++) {
+		char *rel;
+		struct store_ent d = k.v[i];
+		int level;
+
+		if (d.type != STORE_DIR || !wanted_stream(cr, d.name))
+			continue;
+		if ((rel = strdup(d.name)) == NULL)
+			break;
+		/* Down the newest YYYY/MM/DD/HH for the live edge. */
+		for (level = 0; !full && level < 4; level++) {
+			struct kids sub;
+			char *next;
+
+			children(cr, d.id, &sub);
+			if (sub.n == 0 || sub.v[sub.n - 1].type != STORE_DIR) {
+				free(sub.v);
+				break;
+			}
+			d = sub.v[sub.n - 1];
+			free(sub.v);
+			if (asprintf(&next, "%s/%s", rel, d.name) < 0)
+				break;
+			free(rel);
+			rel = next;
+		}
+		if (fetcher_list(cr->fetcher, rel, 1, full ? FETCH_BACKFILL :
+		    FETCH_LIVE, LIST_TIMEOUT) == -1)
+			rc = -1;
+		free(rel);
+	}
+	free(k.v);
+	return rc;
+}
+
+static int
+inflight_find(struct crawler *cr, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < cr->ninflight; i++)
+		if (cr->inflight[i] == id)
+			return (int)i;
+	return -1;
+}
+
+static void
+on_done(void *arg, uint64_t id, int err)
+{
+	struct crawler *cr = arg;
+	struct store_ent e;
+	int i;
+
+	pthread_mutex_lock(&cr->lock);
+	if ((i = inflight_find(cr, id)) >= 0)
+		cr->inflight[i] = cr->inflight[--cr->ninflight];
+	if (err == 0) {
+		cr->st.done++;
+		pthread_mutex_unlock(&cr->lock);
+		/* Sizes are known to the store; count outside the lock. */
+		if (store_get(cr->store, id, &e) == 0) {
+			pthread_mutex_lock(&cr->lock);
+			cr->st.done_bytes += e.size;
+			pthread_mutex_unlock(&cr->lock);
+		}
+		pthread_mutex_lock(&cr->lock);
+	} else {
+		cr->st.failed++;
+		log_debug("crawler: file %llu: %s", (unsigned long long)id,
+		    strerror(err));
+	}
+	pthread_cond_signal(&cr->cond);
+	pthread_mutex_unlock(&cr->lock);
+}
+
+/* The next file to queue and its priority; 0 when there is none. */
+static uint64_t
+next_work(struct crawler *cr, enum fetch_prio *prio)
+{
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&cr->lock);
+	if (cr->live_len > 0) {
+		id = cr->live[cr->live_head];
+		cr->live_head = (cr->live_head + 1) % LIVE_MAX;
+		cr->live_len--;
+		*prio = FETCH_LIVE;
+	}
+	pthread_mutex_unlock(&cr->lock);
+	if (id == 0 && cr->pos < cr->npending) {
+		*prio = cr->pending[cr->pos].t >= now_s() - LIVE_WINDOW ?
+		    FETCH_LIVE : FETCH_BACKFILL;
+		id = cr->pending[cr->pos++].id;
+	}
+	return id;
+}
+
+/* Keeps the fetcher's queue full with files still to copy. */
+static void
+fill(struct crawler *cr)
+{
+	struct store_ent e;
+	enum fetch_prio prio;
+	uint64_t id;
+	char *rel;
+	int busy;
+
+	for (;;) {
+		pthread_mutex_lock(&cr->lock);
+		busy = cr->ninflight >= cr->window || cr->stop;
+		pthread_mutex_unlock(&cr->lock);
+		if (busy || (id = next_work(cr, &prio)) == 0)
+			return;
+		if (store_get(cr->store, id, &e) == -1 ||
+		    e.type != STORE_FILE || e.state == STORE_COMPLETE)
+			continue;
+		if ((rel = store_path(cr->store, id)) == NULL)
+			continue;
+		if (file_time(rel, &e) < now_s() - cr->depth) {
+			free(rel);
+			continue;
+		}
+		free(rel);
+		pthread_mutex_lock(&cr->lock);
+		if (inflight_find(cr, id) >= 0) {
+			pthread_mutex_unlock(&cr->lock);
+			continue;
+		}
+		cr->inflight[cr->ninflight++] = id;
+		pthread_mutex_unlock(&cr->lock);
+		if (fetcher_get_file(cr->fetcher, id, prio, on_done, cr) == -1)
+			on_done(cr, id, errno);
+	}
+}
+
+static void *
+crawler_main(void *arg)
+{
+	struct crawler *cr = arg;
+	int64_t now, last_expire = 0, last_walk = 0, last_full = 0;
+	int64_t last_edge = 0;
+	struct timespec ts;
+	ssize_t n;
+
+	for (;;) {
+		pthread_mutex_lock(&cr->lock);
+		if (cr->stop) {
+			pthread_mutex_unlock(&cr->lock);
+			break;
+		}
+		pthread_mutex_unlock(&cr->lock);
+		now = now_s();
+		if (now - last_expire >= EXPIRE_EVERY) {
+			if ((n = store_expire(cr->store, now, cr->depth)) > 0) {
+				pthread_mutex_lock(&cr->lock);
+				cr->st.expired += (uint64_t)n;
+				pthread_mutex_unlock(&cr->lock);
+			}
+			last_expire = now;
+		}
+		if (cr->replicate) {
+			if (now - last_full >= FULL_EVERY) {
+				if (list_primary(cr, 1) == 0) {
+					last_full = last_edge = now;
+					pthread_mutex_lock(&cr->lock);
+					cr->st.last_listing = now;
+					pthread_mutex_unlock(&cr->lock);
+				}
+				last_walk = 0;
+			} else if (now - last_edge >= EDGE_EVERY) {
+				list_primary(cr, 0);
+				last_edge = now;
+			}
+			if (cr->pos >= cr->npending &&
+			    now - last_walk >= WALK_EVERY) {
+				rewalk(cr);
+				last_walk = now;
+			}
+			fill(cr);
+		}
+		pthread_mutex_lock(&cr->lock);
+		cr->st.queued = cr->ninflight + cr->live_len +
+		    (cr->npending - cr->pos);
+		if (!cr->stop) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&cr->cond, &cr->lock, &ts);
+		}
+		pthread_mutex_unlock(&cr->lock);
+	}
+	return NULL;
+}
+
+struct crawler *
+crawler_new(struct fetcher *fetcher, struct store *store,
+    const struct crawler_conf *conf)
+{
+	struct crawler *cr;
+	size_t i, n = 0;
+	int rc;
+
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
+		return NULL;
+	cr->fetcher = fetcher;
+	cr->store = store;
+	cr->depth = conf->depth;
+	cr->replicate = conf->replicate;
+	cr->window = conf->transfers > 0 ? (size_t)conf->transfers * 2 : 8;
+	if (cr->window > INFLIGHT_MAX)
+		cr->window = INFLIGHT_MAX;
+	if (conf->streams != NULL) {
+		while (conf->streams[n] != NULL)
+			n++;
+		if ((cr->streams = calloc(n + 1, sizeof(char *))) == NULL)
+			goto fail;
+		for (i = 0; i < n; i++)
+			if ((cr->streams[i] = strdup(conf->streams[i])) == NULL)
+				goto fail;
+	}
+	pthread_mutex_init(&cr->lock, NULL);
+	pthread_cond_init(&cr->cond, NULL);
+	if ((rc = pthread_create(&cr->thread, NULL, crawler_main, cr)) != 0) {
+		pthread_mutex_destroy(&cr->lock);
+		pthread_cond_destroy(&cr->cond);
+		errno = rc;
+		goto fail;
+	}
+	return cr;
+fail:
+	if (cr->streams != NULL)
+		for (i = 0; i < n; i++)
+			free(cr->streams[i]);
+	free(cr->streams);
+	free(cr);
+	return NULL;
+}
+
+void
+crawler_stop(struct crawler *cr)
+{
+	if (cr == NULL)
+		return;
+	pthread_mutex_lock(&cr->lock);
+	if (cr->stop) {
+		pthread_mutex_unlock(&cr->lock);
+		return;
+	}
+	cr->stop = 1;
+	pthread_cond_signal(&cr->cond);
+	pthread_mutex_unlock(&cr->lock);
+	pthread_join(cr->thread, NULL);
+}
+
+void
+crawler_free(struct crawler *cr)
+{
+	char **s;
+
+	if (cr == NULL)
+		return;
+	crawler_stop(cr);
+	pthread_mutex_destroy(&cr->lock);
+	pthread_cond_destroy(&cr->cond);
+	if (cr->streams != NULL)
+		for (s = cr->streams; *s != NULL; s++)
+			free(*s);
+	free(cr->streams);
+	free(cr->pending);
+	free(cr);
+}
+
+void
+crawler_added(struct crawler *cr, uint64_t id)
+{
+	if (cr == NULL || id == 0 || !cr->replicate)
+		return;
+	pthread_mutex_lock(&cr->lock);
+	if (cr->live_len < LIVE_MAX) {
+		cr->live[(cr->live_head + cr->live_len) % LIVE_MAX] = id;
+		cr->live_len++;
+		pthread_cond_signal(&cr->cond);
+	}
+	pthread_mutex_unlock(&cr->lock);
+}
+
+void
+crawler_stats(struct crawler *cr, struct crawler_stats *out)
+{
+	pthread_mutex_lock(&cr->lock);
+	*out = cr->st;
+	pthread_mutex_unlock(&cr->lock);
+}
