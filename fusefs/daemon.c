@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "log.h"
 #include "options.h"
+#include "status.h"
 #include "store.h"
 
 struct mount {
@@ -85,6 +86,14 @@ probe_primary(struct mount *m, const char *progname)
 	return -1;
 }
 
+static char *
+live_status(void *arg)
+{
+	struct mount *m = arg;
+
+	return status_json(m->fs, m->fetcher, m->crawler, m->store);
+}
+
 static int
 open_parts(struct mount *m, const char *progname)
 {
@@ -98,7 +107,7 @@ open_parts(struct mount *m, const char *progname)
 		.transfers = o->transfers, .bwlimit = o->bwlimit,
 	};
 	struct fs_conf fsc = { .timeout_ms = o->timeout * 1000,
-	    .readahead = 3 };
+	    .readahead = 3, .status = live_status, .status_arg = m };
 
 	if ((m->store = store_open(o->store, &sc)) == NULL) {
 		say(progname, "store=%s: %s", o->store, strerror(errno));
@@ -110,6 +119,8 @@ open_parts(struct mount *m, const char *progname)
 	}
 	if (probe_primary(m, progname) == -1)
 		return -1;
+	if (status_write_mount(o, o->store) == -1)
+		log_warn("%s/dvrfs.json", o->store);
 	if ((m->fs = fs_new(m->store, m->fetcher, &fsc)) == NULL) {
 		say(progname, "%s", strerror(errno));
 		return -1;

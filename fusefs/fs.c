@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,6 +549,56 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+static const char xattr_store[] = "user.dvrfs.store";
+static const char xattr_status[] = "user.dvrfs.status";
+
+static void
+reply_xattr_value(fuse_req_t req, const char *v, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, len);
+}
+
+/* The mount's root tells dvrfs-status where the store is and how it goes. */
+static void
+fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	char path[PATH_MAX], *v;
+
+	if (ino != FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENODATA);
+	} else if (strcmp(name, xattr_store) == 0) {
+		if (realpath(store_dir(fs->store), path) == NULL)
+			fuse_reply_err(req, EIO);
+		else
+			reply_xattr_value(req, path, strlen(path), size);
+	} else if (strcmp(name, xattr_status) == 0 && fs->conf.status != NULL) {
+		if ((v = fs->conf.status(fs->conf.status_arg)) == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		reply_xattr_value(req, v, strlen(v), size);
+		free(v);
+	} else
+		fuse_reply_err(req, ENODATA);
+}
+
+static void
+fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char names[] = "user.dvrfs.store\0user.dvrfs.status";
+
+	if (ino != FUSE_ROOT_ID)
+		reply_xattr_value(req, "", 0, size);
+	else
+		reply_xattr_value(req, names, sizeof(names), size);
+}
+
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -572,6 +623,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.read = fs_read,
 	.release = fs_release,
 	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
 };
 
 const struct fuse_lowlevel_ops *

@@ -20,6 +20,9 @@ struct fs;
 struct fs_conf {
 	int		 timeout_ms;	/* a read waiting on the primary */
 	int		 readahead;	/* next segments of a stream to fetch */
+	/* The live counters as malloc'd JSON (user.dvrfs.status), or NULL. */
+	char		*(*status)(void *arg);
+	void		*status_arg;
 };
 
 /* Read counters by source, since the mount. */
