@@ -22,7 +22,8 @@ LDLIBS	+= $(PKG_LIBS) -pthread -lm
 B	:= build
 
 # One flat object list per library.
-INDEX_OBJS := $(B)/index/log.o
+INDEX_OBJS := $(B)/index/log.o $(B)/index/bitmap.o $(B)/index/dvrpath.o \
+	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
 FETCHER_OBJS := $(B)/fetcher/m4f.o $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
 	$(B)/fetcher/feed.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o
@@ -42,7 +43,7 @@ DVRFS_OBJS := $(B)/fusefs/main.o
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f options
+UNIT_TESTS := m4f options bitmap store
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh

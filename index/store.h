@@ -151,9 +151,11 @@ int	store_open_complete(struct store *, uint64_t id);
  * data is durable (group commit by a background thread, no fsync per
  * call). When the last block arrives the file is verified against its
  * sha256 and, if it matches, moved into data/ and marked complete; if it
- * does not, every block of the file is dropped and store_stats counts a
- * hash failure. Returns 0, or -1 with errno (EINVAL for a bad block number
- * or length, ENOENT if the entry is gone or was replaced meanwhile, ENOSPC).
+ * does not, every block of the file is dropped, store_stats counts a
+ * hash failure and the call fails with EBADMSG. Writing to a file that is
+ * already complete does nothing. Returns 0, or -1 with errno (EINVAL for
+ * a bad block number or length, ENOENT if the entry is gone or was
+ * replaced meanwhile, ENOSPC, EBADMSG).
  */
 int	store_write_block(struct store *, uint64_t id, uint64_t block,
 	    const void *buf, size_t len);
@@ -182,6 +184,13 @@ ssize_t	store_expire(struct store *, int64_t now, int64_t depth);
 
 /* Flushes pending block marks now (waits for their fsync). */
 int	store_sync(struct store *);
+
+/*
+ * Re-checks now every file marked complete (store_open starts the same
+ * check in the background): a data file that is missing or has the wrong
+ * size resets the entry to NONE. Returns 0, or -1.
+ */
+ssize_t	store_check(struct store *);
 
 struct store_stats {
 	uint64_t	 files;		/* remote files known */

@@ -1,0 +1,1057 @@
+/*
+ * store_data: blocks of partial files, the group-commit thread that makes
+ * their bits durable, and installing verified files into data/.
+ *
+ * A block's bytes go to partial/ID at once and its bit into the pfile's
+ * in-memory bitmap (so store_have and store_pread see it); the committer
+ * later fdatasyncs every touched partial file once and records all new
+ * bits in one transaction. A crash loses only bits not yet committed.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bitmap.h"
+#include "log.h"
+#include "store.h"
+#include "store_impl.h"
+
+static void
+pf_free(struct pfile *p)
+{
+	if (p == NULL)
+		return;
+	if (p->fd != -1)
+		close(p->fd);
+	free(p->bits);
+	free(p->durable);
+	free(p);
+}
+
+/* The live pfile of id, or NULL. s->lock held. */
+struct pfile *
+store_pf_find(struct store *s, uint64_t id)
+{
+	struct pfile *p;
+
+	for (p = s->pf[id % STORE_PF_HASH]; p != NULL; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+/* Takes id's pfile out of the table; freed when its last user goes. */
+void
+store_pf_kill(struct store *s, uint64_t id)
+{
+	struct pfile **pp, *p;
+
+	for (pp = &s->pf[id % STORE_PF_HASH]; (p = *pp) != NULL;
+	    pp = &p->next)
+		if (p->id == id) {
+			*pp = p->next;
+			p->dead = 1;
+			if (p->refs == 0)
+				pf_free(p);
+			return;
+		}
+}
+
+void
+store_pf_unref(struct store *s, struct pfile *p)
+{
+	if (--p->refs == 0 && p->dead)
+		pf_free(p);
+}
+
+/*
+ * The pfile of file id, loaded from the index if needed. s->lock held.
+ * NULL with EEXIST when the file is complete, ENOENT, EINVAL (a folder).
+ */
+static struct pfile *
+pf_get(struct store *s, uint64_t id)
+{
+	struct pfile *p;
+	struct ent e;
+	sqlite3_stmt *st;
+	char path[PATH_MAX];
+	size_t nb;
+	int i, hi, lo;
+
+	if ((p = store_pf_find(s, id)) != NULL)
+		return p;
+	if (store_get_c(&s->rd, id, &e) == -1)
+		return NULL;
+	if (e.e.type != STORE_FILE || strlen(e.e.sha256) != 64) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (e.e.state == STORE_COMPLETE) {
+		errno = EEXIST;
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->fd = -1;
+	p->id = id;
+	p->gen = e.gen;
+	p->size = e.e.size;
+	p->nblocks = bitmap_nblocks(e.e.size, s->bs);
+	nb = bitmap_bytes(p->nblocks);
+	for (i = 0; i < 32; i++) {
+		hi = e.e.sha256[2 * i];
+		lo = e.e.sha256[2 * i + 1];
+		hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
+		lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
+		p->sha[i] = (uint8_t)(hi << 4 | lo);
+	}
+	if ((p->bits = calloc(1, nb + 1)) == NULL ||
+	    (p->durable = calloc(1, nb + 1)) == NULL)
+		goto fail;
+	if (e.e.state == STORE_PARTIAL) {
+		if ((st = store_q(&s->rd, Q_BITMAP)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    (size_t)sqlite3_column_bytes(st, 0) == nb)
+			memcpy(p->durable, sqlite3_column_blob(st, 0), nb);
+		sqlite3_reset(st);
+		memcpy(p->bits, p->durable, nb);
+	}
+	if (store_partial_path(s, path, sizeof(path), id) == -1 ||
+	    (p->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		goto fail;
+	p->next = s->pf[id % STORE_PF_HASH];
+	s->pf[id % STORE_PF_HASH] = p;
+	return p;
+fail:
+	i = errno;
+	pf_free(p);
+	errno = i;
+	return NULL;
+}
+
+static int
+pf_clean(const struct pfile *p)
+{
+	return p->refs == 0 && !p->dirty && !p->completing &&
+	    memcmp(p->bits, p->durable, bitmap_bytes(p->nblocks)) == 0;
+}
+
+/*
+ * SHA-256 of buf (when not NULL) or of the first size bytes of fd.
+ * -1 with EBADMSG if fd is shorter, or errno of the read.
+ */
+int
+store_sha256(int fd, const void *buf, size_t len, uint64_t size,
+    uint8_t out[32])
+{
+	EVP_MD_CTX *ctx;
+	unsigned char *b = NULL;
+	uint64_t off = 0;
+	ssize_t n;
+	int r = -1, e = EIO;
+
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto out;
+	if (buf != NULL) {
+		if (EVP_DigestUpdate(ctx, buf, len) != 1)
+			goto out;
+	} else {
+		if ((b = malloc(1 << 20)) == NULL) {
+			e = ENOMEM;
+			goto out;
+		}
+		while (off < size) {
+			size_t want = size - off < (1 << 20) ?
+			    (size_t)(size - off) : (1 << 20);
+
+			n = pread(fd, b, want, (off_t)off);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				e = n == 0 ? EBADMSG : errno;
+				goto out;
+			}
+			if (EVP_DigestUpdate(ctx, b, (size_t)n) != 1)
+				goto out;
+			off += (uint64_t)n;
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, out, NULL) != 1)
+		goto out;
+	r = 0;
+out:
+	free(b);
+	EVP_MD_CTX_free(ctx);
+	if (r == -1)
+		errno = e;
+	return r;
+}
+
+static int
+fsync_path(const char *path)
+{
+	int fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* mkdir -p of path's parent folders, each new folder synced in its own. */
+static int
+mkparents(char *path, size_t skip)
+{
+	char *p;
+	int r;
+
+	for (p = path + skip + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		r = mkdir(path, 0755);
+		if (r == 0) {
+			char *up = strrchr(path, '/');
+
+			*up = '\0';
+			r = fsync_path(path);
+			*up = '/';
+		} else if (errno == EEXIST)
+			r = 0;
+		*p = '/';
+		if (r == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Moves the verified, synced file src to id's final path and marks it
+ * complete, if id still has generation gen. The index first records the
+ * intent, so recovery after a crash checks whatever it finds there.
+ * Takes s->wlock. -1 with ENOENT when the entry changed meanwhile.
+ */
+int
+store_install(struct store *s, uint64_t id, uint64_t gen, const char *src)
+{
+	char dst[PATH_MAX], *rel = NULL, *slash;
+	sqlite3_stmt *st;
+	struct ent e;
+	size_t skip;
+	int r = -1, rc, err;
+
+	pthread_mutex_lock(&s->wlock);
+	if (store_get_c(&s->wr, id, &e) == -1)
+		goto out;
+	if (e.gen != gen || e.e.type != STORE_FILE) {
+		errno = ENOENT;
+		goto out;
+	}
+	if ((rel = store_path_c(&s->wr, id)) == NULL ||
+	    store_xpath(s, dst, sizeof(dst), "data", rel) == -1)
+		goto out;
+	if ((st = store_q(&s->wr, Q_INTENT_ADD)) == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		store_sqlerr(&s->wr, rc, "intent");
+		goto out;
+	}
+	skip = strlen(s->dir) + strlen("/data");
+	if (mkparents(dst, skip) == -1 || rename(src, dst) == -1) {
+		log_warn("install %s", dst);
+		goto out;
+	}
+	slash = strrchr(dst, '/');
+	*slash = '\0';
+	rc = fsync_path(dst);
+	*slash = '/';
+	if (rc == -1) {
+		log_warn("fsync %s", dst);
+		goto undo;
+	}
+	if (store_txn(&s->wr, Q_BEGIN) == -1)
+		goto undo;
+	if ((st = store_q(&s->wr, Q_COMPLETE)) == NULL)
+		goto rollback;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		store_sqlerr(&s->wr, rc, "complete");
+		goto rollback;
+	}
+	if ((st = store_q(&s->wr, Q_INTENT_DEL)) == NULL)
+		goto rollback;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+		store_sqlerr(&s->wr, rc, "intent");
+		goto rollback;
+	}
+	if (store_txn(&s->wr, Q_COMMIT) == -1)
+		goto rollback;
+	/* Now the partial data, if any, is no longer needed. */
+	pthread_mutex_lock(&s->lock);
+	store_pf_kill(s, id);
+	if (store_partial_path(s, dst, sizeof(dst), id) == 0)
+		unlink(dst);
+	pthread_mutex_unlock(&s->lock);
+	r = 0;
+	goto out;
+rollback:
+	err = errno;
+	store_txn(&s->wr, Q_ROLLBACK);
+	errno = err;
+undo:
+	/* Nothing unverified-by-the-index stays at a final path. */
+	err = errno;
+	unlink(dst);
+	errno = err;
+out:
+	pthread_mutex_unlock(&s->wlock);
+	free(rel);
+	return r;
+}
+
+/* Records a hash failure of id and drops its blocks. Takes s->wlock. */
+static void
+hash_failed(struct store *s, uint64_t id, uint64_t gen)
+{
+	char path[PATH_MAX];
+	sqlite3_stmt *st;
+
+	log_warnx("entry %llu: SHA-256 mismatch, blocks dropped",
+	    (unsigned long long)id);
+	pthread_mutex_lock(&s->wlock);
+	pthread_mutex_lock(&s->lock);
+	store_pf_kill(s, id);
+	if (store_partial_path(s, path, sizeof(path), id) == 0)
+		unlink(path);
+	pthread_mutex_unlock(&s->lock);
+	if (store_txn(&s->wr, Q_BEGIN) == 0) {
+		if ((st = store_q(&s->wr, Q_RESETBITS)) != NULL) {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
+			sqlite3_step(st);
+		}
+		store_txn(&s->wr, Q_HASHFAIL_ADD);
+		if (store_txn(&s->wr, Q_COMMIT) == -1)
+			store_txn(&s->wr, Q_ROLLBACK);
+	}
+	pthread_mutex_unlock(&s->wlock);
+}
+
+/* All blocks of p are here: verify, sync, install. p is referenced. */
+static int
+complete(struct store *s, struct pfile *p)
+{
+	char src[PATH_MAX];
+	uint8_t sha[32];
+	int r = -1, e;
+
+	if (store_sha256(p->fd, NULL, 0, p->size, sha) == -1)
+		goto out;
+	if (memcmp(sha, p->sha, 32) != 0) {
+		hash_failed(s, p->id, p->gen);
+		errno = EBADMSG;
+		goto out;
+	}
+	if (fdatasync(p->fd) == -1 ||
+	    store_partial_path(s, src, sizeof(src), p->id) == -1)
+		goto out;
+	r = store_install(s, p->id, p->gen, src);
+out:
+	e = errno;
+	pthread_mutex_lock(&s->lock);
+	p->completing = 0;
+	pthread_mutex_unlock(&s->lock);
+	errno = e;
+	return r;
+}
+
+static int
+pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *b = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = pwrite(fd, b, len, (off_t)off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		b += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int
+store_write_block(struct store *s, uint64_t id, uint64_t block,
+    const void *buf, size_t len)
+{
+	struct pfile *p;
+	int r = -1, done = 0, e;
+
+	if (s->ro) {
+		errno = EROFS;
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	if ((p = pf_get(s, id)) == NULL) {
+		r = errno == EEXIST ? 0 : -1;
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	if (block >= p->nblocks || len == 0 ||
+	    len != bitmap_block_len(p->size, s->bs, block)) {
+		pthread_mutex_unlock(&s->lock);
+		errno = EINVAL;
+		return -1;
+	}
+	p->refs++;
+	pthread_mutex_unlock(&s->lock);
+
+	e = pwrite_all(p->fd, buf, len, block * (uint64_t)s->bs) == -1 ?
+	    errno : 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (e == 0 && p->dead)
+		e = ENOENT;
+	if (e == 0) {
+		if (!bitmap_test(p->bits, block)) {
+			bitmap_set(p->bits, block);
+			p->dirty = 1;
+			if (s->ndirty++ == 0 || s->ndirty == STORE_BATCH_N)
+				pthread_cond_signal(&s->wake);
+		}
+		if (!p->completing &&
+		    bitmap_range(p->bits, 0, p->nblocks - 1, NULL)) {
+			p->completing = 1;
+			done = 1;
+		}
+		r = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (done && complete(s, p) == -1) {
+		e = errno;
+		r = -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	store_pf_unref(s, p);
+	pthread_mutex_unlock(&s->lock);
+	if (r == -1)
+		errno = e;
+	return r;
+}
+
+int
+store_put_file(struct store *s, uint64_t id, const void *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	uint8_t sha[32], want[32];
+	struct ent e;
+	int fd = -1, r = -1, err, i;
+
+	if (s->ro) {
+		errno = EROFS;
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	r = store_get_c(&s->rd, id, &e);
+	pthread_mutex_unlock(&s->lock);
+	if (r == -1)
+		return -1;
+	r = -1;
+	if (e.e.type != STORE_FILE || strlen(e.e.sha256) != 64) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (e.e.state == STORE_COMPLETE)
+		return 0;
+	for (i = 0; i < 32; i++) {
+		unsigned v;
+
+		sscanf(e.e.sha256 + 2 * i, "%2x", &v);
+		want[i] = (uint8_t)v;
+	}
+	if (len != e.e.size || store_sha256(-1, buf, len, 0, sha) == -1 ||
+	    memcmp(sha, want, 32) != 0) {
+		if (len == e.e.size)
+			hash_failed(s, id, e.gen);
+		errno = EBADMSG;
+		return -1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s/tmp/%llu.XXXXXX", s->dir,
+	    (unsigned long long)id) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = mkstemp(tmp)) == -1)
+		return -1;
+	if (pwrite_all(fd, buf, len, 0) == -1 || fsync(fd) == -1)
+		goto fail;
+	close(fd);
+	fd = -1;
+	if (store_install(s, id, e.gen, tmp) == -1)
+		goto fail;
+	return 0;
+fail:
+	err = errno;
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	errno = err;
+	return -1;
+}
+
+int
+store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
+    uint64_t *missing)
+{
+	struct pfile *p;
+	struct ent e;
+	sqlite3_stmt *st;
+	uint64_t first, last, miss;
+	int r = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if ((p = store_pf_find(s, id)) != NULL) {
+		e.e.size = p->size;
+		e.e.state = STORE_PARTIAL;
+	} else if (store_get_c(&s->rd, id, &e) == -1)
+		goto out;
+	else if (e.e.type != STORE_FILE) {
+		errno = EISDIR;
+		goto out;
+	}
+	if (off >= e.e.size || len == 0 || e.e.state == STORE_COMPLETE) {
+		r = 1;
+		goto out;
+	}
+	if (len > e.e.size - off)
+		len = e.e.size - off;
+	first = off / s->bs;
+	last = (off + len - 1) / s->bs;
+	if (p != NULL)
+		r = bitmap_range(p->bits, first, last, &miss);
+	else if (e.e.state == STORE_NONE) {
+		miss = first;
+		r = 0;
+	} else {
+		size_t nb = bitmap_bytes(bitmap_nblocks(e.e.size, s->bs));
+
+		if ((st = store_q(&s->rd, Q_BITMAP)) == NULL)
+			goto out;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    (size_t)sqlite3_column_bytes(st, 0) == nb)
+			r = bitmap_range(sqlite3_column_blob(st, 0), first,
+			    last, &miss);
+		else {
+			miss = first;
+			r = 0;
+		}
+		sqlite3_reset(st);
+	}
+	if (r == 0 && missing != NULL)
+		*missing = miss * s->bs;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* Queues id for the committer: marked complete, but its file is gone. */
+static void
+suspect(struct store *s, uint64_t id)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->nsuspect == s->suspectcap && s->nsuspect < 4096) {
+		size_t cap = s->suspectcap ? s->suspectcap * 2 : 16;
+		uint64_t *v = realloc(s->suspect, cap * sizeof(*v));
+
+		if (v != NULL) {
+			s->suspect = v;
+			s->suspectcap = cap;
+		}
+	}
+	if (s->nsuspect < s->suspectcap)
+		s->suspect[s->nsuspect++] = id;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Opens id's local data file: its path under the lock, the open without.
+ * *size gets the file size. -1 with ENOENT when there is none.
+ */
+static int
+open_data(struct store *s, uint64_t id, int complete_only, uint64_t *size,
+    struct pfile **pp)
+{
+	char path[PATH_MAX], *rel = NULL;
+	struct pfile *p;
+	struct ent e;
+	int fd = -1, tries, st = STORE_NONE;
+
+	for (tries = 0; tries < 3; tries++) {
+		pthread_mutex_lock(&s->lock);
+		if (!complete_only && (p = store_pf_find(s, id)) != NULL) {
+			p->refs++;
+			*pp = p;
+			*size = p->size;
+			pthread_mutex_unlock(&s->lock);
+			return p->fd;
+		}
+		if (store_get_c(&s->rd, id, &e) == -1) {
+			pthread_mutex_unlock(&s->lock);
+			return -1;
+		}
+		*size = e.e.size;
+		st = e.e.state;
+		if (e.e.type != STORE_FILE || st == STORE_NONE ||
+		    (complete_only && st != STORE_COMPLETE)) {
+			pthread_mutex_unlock(&s->lock);
+			errno = e.e.type != STORE_FILE ? EISDIR : ENOENT;
+			return -1;
+		}
+		if (st == STORE_COMPLETE) {
+			if ((rel = store_path_c(&s->rd, id)) == NULL ||
+			    store_xpath(s, path, sizeof(path), "data",
+			    rel) == -1) {
+				free(rel);
+				pthread_mutex_unlock(&s->lock);
+				return -1;
+			}
+			free(rel);
+		} else
+			store_partial_path(s, path, sizeof(path), id);
+		pthread_mutex_unlock(&s->lock);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+			return fd;
+		if (errno != ENOENT)
+			return -1;
+		/* Moved into data/ or dropped meanwhile: look again. */
+	}
+	if (st == STORE_COMPLETE)
+		suspect(s, id);
+	errno = ENOENT;
+	return -1;
+}
+
+ssize_t
+store_pread(struct store *s, uint64_t id, void *buf, size_t len,
+    uint64_t off)
+{
+	struct pfile *p = NULL;
+	uint64_t size;
+	size_t got = 0;
+	ssize_t n;
+	int fd, e;
+
+	if ((fd = open_data(s, id, 0, &size, &p)) == -1) {
+		/* An empty file needs no data. */
+		if (errno == ENOENT && store_have(s, id, off, len, NULL) == 1)
+			return 0;
+		return -1;
+	}
+	if (off >= size)
+		len = 0;
+	else if (len > size - off)
+		len = (size_t)(size - off);
+	while (got < len) {
+		n = pread(fd, (char *)buf + got, len - got,
+		    (off_t)(off + got));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	e = errno;
+	if (p != NULL) {
+		pthread_mutex_lock(&s->lock);
+		store_pf_unref(s, p);
+		pthread_mutex_unlock(&s->lock);
+	} else
+		close(fd);
+	if (got < len && got == 0 && len > 0) {
+		errno = e ? e : EIO;
+		return -1;
+	}
+	return (ssize_t)got;
+}
+
+int
+store_open_complete(struct store *s, uint64_t id)
+{
+	uint64_t size;
+
+	return open_data(s, id, 1, &size, NULL);
+}
+
+void
+store_touch(struct store *s, uint64_t id)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->ntouch == s->touchcap && s->touchcap < 65536) {
+		size_t cap = s->touchcap ? s->touchcap * 2 : 64;
+		struct idtime *v = realloc(s->touch, cap * sizeof(*v));
+
+		if (v != NULL) {
+			s->touch = v;
+			s->touchcap = cap;
+		}
+	}
+	if (s->ntouch < s->touchcap) {
+		s->touch[s->ntouch].id = id;
+		s->touch[s->ntouch++].t = (int64_t)time(NULL);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Checks complete files with id > from, at most max of them: a missing
+ * data file or one of the wrong size resets the entry to NONE. *next gets
+ * the id to continue after, 0 when done. Takes s->wlock.
+ */
+int
+store_check_complete(struct store *s, uint64_t from, size_t max,
+    uint64_t *next)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t *ids = NULL;
+	size_t n = 0, i;
+	char path[PATH_MAX], *rel;
+	struct stat sb;
+	struct ent e;
+	int r = -1;
+
+	*next = 0;
+	if ((ids = calloc(max, sizeof(*ids))) == NULL)
+		return -1;
+	pthread_mutex_lock(&s->wlock);
+	if (sqlite3_prepare_v2(s->wr.db, "SELECT id FROM entries WHERE "
+	    "state=2 AND id>?1 ORDER BY id LIMIT ?2", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		store_sqlerr(&s->wr, SQLITE_ERROR, "check");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while (n < max && sqlite3_step(st) == SQLITE_ROW)
+		ids[n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (store_txn(&s->wr, Q_BEGIN) == -1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (store_get_c(&s->wr, ids[i], &e) == -1 ||
+		    (rel = store_path_c(&s->wr, ids[i])) == NULL)
+			continue;
+		if (store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
+		    (stat(path, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+		    (uint64_t)sb.st_size != e.e.size)) {
+			log_warnx("%s: data file missing or wrong, dropped",
+			    rel);
+			/* Only a regular file of ours may be unlinked. */
+			if (store_drop_local(s, &e, NULL) == -1)
+				log_warn("%s", rel);
+			if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+				unlink(path);
+		}
+		free(rel);
+	}
+	if (store_txn(&s->wr, Q_COMMIT) == -1) {
+		store_txn(&s->wr, Q_ROLLBACK);
+		goto out;
+	}
+	*next = n == max ? ids[n - 1] : 0;
+	r = 0;
+out:
+	pthread_mutex_unlock(&s->wlock);
+	free(ids);
+	return r;
+}
+
+ssize_t
+store_check(struct store *s)
+{
+	uint64_t from = 0, next;
+
+	if (s->ro)
+		return 0;
+	do {
+		if (store_check_complete(s, from, 256, &next) == -1)
+			return -1;
+		from = next;
+	} while (next != 0);
+	return 0;
+}
+
+/* One batch of the committer's work, collected under s->lock. */
+struct batch {
+	struct pfile	**pf;
+	uint8_t		**snap;
+	int		 *ok;
+	size_t		  n;
+	int		  newdir;
+	struct idtime	 *touch;
+	size_t		  ntouch;
+	uint64_t	 *suspect;
+	size_t		  nsuspect;
+};
+
+static int
+collect(struct store *s, struct batch *b)
+{
+	struct pfile *p;
+	size_t i, n = 0;
+
+	for (i = 0; i < STORE_PF_HASH; i++)
+		for (p = s->pf[i]; p != NULL; p = p->next)
+			n += p->dirty != 0;
+	memset(b, 0, sizeof(*b));
+	if (n > 0 && ((b->pf = calloc(n, sizeof(*b->pf))) == NULL ||
+	    (b->snap = calloc(n, sizeof(*b->snap))) == NULL ||
+	    (b->ok = calloc(n, sizeof(*b->ok))) == NULL))
+		return -1;
+	for (i = 0; i < STORE_PF_HASH; i++)
+		for (p = s->pf[i]; p != NULL; p = p->next) {
+			size_t nb = bitmap_bytes(p->nblocks);
+
+			if (!p->dirty)
+				continue;
+			if ((b->snap[b->n] = malloc(nb + 1)) == NULL)
+				return -1;
+			memcpy(b->snap[b->n], p->bits, nb);
+			p->dirty = 0;
+			p->refs++;
+			b->pf[b->n++] = p;
+		}
+	s->ndirty = 0;
+	b->touch = s->touch;
+	b->ntouch = s->ntouch;
+	s->touch = NULL;
+	s->ntouch = s->touchcap = 0;
+	b->suspect = s->suspect;
+	b->nsuspect = s->nsuspect;
+	s->suspect = NULL;
+	s->nsuspect = s->suspectcap = 0;
+	return 0;
+}
+
+/* Records the batch in one transaction; s->wlock held. */
+static int
+record(struct store *s, struct batch *b)
+{
+	sqlite3_stmt *st;
+	struct ent e;
+	size_t i;
+	int rc;
+
+	if (store_txn(&s->wr, Q_BEGIN) == -1)
+		return -1;
+	for (i = 0; i < b->n; i++) {
+		struct pfile *p = b->pf[i];
+
+		if (!b->ok[i])
+			continue;
+		if ((st = store_q(&s->wr, Q_MARK)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
+		sqlite3_bind_blob(st, 2, b->snap[i],
+		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)bitmap_have(b->snap[i],
+		    p->size, s->bs));
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)p->gen);
+		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+			store_sqlerr(&s->wr, rc, "mark");
+			goto fail;
+		}
+	}
+	for (i = 0; i < b->ntouch; i++) {
+		if ((st = store_q(&s->wr, Q_TOUCH)) == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)b->touch[i].id);
+		sqlite3_bind_int64(st, 2, b->touch[i].t);
+		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+			store_sqlerr(&s->wr, rc, "touch");
+			goto fail;
+		}
+	}
+	for (i = 0; i < b->nsuspect; i++) {
+		char path[PATH_MAX], *rel;
+		struct stat sb;
+
+		if (store_get_c(&s->wr, b->suspect[i], &e) == -1 ||
+		    e.e.state != STORE_COMPLETE ||
+		    (rel = store_path_c(&s->wr, e.e.id)) == NULL)
+			continue;
+		if (store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
+		    stat(path, &sb) == -1 && errno == ENOENT) {
+			log_warnx("%s: data file missing, dropped", rel);
+			store_drop_local(s, &e, NULL);
+		}
+		free(rel);
+	}
+	if (store_txn(&s->wr, Q_COMMIT) == -1)
+		goto fail;
+	return 0;
+fail:
+	store_txn(&s->wr, Q_ROLLBACK);
+	return -1;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->snap[i]);
+	free(b->snap);
+	free(b->pf);
+	free(b->ok);
+	free(b->touch);
+	free(b->suspect);
+}
+
+/* Runs one batch: collect, sync, record, publish. s->lock held on entry
+ * and on return, released in between. */
+static void
+commit_batch(struct store *s)
+{
+	struct batch b;
+	struct pfile *p, **pp;
+	char path[PATH_MAX];
+	uint64_t seq;
+	size_t i;
+	int recorded;
+
+	seq = ++s->seq_started;
+	s->sync_req = 0;
+	if (collect(s, &b) == -1) {
+		log_warn("commit");
+		for (i = 0; i < b.n; i++)
+			b.pf[i]->dirty = 1, b.pf[i]->refs--;
+		b.n = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	/* The partial files' names must be durable too. */
+	if (b.n > 0 && store_xpath(s, path, sizeof(path), "partial",
+	    NULL) == 0 && fsync_path(path) == -1)
+		log_warn("fsync %s", path);
+	for (i = 0; i < b.n; i++) {
+		b.ok[i] = fdatasync(b.pf[i]->fd) == 0;
+		if (!b.ok[i])
+			log_warn("fdatasync partial/%llu",
+			    (unsigned long long)b.pf[i]->id);
+	}
+	pthread_mutex_lock(&s->wlock);
+	recorded = record(s, &b) == 0;
+	pthread_mutex_unlock(&s->wlock);
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < b.n; i++) {
+		size_t nb;
+
+		p = b.pf[i];
+		nb = bitmap_bytes(p->nblocks);
+		if (!b.ok[i]) {
+			/* Data that failed to sync is not here. */
+			memcpy(p->bits, p->durable, nb);
+		} else if (recorded)
+			memcpy(p->durable, b.snap[i], nb);
+		else if (!p->dead) {
+			p->dirty = 1;
+			s->ndirty++;
+		}
+		store_pf_unref(s, p);
+	}
+	/* Forget partial files nobody uses whose bits are all recorded. */
+	for (i = 0; i < STORE_PF_HASH; i++)
+		for (pp = &s->pf[i]; (p = *pp) != NULL;) {
+			if (pf_clean(p)) {
+				*pp = p->next;
+				pf_free(p);
+			} else
+				pp = &p->next;
+		}
+	batch_free(&b);
+	s->seq_done = seq;
+	pthread_cond_broadcast(&s->done);
+}
+
+static void
+deadline(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += ms * 1000000L;
+	while (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+void *
+store_committer(void *arg)
+{
+	struct store *s = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->stop && !s->sync_req && s->ndirty == 0 &&
+		    s->ntouch == 0 && s->nsuspect == 0)
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (!s->stop && !s->sync_req && s->ndirty < STORE_BATCH_N) {
+			/* Gather more marks for one sync. */
+			deadline(&ts, STORE_BATCH_MS);
+			while (!s->stop && !s->sync_req &&
+			    s->ndirty < STORE_BATCH_N &&
+			    pthread_cond_timedwait(&s->wake, &s->lock, &ts) == 0)
+				;
+		}
+		commit_batch(s);
+		if (s->stop)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int
+store_sync(struct store *s)
+{
+	uint64_t want;
+
+	if (s->ro)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	want = s->seq_started + 1;
+	s->sync_req = 1;
+	pthread_cond_signal(&s->wake);
+	while (s->seq_done < want && s->has_committer)
+		pthread_cond_wait(&s->done, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}

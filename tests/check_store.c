@@ -1,0 +1,855 @@
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define BS 4096
+
+static char dir[64];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/check_store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+sha_hex(const void *buf, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int n;
+	int i;
+
+	EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL);
+	for (i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static struct store *
+mk(uint32_t bs, uint64_t max_bytes)
+{
+	struct store_conf c = { .block_size = bs, .max_bytes = max_bytes };
+	struct store *s = store_open(dir, &c);
+
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static void
+fill(uint8_t *b, size_t n, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 9));
+}
+
+/* Adds file rel with content buf through a feed event; returns its id. */
+static uint64_t
+add_file(struct store *s, const char *rel, const void *buf, size_t len,
+    int64_t mtime)
+{
+	struct store_remote r = { rel, STORE_FILE, len, mtime, NULL };
+	char hex[65];
+	uint64_t id = 0;
+
+	sha_hex(buf, len, hex);
+	r.sha256 = hex;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &id, NULL), 0);
+	ck_assert_uint_gt(id, 1);
+	return id;
+}
+
+static int
+data_eq(const char *rel, const void *buf, size_t len)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+	void *b;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "%s/data/%s", dir, rel);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return 0;
+	if (fstat(fd, &sb) == -1 || (size_t)sb.st_size != len) {
+		close(fd);
+		return 0;
+	}
+	b = malloc(len + 1);
+	r = read(fd, b, len + 1) == (ssize_t)len && memcmp(b, buf, len) == 0;
+	free(b);
+	close(fd);
+	return r;
+}
+
+static int
+data_exists(const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/data/%s", dir, rel);
+	return access(path, F_OK) == 0;
+}
+
+/* Writes every block of id from buf. */
+static int
+write_all(struct store *s, uint64_t id, const uint8_t *buf, size_t len)
+{
+	size_t off;
+	int r = 0;
+
+	for (off = 0; off < len && r == 0; off += BS)
+		r = store_write_block(s, id, off / BS, buf + off,
+		    len - off < BS ? len - off : BS);
+	return r;
+}
+
+START_TEST(t_block_size_fixed)
+{
+	struct store_conf c = { .block_size = 8192 };
+	struct store *s = mk(BS, 0);
+
+	ck_assert_uint_eq(store_block_size(s), BS);
+	ck_assert_str_eq(store_dir(s), dir);
+	store_close(s);
+	s = mk(0, 0);
+	ck_assert_uint_eq(store_block_size(s), BS);
+	store_close(s);
+	errno = 0;
+	ck_assert_ptr_null(store_open(dir, &c));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+struct names {
+	char	 v[16][256];
+	int	 n;
+};
+
+static int
+collect(void *arg, const struct store_ent *e)
+{
+	struct names *nm = arg;
+
+	snprintf(nm->v[nm->n++], sizeof(nm->v[0]), "%s", e->name);
+	return nm->n >= 16;
+}
+
+START_TEST(t_listing)
+{
+	static const char h[] = "0000000000000000000000000000000000000000"
+	    "000000000000000000000000";
+	struct store_remote v[] = {
+		{ "b", STORE_DIR, 0, 10, NULL },
+		{ "b/x.ts", STORE_FILE, 5, 11, h },
+		{ "a.ts", STORE_FILE, 3, 12, h },
+		{ "c/d/e.ts", STORE_FILE, 7, 13, h },
+		{ "B", STORE_DIR, 0, 14, NULL },
+	};
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	struct names nm = { .n = 0 };
+	uint64_t ids[5];
+	char *p;
+
+	ck_assert_int_eq(store_apply_listing(s, "", v, 5, 1, 1, 100, ids), 0);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "b", &e), 0);
+	ck_assert_uint_eq(e.id, ids[0]);
+	ck_assert_int_eq(e.type, STORE_DIR);
+	ck_assert_int_eq(e.listed, 100);
+	ck_assert_int_eq(store_lookup(s, ids[0], "x.ts", &e), 0);
+	ck_assert_uint_eq(e.size, 5);
+	ck_assert_int_eq(e.mtime, 11);
+	ck_assert_str_eq(e.sha256, h);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert_int_eq(store_resolve(s, "c/d/e.ts", &e), 0);
+	ck_assert_uint_eq(e.id, ids[3]);
+	p = store_path(s, ids[3]);
+	ck_assert_str_eq(p, "c/d/e.ts");
+	free(p);
+	p = store_path(s, STORE_ROOT_ID);
+	ck_assert_str_eq(p, "");
+	free(p);
+	ck_assert_int_eq(store_resolve(s, "", &e), 0);
+	ck_assert_uint_eq(e.id, STORE_ROOT_ID);
+	ck_assert_int_eq(store_resolve(s, "c/nope", &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "zz", &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* Byte-wise order: "B" < "a.ts" < "b" < "c"; then paging. */
+	ck_assert_int_eq(store_readdir(s, STORE_ROOT_ID, NULL, 10, collect,
+	    &nm), 4);
+	ck_assert_str_eq(nm.v[0], "B");
+	ck_assert_str_eq(nm.v[1], "a.ts");
+	ck_assert_str_eq(nm.v[2], "b");
+	ck_assert_str_eq(nm.v[3], "c");
+	nm.n = 0;
+	ck_assert_int_eq(store_readdir(s, STORE_ROOT_ID, "a.ts", 1, collect,
+	    &nm), 1);
+	ck_assert_str_eq(nm.v[0], "b");
+	nm.n = 0;
+	ck_assert_int_eq(store_readdir(s, STORE_ROOT_ID, "c", 10, collect,
+	    &nm), 0);
+
+	/* Complete recursive listing without b/x.ts and c: both go. */
+	ck_assert_int_eq(store_apply_listing(s, "", v, 3, 1, 1, 200, NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "b", &e), 0);
+	ck_assert_int_eq(store_resolve(s, "b/x.ts", &e), 0);
+	ck_assert_int_eq(store_apply_listing(s, "", v + 2, 1, 1, 1, 300,
+	    NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "b/x.ts", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "b", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "c/d/e.ts", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "a.ts", &e), 0);
+	/* Ids are never reused. */
+	ck_assert_uint_gt(e.id, 0);
+	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 0, 0, ids), 0);
+	ck_assert_uint_gt(ids[0], ids[4]);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_listing_flat)
+{
+	static const char h[] = "1111111111111111111111111111111111111111"
+	    "111111111111111111111111";
+	struct store_remote v[] = {
+		{ "x.ts", STORE_FILE, 1, 1, h },
+		{ "y.ts", STORE_FILE, 2, 1, h },
+		{ "sub", STORE_DIR, 0, 1, NULL },
+	};
+	struct store_remote deep = { "s/t/sub/z.ts", STORE_FILE, 3, 1, h };
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+
+	ck_assert_int_eq(store_apply_event(s, &deep, 0, NULL, NULL), 0);
+	ck_assert_int_eq(store_apply_listing(s, "s/t", v, 3, 0, 1, 50, NULL),
+	    0);
+	/* Not recursive: sub stays with its content, listed only s/t. */
+	ck_assert_int_eq(store_resolve(s, "s/t/sub/z.ts", &e), 0);
+	ck_assert_int_eq(store_resolve(s, "s/t/sub", &e), 0);
+	ck_assert_int_eq(e.listed, 0);
+	ck_assert_int_eq(store_resolve(s, "s/t", &e), 0);
+	ck_assert_int_eq(e.listed, 50);
+	ck_assert_int_eq(store_apply_listing(s, "s/t", v, 1, 0, 1, 60, NULL),
+	    0);
+	ck_assert_int_eq(store_resolve(s, "s/t/y.ts", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "s/t/sub/z.ts", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "s/t/x.ts", &e), 0);
+	/* Not complete: nothing removed. */
+	ck_assert_int_eq(store_apply_listing(s, "s/t", v + 1, 1, 0, 0, 70,
+	    NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "s/t/x.ts", &e), 0);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_event)
+{
+	uint8_t buf[100];
+	struct store *s = mk(BS, 0);
+	struct store_remote del = { "cam/2026/01/02/03/04/05.ts", STORE_FILE,
+	    0, 0, NULL };
+	struct store_ent e, d;
+	uint64_t id, parent = 0;
+
+	fill(buf, sizeof(buf), 1);
+	id = add_file(s, del.name, buf, sizeof(buf), 5);
+	ck_assert_int_eq(store_resolve(s, "cam/2026/01/02/03/04", &d), 0);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_uint_eq(e.parent, d.id);
+	ck_assert_int_eq(store_put_file(s, id, buf, sizeof(buf)), 0);
+	ck_assert(data_eq(del.name, buf, sizeof(buf)));
+	id = 77;
+	ck_assert_int_eq(store_apply_event(s, &del, 1, &id, &parent), 0);
+	ck_assert_uint_eq(id, 0);
+	ck_assert_uint_eq(parent, d.id);
+	ck_assert_int_eq(store_resolve(s, del.name, &e), -1);
+	ck_assert(!data_exists(del.name));
+	/* A folder deletion takes its subtree. */
+	add_file(s, del.name, buf, sizeof(buf), 5);
+	del.name = "cam/2026";
+	del.type = STORE_DIR;
+	ck_assert_int_eq(store_apply_event(s, &del, 1, NULL, NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "cam/2026/01", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "cam", &e), 0);
+	/* Deleting something unknown is fine. */
+	del.name = "nope/x";
+	ck_assert_int_eq(store_apply_event(s, &del, 1, NULL, NULL), 0);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_blocks)
+{
+	size_t len = 3 * BS + 100;
+	uint8_t *buf = malloc(len), *rd = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	struct store_stats st;
+	uint64_t id, miss = 0;
+	int fd;
+
+	fill(buf, len, 2);
+	id = add_file(s, "n/f.ts", buf, len, 1);
+	ck_assert_int_eq(store_have(s, id, 0, len, &miss), 0);
+	ck_assert_uint_eq(miss, 0);
+	ck_assert_int_eq(store_write_block(s, id, 1, buf + BS, BS), 0);
+	ck_assert_int_eq(store_write_block(s, id, 3, buf + 3 * BS, 100), 0);
+	/* Readable at once, before any commit. */
+	ck_assert_int_eq(store_have(s, id, BS, BS, NULL), 1);
+	ck_assert_int_eq(store_have(s, id, BS, 2 * BS, &miss), 0);
+	ck_assert_uint_eq(miss, 2 * BS);
+	ck_assert_int_eq(store_pread(s, id, rd, BS, BS), BS);
+	ck_assert_mem_eq(rd, buf + BS, BS);
+	/* Reads are clipped at the end of file. */
+	ck_assert_int_eq(store_have(s, id, 3 * BS, 5000, NULL), 1);
+	ck_assert_int_eq(store_pread(s, id, rd, 5000, 3 * BS), 100);
+	ck_assert_mem_eq(rd, buf + 3 * BS, 100);
+	/* Bad block numbers and lengths. */
+	ck_assert_int_eq(store_write_block(s, id, 4, buf, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(store_write_block(s, id, 3, buf, BS), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, 10), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(store_write_block(s, 999, 0, buf, 10), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_PARTIAL);
+	ck_assert_uint_eq(e.have, BS + 100);
+	ck_assert_int_eq(store_open_complete(s, id), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert(!data_exists("n/f.ts"));
+	ck_assert_int_eq(store_stats(s, "", 0, &st), 0);
+	ck_assert_uint_eq(st.partial_files, 1);
+	ck_assert_uint_eq(st.partial_bytes, BS + 100);
+
+	/* Marks survive a reopen. */
+	store_close(s);
+	s = mk(0, 0);
+	ck_assert_int_eq(store_have(s, id, BS, BS, NULL), 1);
+	ck_assert_int_eq(store_have(s, id, 0, 1, NULL), 0);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, BS), 0);
+	ck_assert_int_eq(store_write_block(s, id, 2, buf + 2 * BS, BS), 0);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_uint_eq(e.have, len);
+	ck_assert(data_eq("n/f.ts", buf, len));
+	ck_assert_int_eq(store_have(s, id, 0, len, NULL), 1);
+	memset(rd, 0, len);
+	ck_assert_int_eq(store_pread(s, id, rd, len, 0), (ssize_t)len);
+	ck_assert_mem_eq(rd, buf, len);
+	fd = store_open_complete(s, id);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, rd, len, 0), (ssize_t)len);
+	ck_assert_mem_eq(rd, buf, len);
+	close(fd);
+	/* Writing a complete file again is a no-op. */
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, BS), 0);
+	ck_assert_int_eq(store_stats(s, "n", 0, &st), 0);
+	ck_assert_uint_eq(st.files, 1);
+	ck_assert_uint_eq(st.complete_files, 1);
+	ck_assert_uint_eq(st.complete_bytes, len);
+	ck_assert_uint_eq(st.partial_files, 0);
+	store_close(s);
+	free(buf);
+	free(rd);
+}
+END_TEST
+
+START_TEST(t_hash_failure)
+{
+	size_t len = 2 * BS;
+	uint8_t *buf = malloc(len), *bad = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	struct store_stats st;
+	uint64_t id;
+
+	fill(buf, len, 3);
+	memcpy(bad, buf, len);
+	bad[BS + 5] ^= 1;
+	id = add_file(s, "h/f.ts", buf, len, 1);
+	ck_assert_int_eq(store_write_block(s, id, 0, bad, BS), 0);
+	ck_assert_int_eq(store_write_block(s, id, 1, bad + BS, BS), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+	ck_assert(!data_exists("h/f.ts"));
+	ck_assert_int_eq(store_have(s, id, 0, 1, NULL), 0);
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert_uint_eq(e.have, 0);
+	ck_assert_int_eq(store_stats(s, "", 0, &st), 0);
+	ck_assert_uint_eq(st.hash_failures, 1);
+	/* The right bytes afterwards complete it. */
+	ck_assert_int_eq(write_all(s, id, buf, len), 0);
+	ck_assert(data_eq("h/f.ts", buf, len));
+	store_close(s);
+	free(buf);
+	free(bad);
+}
+END_TEST
+
+START_TEST(t_put_file)
+{
+	size_t len = 10000;
+	uint8_t *buf = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	char tmp[PATH_MAX];
+	uint64_t id;
+
+	fill(buf, len, 4);
+	id = add_file(s, "p/q/r.ts", buf, len, 1);
+	ck_assert_int_eq(store_put_file(s, id, buf, len - 1), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+	buf[0] ^= 1;
+	ck_assert_int_eq(store_put_file(s, id, buf, len), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+	buf[0] ^= 1;
+	ck_assert(!data_exists("p/q/r.ts"));
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert_int_eq(store_put_file(s, id, buf, len), 0);
+	ck_assert(data_eq("p/q/r.ts", buf, len));
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_int_eq(store_put_file(s, 12345, buf, len), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* Nothing is left in tmp/. */
+	snprintf(tmp, sizeof(tmp), "rmdir %s/tmp && mkdir %s/tmp", dir, dir);
+	ck_assert_int_eq(system(tmp), 0);
+	store_close(s);
+	free(buf);
+}
+END_TEST
+
+/* A complete file, then the same path with one field changed. */
+static void
+coherence(int which)
+{
+	static const char *rel = "cc/2026/01/01/00/00/00.ts";
+	size_t len = 5000;
+	uint8_t *buf = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_remote r = { rel, STORE_FILE, len, 7, NULL };
+	struct store_ent e;
+	char hex[65];
+	uint64_t id, nid;
+
+	fill(buf, len, 5);
+	id = add_file(s, rel, buf, len, 7);
+	ck_assert_int_eq(store_put_file(s, id, buf, len), 0);
+	ck_assert(data_eq(rel, buf, len));
+	sha_hex(buf, len, hex);
+	r.sha256 = hex;
+	/* The same identity keeps everything. */
+	ck_assert_int_eq(store_apply_listing(s, "", &r, 1, 1, 0, 0, &nid), 0);
+	ck_assert_uint_eq(nid, id);
+	ck_assert(data_eq(rel, buf, len));
+	if (which == 0)
+		r.size = len + 1;
+	else if (which == 1)
+		r.mtime = 8;
+	else
+		hex[0] = hex[0] == 'a' ? 'b' : 'a';
+	ck_assert_int_eq(store_apply_listing(s, "cc", &(struct store_remote){
+	    rel + 3, r.type, r.size, r.mtime, r.sha256 }, 1, 1, 0, 0, &nid), 0);
+	ck_assert(!data_exists(rel));
+	ck_assert_int_eq(store_resolve(s, rel, &e), 0);
+	ck_assert_uint_eq(e.id, nid);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert_uint_eq(e.have, 0);
+	ck_assert_uint_eq(e.size, r.size);
+	ck_assert_int_eq(store_open_complete(s, nid), -1);
+	store_close(s);
+	free(buf);
+}
+
+START_TEST(t_coherence_size) { coherence(0); }
+END_TEST
+START_TEST(t_coherence_mtime) { coherence(1); }
+END_TEST
+START_TEST(t_coherence_hash) { coherence(2); }
+END_TEST
+
+START_TEST(t_coherence_partial)
+{
+	size_t len = 2 * BS;
+	uint8_t *buf = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_remote r = { "pp.ts", STORE_FILE, len, 2, NULL };
+	char path[PATH_MAX], hex[65];
+	uint64_t id;
+
+	fill(buf, len, 6);
+	id = add_file(s, "pp.ts", buf, len, 1);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, BS), 0);
+	ck_assert_int_eq(store_sync(s), 0);
+	snprintf(path, sizeof(path), "%s/partial/%llu", dir,
+	    (unsigned long long)id);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	sha_hex(buf, len, hex);
+	r.sha256 = hex;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, NULL, NULL), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* The old id is gone: a late block for it is refused. */
+	ck_assert_int_eq(store_write_block(s, id, 1, buf + BS, BS), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	store_close(s);
+	free(buf);
+}
+END_TEST
+
+START_TEST(t_expire)
+{
+	uint8_t buf[300];
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	uint64_t old, young, plain;
+	int64_t t0;
+
+	fill(buf, sizeof(buf), 7);
+	ck_assert_int_eq(store_dvr_time("n/2026/01/01/00/00/00.ts", &t0,
+	    NULL), 0);
+	/* mtimes say the opposite of the paths: the path wins. */
+	old = add_file(s, "n/2026/01/01/00/00/00.ts", buf, 100, t0 + 99999);
+	young = add_file(s, "n/2026/01/02/00/00/00.ts", buf, 200, 0);
+	plain = add_file(s, "misc/readme.txt", buf, 300, t0 + 10 * 86400);
+	ck_assert_int_eq(store_put_file(s, old, buf, 100), 0);
+	ck_assert_int_eq(store_put_file(s, young, buf, 200), 0);
+	ck_assert_int_eq(store_put_file(s, plain, buf, 300), 0);
+	/* now = Jan 2 12:00, depth 1 day: only Jan 1 goes. */
+	ck_assert_int_eq(store_expire(s, t0 + 86400 + 43200, 86400), 1);
+	ck_assert(!data_exists("n/2026/01/01/00/00/00.ts"));
+	ck_assert(data_eq("n/2026/01/02/00/00/00.ts", buf, 200));
+	ck_assert(data_exists("misc/readme.txt"));
+	ck_assert_int_eq(store_get(s, old, &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	/* By mtime for other files. */
+	ck_assert_int_eq(store_expire(s, t0 + 2 * 86400 + 1, 86400), 1);
+	ck_assert(!data_exists("n/2026/01/02/00/00/00.ts"));
+	ck_assert(data_exists("misc/readme.txt"));
+	ck_assert_int_eq(store_expire(s, t0 + 2 * 86400 + 1, 86400), 0);
+	ck_assert_int_eq(store_expire(s, t0 + 11 * 86400 + 1, 86400), 1);
+	ck_assert(!data_exists("misc/readme.txt"));
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_quota)
+{
+	uint8_t buf[1000];
+	struct store *s = mk(BS, 1500);
+	uint64_t a, b, c;
+
+	fill(buf, sizeof(buf), 8);
+	a = add_file(s, "q/a", buf, 1000, 1);
+	b = add_file(s, "q/b", buf, 600, 1);
+	c = add_file(s, "q/c", buf, 400, 1);
+	ck_assert_int_eq(store_put_file(s, a, buf, 1000), 0);
+	ck_assert_int_eq(store_put_file(s, b, buf, 600), 0);
+	ck_assert_int_eq(store_put_file(s, c, buf, 400), 0);
+	store_touch(s, a);
+	store_touch(s, c);
+	ck_assert_int_eq(store_sync(s), 0);
+	/* b was never read: it goes first, and that is enough. */
+	ck_assert_int_eq(store_expire(s, 0, 0), 1);
+	ck_assert(!data_exists("q/b"));
+	ck_assert(data_exists("q/a"));
+	ck_assert(data_exists("q/c"));
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_dvr_time)
+{
+	int64_t t = 0;
+	size_t sl = 0;
+
+	ck_assert_int_eq(store_dvr_time("news/2026/11/27/07/13/04.ts", &t,
+	    &sl), 0);
+	ck_assert_int_eq(t, 1795763584);
+	ck_assert_uint_eq(sl, 4);
+	ck_assert_int_eq(store_dvr_time("a/b/c/1970/01/01/00/00/00.ts", &t,
+	    &sl), 0);
+	ck_assert_int_eq(t, 0);
+	ck_assert_uint_eq(sl, 5);
+	ck_assert_int_eq(store_dvr_time("x/2024/02/29/23/59/60.ts", &t, NULL),
+	    0);
+	ck_assert_int_eq(t, 1709251200);
+}
+END_TEST
+
+START_TEST(t_dvr_time_bad)
+{
+	static const char *bad[] = {
+		"news/2026/13/27/07/13/04.ts",	/* month */
+		"news/2026/00/27/07/13/04.ts",
+		"news/2025/02/29/07/13/04.ts",	/* not a leap year */
+		"news/2026/04/31/07/13/04.ts",
+		"news/2026/11/00/07/13/04.ts",
+		"news/2026/11/27/24/13/04.ts",
+		"news/2026/11/27/07/60/04.ts",
+		"news/2026/11/27/07/13/61.ts",
+		"news/2026/1a/27/07/13/04.ts",	/* non-digits */
+		"news/2026/11/27/07/13/+4.ts",
+		"news/2026/11/27/07/13/4.ts",	/* width */
+		"news/2026/011/27/07/13/04.ts",
+		"news/026/11/27/07/13/04.ts",
+		"news/2026/11/27/07/13/04",	/* no extension */
+		"news/2026/11/27/07/13/04.",
+		"news/2026/11/27/07/13/04x.ts",
+		"2026/11/27/07/13/04.ts",	/* no stream */
+		"/2026/11/27/07/13/04.ts",
+		"11/27/07/13/04.ts",		/* too few */
+		"news//2026/11/27/07/13/04.ts",
+		"",
+	};
+	size_t i;
+	int64_t t;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		ck_assert_msg(store_dvr_time(bad[i], &t, NULL) == -1 &&
+		    errno == EINVAL, "%s accepted", bad[i]);
+	}
+}
+END_TEST
+
+START_TEST(t_readonly)
+{
+	struct store_conf ro = { .readonly = 1 };
+	uint8_t buf[10];
+	struct store *s = mk(BS, 0), *r;
+	struct store_ent e;
+	uint64_t id;
+
+	fill(buf, sizeof(buf), 9);
+	id = add_file(s, "ro/x", buf, sizeof(buf), 1);
+	ck_assert_int_eq(store_put_file(s, id, buf, sizeof(buf)), 0);
+	r = store_open(dir, &ro);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(store_block_size(r), BS);
+	ck_assert_int_eq(store_resolve(r, "ro/x", &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_int_eq(store_have(r, id, 0, 10, NULL), 1);
+	ck_assert_int_eq(store_write_block(r, id, 0, buf, 10), -1);
+	ck_assert_int_eq(errno, EROFS);
+	ck_assert_int_eq(store_expire(r, 0, 1), -1);
+	ck_assert_int_eq(errno, EROFS);
+	/* The writer goes on while the reader is open, and it sees that. */
+	add_file(s, "ro/y", buf, 5, 1);
+	ck_assert_int_eq(store_resolve(r, "ro/y", &e), 0);
+	store_close(r);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_recovery)
+{
+	uint8_t buf[BS * 2];
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	char path[PATH_MAX];
+	uint64_t a, b;
+	int fd;
+
+	fill(buf, sizeof(buf), 10);
+	a = add_file(s, "r/a", buf, sizeof(buf), 1);
+	b = add_file(s, "r/b", buf, 100, 1);
+	ck_assert_int_eq(store_put_file(s, a, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(store_write_block(s, b, 0, buf, 100) == 0, 1);
+	store_close(s);
+	/* Leftovers: tmp file, orphan partial, lost data file. */
+	snprintf(path, sizeof(path), "%s/tmp/x.123", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/partial/99999", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/data/r/a", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	s = mk(0, 0);
+	ck_assert_int_eq(store_check(s), 0);
+	ck_assert_int_eq(store_get(s, a, &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert_int_eq(store_get(s, b, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	snprintf(path, sizeof(path), "%s/tmp/x.123", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/partial/99999", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_edges)
+{
+	static const char empty_sha[] = "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855";
+	uint8_t buf[2 * BS], rd[2 * BS];
+	struct store *s = mk(BS, 0);
+	struct store_remote z = { "e/empty", STORE_FILE, 0, 1, empty_sha };
+	struct store_ent e;
+	uint64_t id;
+
+	/* Empty file: nothing to have, reads give 0 bytes. */
+	ck_assert_int_eq(store_apply_event(s, &z, 0, &id, NULL), 0);
+	ck_assert_int_eq(store_have(s, id, 0, 100, NULL), 1);
+	ck_assert_int_eq(store_pread(s, id, rd, 100, 0), 0);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(store_put_file(s, id, buf, 0), 0);
+	ck_assert(data_eq("e/empty", buf, 0));
+	/* One byte. */
+	fill(buf, sizeof(buf), 11);
+	id = add_file(s, "e/one", buf, 1, 1);
+	ck_assert_int_eq(store_have(s, id, 0, 1, NULL), 0);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, 1), 0);
+	ck_assert(data_eq("e/one", buf, 1));
+	/* Exact multiple of the block size. */
+	id = add_file(s, "e/two", buf, 2 * BS, 1);
+	ck_assert_int_eq(store_write_block(s, id, 1, buf + BS, BS), 0);
+	ck_assert_int_eq(store_have(s, id, BS, BS, NULL), 1);
+	ck_assert_int_eq(store_have(s, id, BS - 1, 2, NULL), 0);
+	ck_assert_int_eq(store_write_block(s, id, 2, buf, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, BS), 0);
+	ck_assert(data_eq("e/two", buf, 2 * BS));
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_large_sparse)
+{
+	static const char h[] = "2222222222222222222222222222222222222222"
+	    "222222222222222222222222";
+	uint64_t size = 5ULL * 1024 * 1024 * 1024 + 3, miss = 0;
+	struct store_remote r = { "big/f", STORE_FILE, size, 1, h };
+	uint8_t buf[BS], rd[BS];
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	uint64_t id, last = size / BS;
+
+	fill(buf, sizeof(buf), 12);
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &id, NULL), 0);
+	ck_assert_int_eq(store_write_block(s, id, last, buf, 3), 0);
+	ck_assert_int_eq(store_write_block(s, id, last - 1, buf, BS), 0);
+	ck_assert_int_eq(store_write_block(s, id, last, buf, 4), -1);
+	ck_assert_int_eq(store_sync(s), 0);
+	store_close(s);
+	s = mk(0, 0);
+	ck_assert_int_eq(store_have(s, id, (last - 1) * BS, BS + 3, NULL), 1);
+	ck_assert_int_eq(store_have(s, id, (uint64_t)1 << 32, 1, &miss), 0);
+	ck_assert_uint_eq(miss, ((uint64_t)1 << 32) / BS * BS);
+	ck_assert_int_eq(store_pread(s, id, rd, BS, last * BS), 3);
+	ck_assert_mem_eq(rd, buf, 3);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_uint_eq(e.have, BS + 3);
+	ck_assert_int_eq(e.state, STORE_PARTIAL);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_hostile)
+{
+	static const char h[] = "3333333333333333333333333333333333333333"
+	    "333333333333333333333333";
+	char longname[300];
+	const char *names[] = { "..", "a/../b", "/abs", "a//b", "a/", ".",
+	    "", longname };
+	struct store_remote v[2] = { { "ok", STORE_FILE, 1, 1, h } };
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	size_t i;
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		v[1] = (struct store_remote){ names[i], STORE_FILE, 1, 1, h };
+		ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 1, NULL),
+		    -1);
+		ck_assert_int_eq(errno, EINVAL);
+	}
+	v[1] = (struct store_remote){ "bad", STORE_FILE, 1, 1, "ABCD" };
+	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 1, NULL), -1);
+	v[1] = (struct store_remote){ "huge", STORE_FILE, UINT64_MAX, 1, h };
+	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 1, NULL), -1);
+	ck_assert_int_eq(store_apply_listing(s, "../x", v, 1, 1, 1, 1, NULL),
+	    -1);
+	/* Nothing of a rejected listing was kept. */
+	ck_assert_int_eq(store_resolve(s, "ok", &e), -1);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "..", &e), -1);
+	store_close(s);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *core = tcase_create("core"), *limits = tcase_create("limits");
+
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_add_checked_fixture(limits, setup, teardown);
+	tcase_add_test(core, t_block_size_fixed);
+	tcase_add_test(core, t_listing);
+	tcase_add_test(core, t_listing_flat);
+	tcase_add_test(core, t_event);
+	tcase_add_test(core, t_blocks);
+	tcase_add_test(core, t_hash_failure);
+	tcase_add_test(core, t_put_file);
+	tcase_add_test(core, t_coherence_size);
+	tcase_add_test(core, t_coherence_mtime);
+	tcase_add_test(core, t_coherence_hash);
+	tcase_add_test(core, t_coherence_partial);
+	tcase_add_test(core, t_expire);
+	tcase_add_test(core, t_quota);
+	tcase_add_test(core, t_dvr_time);
+	tcase_add_test(core, t_readonly);
+	tcase_add_test(core, t_recovery);
+	tcase_add_test(limits, t_dvr_time_bad);
+	tcase_add_test(limits, t_edges);
+	tcase_add_test(limits, t_large_sparse);
+	tcase_add_test(limits, t_hostile);
+	suite_add_tcase(s, core);
+	suite_add_tcase(s, limits);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int nf;
+
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? 0 : 1;
+}
