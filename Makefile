@@ -25,8 +25,9 @@ B	:= build
 INDEX_OBJS := $(B)/index/log.o $(B)/index/bitmap.o $(B)/index/dvrpath.o \
 	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
 FETCHER_OBJS := $(B)/fetcher/m4f.o $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
-	$(B)/fetcher/feed.o
-FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o
+	$(B)/fetcher/feed.o $(B)/fetcher/crawler.o
+FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \
+	$(B)/fusefs/status.o
 
 LIBINDEX := $(B)/libindex.a
 LIBFETCHER := $(B)/libfetcher.a
@@ -39,14 +40,18 @@ ORIGIN_OBJS := $(B)/tools/m4f-origin.o $(B)/tools/origin_http.o \
 FAKE_OBJS := $(B)/tools/dvr-fake.o $(B)/tools/tswriter.o
 
 DVRFS_OBJS := $(B)/fusefs/main.o
+STATUS_LIB_OBJS := $(B)/tools/status_scan.o $(B)/tools/status_info.o \
+	$(B)/tools/status_fmt.o
+STATUS_OBJS := $(B)/tools/dvrfs-status.o $(STATUS_LIB_OBJS)
 
-PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs
+PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f options bitmap store
+UNIT_TESTS := m4f options bitmap store fetcher
 
 # Integration tests, run in this order.
-IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh
+IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
+	tests/it_store_enospc.sh
 
 MANPAGES := docs/man/dvr-fake.1
 
@@ -72,9 +77,27 @@ $(LIBS):
 bin/m4f-origin: $(ORIGIN_OBJS) $(LIBS)
 bin/dvr-fake: $(FAKE_OBJS) $(LIBS)
 bin/dvrfs: $(DVRFS_OBJS) $(LIBS)
+bin/dvrfs-status: $(STATUS_OBJS) $(LIBS)
 $(PROGS):
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+
+# Drivers of the store's crash, full-disk and speed tests.
+STORE_DRIVERS := $(B)/tests/store_crasher $(B)/bench/store_bench
+$(B)/tests/store_crasher: tests/store_crasher.c $(LIBINDEX)
+$(B)/bench/store_bench: bench/store_bench.c $(LIBINDEX)
+$(STORE_DRIVERS):
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) $(LDLIBS)
+
+# dvrfs-status: a store filled through the store API, and its unit test.
+$(B)/tests/status_fill: tests/status_fill.c $(LIBINDEX)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) $(LDLIBS)
+$(B)/tests/check_status: tests/check_status.c $(STATUS_LIB_OBJS) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itools $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
+	    -o $@ $< $(STATUS_LIB_OBJS) $(LIBS) $(LDLIBS) $(CHECK_LIBS)
 
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
 $(B)/tests/check_%: tests/check_%.c $(LIBS)

@@ -1,0 +1,203 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "status_info.h"
+
+#define MOUNT_JSON_MAX	(64 * 1024)
+
+/* A counter: absent is 0, anything but a non-negative integer is bad. */
+static int
+counter(json_t *obj, const char *key, uint64_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -1;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int
+flag(json_t *obj, const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return -1;
+	*out = json_is_true(v);
+	return 0;
+}
+
+int
+sinfo_live_parse(const char *text, size_t len, struct sinfo_live *l)
+{
+	json_t *f, *c;
+	uint64_t skip;
+
+	memset(l, 0, sizeof(*l));
+	l->connected = -1;
+	if ((l->raw = json_loadb(text, len, 0, NULL)) == NULL ||
+	    !json_is_object(l->raw))
+		goto bad;
+	if (counter(l->raw, "reads_local", &l->reads_local) == -1 ||
+	    counter(l->raw, "reads_fetched", &l->reads_fetched) == -1 ||
+	    counter(l->raw, "reads_failed", &l->reads_failed) == -1 ||
+	    counter(l->raw, "bytes_local", &l->bytes_local) == -1 ||
+	    counter(l->raw, "bytes_fetched", &l->bytes_fetched) == -1 ||
+	    counter(l->raw, "hash_failures", &l->hash_failures) == -1)
+		goto bad;
+	if ((f = json_object_get(l->raw, "fetcher")) != NULL) {
+		if (!json_is_object(f) ||
+		    flag(f, "connected", &l->connected) == -1 ||
+		    flag(f, "auth_failed", &l->auth_failed) == -1 ||
+		    counter(f, "requests", &skip) == -1)
+			goto bad;
+	}
+	if ((c = json_object_get(l->raw, "crawler")) != NULL) {
+		if (!json_is_object(c) ||
+		    counter(c, "done_bytes", &l->crawler_done_bytes) == -1 ||
+		    counter(c, "queued", &l->crawler_queued) == -1)
+			goto bad;
+	}
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+void
+sinfo_live_clear(struct sinfo_live *l)
+{
+	if (l == NULL)
+		return;
+	json_decref(l->raw);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+dup_str(json_t *obj, const char *key, char **out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return errno = EINVAL, -1;
+	if ((*out = strdup(json_string_value(v))) == NULL)
+		return -1;
+	return 0;
+}
+
+int
+sinfo_mount_parse(const char *text, size_t len, struct sinfo_mount *m)
+{
+	json_t *j, *v, *s;
+	size_t i;
+	int rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	m->depth = SINFO_DEPTH_DEFAULT;
+	if ((j = json_loadb(text, len, 0, NULL)) == NULL || !json_is_object(j))
+		goto bad;
+	if (dup_str(j, "spec", &m->spec) == -1 ||
+	    dup_str(j, "mountpoint", &m->mountpoint) == -1)
+		goto out;
+	if ((v = json_object_get(j, "depth")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+		    json_integer_value(v) > SINFO_DEPTH_MAX)
+			goto bad;
+		m->depth = json_integer_value(v);
+	}
+	if (flag(j, "replicate", &m->replicate) == -1)
+		goto bad;
+	if ((v = json_object_get(j, "pid")) != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > INT_MAX)
+			goto bad;
+		m->pid = (long)json_integer_value(v);
+	}
+	if ((v = json_object_get(j, "streams")) != NULL && !json_is_null(v)) {
+		if (!json_is_array(v))
+			goto bad;
+		if ((m->streams = calloc(json_array_size(v) + 1,
+		    sizeof(*m->streams))) == NULL)
+			goto out;
+		json_array_foreach(v, i, s) {
+			/* A stream is a folder name: no "..", no '/' at ends. */
+			if (!json_is_string(s) || *json_string_value(s) == '\0' ||
+			    json_string_value(s)[0] == '/' ||
+			    strstr(json_string_value(s), "..") != NULL)
+				goto bad;
+			if ((m->streams[i] = strdup(json_string_value(s))) ==
+			    NULL)
+				goto out;
+			m->nstreams = i + 1;
+		}
+	}
+	rc = 0;
+	goto out;
+bad:
+	errno = EINVAL;
+out:
+	json_decref(j);
+	return rc;
+}
+
+int
+sinfo_mount_load(const char *store, struct sinfo_mount *m)
+{
+	char path[PATH_MAX], *buf = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd, rc = -1, e;
+
+	memset(m, 0, sizeof(*m));
+	m->depth = SINFO_DEPTH_DEFAULT;
+	if ((size_t)snprintf(path, sizeof(path), "%s/dvrfs.json", store) >=
+	    sizeof(path))
+		return errno = ENAMETOOLONG, -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((buf = malloc(MOUNT_JSON_MAX)) == NULL)
+		goto out;
+	while ((n = read(fd, buf + len, MOUNT_JSON_MAX - len)) > 0)
+		len += (size_t)n;
+	if (n < 0)
+		goto out;
+	if (len == MOUNT_JSON_MAX) {
+		errno = EFBIG;
+		goto out;
+	}
+	rc = sinfo_mount_parse(buf, len, m);
+out:
+	e = errno;
+	close(fd);
+	free(buf);
+	errno = e;
+	return rc;
+}
+
+void
+sinfo_mount_clear(struct sinfo_mount *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	free(m->spec);
+	free(m->mountpoint);
+	for (i = 0; m->streams != NULL && m->streams[i] != NULL; i++)
+		free(m->streams[i]);
+	free(m->streams);
+	memset(m, 0, sizeof(*m));
+}

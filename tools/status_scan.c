@@ -1,0 +1,243 @@
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status_scan.h"
+#include "store.h"
+
+#define READDIR_BATCH	4096
+#define EDGE_MAX	3600	/* longest segment believed, seconds */
+
+void
+sscan_init(struct sscan *sc, int64_t since)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->since = since;
+	sc->oldest = sc->newest = sc->newest_known = -1;
+	sc->last_t = -1;
+}
+
+void
+sscan_clear(struct sscan *sc)
+{
+	if (sc == NULL)
+		return;
+	free(sc->gaps);
+	sc->gaps = NULL;
+	sc->ngaps = sc->gapcap = 0;
+}
+
+static int
+gap_open(struct sscan *sc, int64_t start)
+{
+	struct sscan_gap *v;
+	size_t cap;
+
+	if (sc->ngaps == sc->gapcap) {
+		cap = sc->gapcap ? sc->gapcap * 2 : 16;
+		if ((v = realloc(sc->gaps, cap * sizeof(*v))) == NULL)
+			return -1;
+		sc->gaps = v;
+		sc->gapcap = cap;
+	}
+	sc->gaps[sc->ngaps].start = start;
+	sc->gaps[sc->ngaps].end = start;
+	sc->ngaps++;
+	sc->in_gap = 1;
+	return 0;
+}
+
+int
+sscan_seg(struct sscan *sc, int64_t t, int64_t mtime, uint64_t size,
+    int complete, uint64_t have)
+{
+	if (t < sc->since)
+		return 0;
+	if (sc->last_t >= 0)
+		sc->step = t - sc->last_t;
+	sc->last_t = t;
+	sc->last_mtime = mtime;
+	sc->segs++;
+	sc->bytes += size;
+	sc->newest_known = t;
+	if (complete) {
+		sc->segs_done++;
+		sc->bytes_done += size;
+		if (sc->oldest < 0)
+			sc->oldest = t;
+		sc->newest = t;
+		if (sc->in_gap) {
+			sc->gaps[sc->ngaps - 1].end = t;
+			sc->in_gap = 0;
+		}
+		return 0;
+	}
+	sc->bytes_partial += have < size ? have : size;
+	if (!sc->in_gap)
+		return gap_open(sc, t);
+	return 0;
+}
+
+void
+sscan_finish(struct sscan *sc)
+{
+	int64_t t = sc->last_t, end;
+
+	if (!sc->in_gap)
+		return;
+	if (sc->last_mtime > t && sc->last_mtime - t <= EDGE_MAX)
+		end = sc->last_mtime;
+	else if (sc->step > 0 && sc->step <= EDGE_MAX)
+		end = t + sc->step;
+	else
+		end = t + 1;
+	sc->gaps[sc->ngaps - 1].end = end;
+	sc->in_gap = 0;
+}
+
+int
+sscan_folder_span(const char *rel, int64_t *start, int64_t *span)
+{
+	/* Complete the folder into the path of its first possible segment. */
+	static const struct {
+		const char	*suffix;
+		int64_t		 span;
+	} lv[] = {
+		{ "/00/00.ts", 3600 },
+		{ "/00/00/00.ts", 86400 },
+		{ "/01/00/00/00.ts", 31 * 86400 },
+		{ "/01/01/00/00/00.ts", 366 * 86400 },
+	};
+	char buf[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", rel,
+		    lv[i].suffix) >= sizeof(buf))
+			return -1;
+		if (store_dvr_time(buf, start, NULL) == 0) {
+			*span = lv[i].span;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The children of one folder, copied out of the store. */
+struct kids {
+	struct store_ent *v;
+	size_t		 n, cap;
+};
+
+static int
+kids_add(void *arg, const struct store_ent *e)
+{
+	struct kids *k = arg;
+	struct store_ent *v;
+	size_t cap;
+
+	if (k->n == k->cap) {
+		cap = k->cap ? k->cap * 2 : 64;
+		if ((v = realloc(k->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		k->v = v;
+		k->cap = cap;
+	}
+	k->v[k->n++] = *e;
+	return 0;
+}
+
+static int
+kids_read(struct store *s, uint64_t dir, struct kids *k)
+{
+	char after[sizeof(k->v->name)] = "";
+	ssize_t n;
+	size_t before;
+
+	for (;;) {
+		before = k->n;
+		n = store_readdir(s, dir, after, READDIR_BATCH, kids_add, k);
+		if (n < 0)
+			return -1;
+		if (k->n != before + (size_t)n) {
+			errno = ENOMEM;	/* kids_add stopped the listing */
+			return -1;
+		}
+		if ((size_t)n < READDIR_BATCH)
+			return 0;
+		memcpy(after, k->v[k->n - 1].name, sizeof(after));
+	}
+}
+
+/*
+ * Walks folder dir whose path is path[0..len). path has room for
+ * PATH_MAX bytes and is restored on return.
+ */
+static int
+walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
+{
+	struct kids k = { NULL, 0, 0 };
+	const struct store_ent *e;
+	int64_t t, span;
+	size_t i, nl;
+	int rc = -1;
+
+	if (kids_read(s, dir, &k) == -1)
+		goto out;
+	for (i = 0; i < k.n; i++) {
+		e = &k.v[i];
+		nl = strlen(e->name);
+		if (len + 1 + nl >= PATH_MAX)
+			continue;	/* cannot be a path the store made */
+		path[len] = '/';
+		memcpy(path + len + 1, e->name, nl + 1);
+		if (e->type == STORE_DIR) {
+			/* Old year, month, day and hour folders are skipped. */
+			if (sscan_folder_span(path, &t, &span) == 0 &&
+			    t + span <= sc->since)
+				continue;
+			if (walk(s, e->id, path, len + 1 + nl, sc) == -1)
+				goto out;
+		} else if (store_dvr_time(path, &t, NULL) == 0) {
+			if (sscan_seg(sc, t, e->mtime, e->size,
+			    e->state == STORE_COMPLETE, e->have) == -1)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	path[len] = '\0';
+	free(k.v);
+	return rc;
+}
+
+int
+sscan_walk(struct store *s, const char *rel, struct sscan *sc)
+{
+	struct store_ent top;
+	char *path;
+	size_t len;
+	int rc;
+
+	len = strlen(rel);
+	if (len == 0 || len >= PATH_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (store_resolve(s, rel, &top) == -1)
+		return -1;
+	if (top.type != STORE_DIR) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	if ((path = malloc(PATH_MAX)) == NULL)
+		return -1;
+	memcpy(path, rel, len + 1);
+	rc = walk(s, top.id, path, len, sc);
+	free(path);
+	if (rc == 0)
+		sscan_finish(sc);
+	return rc;
+}
