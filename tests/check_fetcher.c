@@ -1,0 +1,799 @@
+/*
+ * Unit tests of the fetcher against a real m4f-origin (bin/m4f-origin,
+ * forked per test over a temporary tree of random files), a small fake
+ * origin in python3 for wrong answers, and a real store.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetcher.h"
+#include "log.h"
+#include "store.h"
+
+#define KEY	"right-key"
+#define BS	(1024 * 1024)
+
+static char top[256], root[300], exportp[300], storedir[300], logpath[300];
+static pid_t origin = -1;
+static int port;
+
+struct tfile {
+	const char	*rel;
+	size_t		 size;
+	unsigned char	*data;
+};
+
+static struct tfile files[] = {
+	{ "cam1/2026/01/01/00/00/00.ts", 3 * BS + 1234, NULL },
+	{ "cam1/2026/01/01/00/00/02.ts", 2 * BS + 17, NULL },
+	{ "cam1/2026/01/01/00/00/04.ts", 1000, NULL },
+	{ "cam1/2026/01/01/00/00/06.ts", BS, NULL },
+	{ "cam2/a.ts", 600 * 1024, NULL },
+	{ "cam2/b.ts", 600 * 1024, NULL },
+	{ "cam2/c.ts", 600 * 1024, NULL },
+	{ "cam2/d.ts", 600 * 1024, NULL },
+	{ "cam2/e.ts", 300 * 1024, NULL },
+	{ "empty.bin", 0, NULL },
+};
+#define NFILES (sizeof(files) / sizeof(files[0]))
+#define NSMALL 23	/* small files in many/ for paging */
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int s, p;
+
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	getsockname(s, (struct sockaddr *)&a, &len);
+	p = ntohs(a.sin_port);
+	close(s);
+	return p;
+}
+
+static int
+wait_port(int p)
+{
+	struct sockaddr_in a;
+	int i, s, ok;
+
+	for (i = 0; i < 200; i++) {
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_port = htons(p);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(s);
+		if (ok)
+			return 0;
+		usleep(50000);
+	}
+	return -1;
+}
+
+static void
+mkdirs(const char *path)
+{
+	char buf[600], *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(buf, 0755);
+			*p = '/';
+		}
+}
+
+static void
+write_file(const char *rel, const void *data, size_t size)
+{
+	char path[600];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	mkdirs(path);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(data, 1, size, fp), size);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void
+make_tree(void)
+{
+	char rel[64], small[32];
+	size_t i, k;
+
+	srand(42);
+	for (i = 0; i < NFILES; i++) {
+		files[i].data = malloc(files[i].size + 1);
+		for (k = 0; k < files[i].size; k++)
+			files[i].data[k] = (unsigned char)rand();
+		write_file(files[i].rel, files[i].data, files[i].size);
+	}
+	for (i = 0; i < NSMALL; i++) {
+		snprintf(rel, sizeof(rel), "many/d%zu/f%02zu.ts", i % 3, i);
+		snprintf(small, sizeof(small), "small %zu", i);
+		write_file(rel, small, strlen(small));
+	}
+}
+
+static void
+origin_start(const char *keyfile)
+{
+	char listen[64], db[320];
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(db, sizeof(db), "%s/hash.db", top);
+	origin = fork();
+	ck_assert_int_ge(origin, 0);
+	if (origin == 0) {
+		int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 2);
+		if (keyfile != NULL)
+			execl("bin/m4f-origin", "m4f-origin", "-v", "-r", root,
+			    "-l", listen, "-c", db, "-k", keyfile, (char *)NULL);
+		else
+			execl("bin/m4f-origin", "m4f-origin", "-v", "-r", root,
+			    "-l", listen, "-c", db, (char *)NULL);
+		_exit(127);
+	}
+	if (wait_port(port) == -1) {
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "cat %s >&2", logpath);
+		if (system(cmd) != 0)
+			fprintf(stderr, "no log\n");
+		ck_abort_msg("m4f-origin does not listen on %d", port);
+	}
+}
+
+static void
+origin_stop(void)
+{
+	if (origin > 0) {
+		kill(origin, SIGKILL);
+		waitpid(origin, NULL, 0);
+		origin = -1;
+	}
+}
+
+/* How many requests the origin logged for target. */
+static int
+origin_count(const char *target)
+{
+	char line[1024], pat[700];
+	FILE *fp;
+	int n = 0;
+
+	snprintf(pat, sizeof(pat), "GET %s (", target);
+	if ((fp = fopen(logpath, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strstr(line, pat) != NULL)
+			n++;
+	}
+	fclose(fp);
+	return n;
+}
+
+static void
+setup(void)
+{
+	char tmpl[] = "/tmp/check_fetcher.XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(top, sizeof(top), "%s", tmpl);
+	snprintf(root, sizeof(root), "%s/storage", top);
+	snprintf(exportp, sizeof(exportp), "%s", root);
+	snprintf(storedir, sizeof(storedir), "%s/store", top);
+	snprintf(logpath, sizeof(logpath), "%s/origin.log", top);
+	mkdir(root, 0755);
+	mkdir(storedir, 0755);
+	make_tree();
+	port = free_port();
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+teardown(void)
+{
+	char cmd[300];
+
+	origin_stop();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", top);
+}
+
+static struct fetcher_conf
+conf_for(int p)
+{
+	struct fetcher_conf c;
+
+	memset(&c, 0, sizeof(c));
+	c.host = "127.0.0.1";
+	c.port = p;
+	c.export = exportp;
+	c.connect_timeout_ms = 1000;
+	return c;
+}
+
+static struct store *
+open_store(void)
+{
+	struct store *s;
+
+	s = store_open(storedir, NULL);
+	ck_assert_msg(s != NULL, "store_open: %s", strerror(errno));
+	ck_assert_uint_eq(store_block_size(s), BS);
+	return s;
+}
+
+static uint64_t
+file_id(struct store *s, const char *rel)
+{
+	struct store_ent e;
+
+	ck_assert_msg(store_resolve(s, rel, &e) == 0, "resolve %s: %s", rel,
+	    strerror(errno));
+	return e.id;
+}
+
+/* Reads [off, off+len) of files[i] and compares with the tree. */
+static void
+read_eq(struct fetcher *f, struct store *s, size_t i, uint64_t off,
+    size_t len)
+{
+	unsigned char *buf = malloc(len + 1);
+	ssize_t n;
+	size_t want = off >= files[i].size ? 0 :
+	    (files[i].size - off < len ? files[i].size - off : len);
+
+	n = fetcher_read(f, file_id(s, files[i].rel), buf, len, off,
+	    FETCH_VIEWER, 10000);
+	ck_assert_msg(n >= 0, "read %s: %s", files[i].rel, strerror(errno));
+	ck_assert_uint_eq((size_t)n, want);
+	ck_assert(memcmp(buf, files[i].data + off, want) == 0);
+	free(buf);
+}
+
+START_TEST(t_read)
+{
+	struct fetcher_conf c;
+	struct fetcher_stats st, st2;
+	struct fetcher *f;
+	struct store *s;
+	char target[600];
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+
+	/* A missing range, then the same range again from the store. */
+	read_eq(f, s, 0, 100, 5000);
+	snprintf(target, sizeof(target), "%s/%s", root, files[0].rel);
+	ck_assert_int_eq(origin_count(target), 1);
+	fetcher_stats(f, &st);
+	read_eq(f, s, 0, 100, 5000);
+	read_eq(f, s, 0, 0, 4096);
+	fetcher_stats(f, &st2);
+	ck_assert_uint_eq(st2.requests, st.requests);
+	ck_assert_int_eq(origin_count(target), 1);
+	ck_assert_int_eq(st2.connected, 1);
+
+	/* Across block boundaries, the whole file in one call. */
+	read_eq(f, s, 0, BS - 10, 20);
+	read_eq(f, s, 0, 0, files[0].size);
+	ck_assert_int_eq(origin_count(target), 4);
+	fetcher_stats(f, &st2);
+	ck_assert_uint_ge(st2.bytes[FETCH_VIEWER], files[0].size);
+	/* At and after the end, and the short last block. */
+	read_eq(f, s, 1, files[1].size - 10, 4096);
+	read_eq(f, s, 1, files[1].size, 4096);
+	read_eq(f, s, 1, files[1].size + 100, 4096);
+	read_eq(f, s, 2, 0, 1000);
+	read_eq(f, s, 9, 0, 10);
+
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+struct reader {
+	struct fetcher	*f;
+	uint64_t	 id;
+	uint64_t	 off;
+	pthread_barrier_t *bar;
+	unsigned char	 buf[4096];
+	ssize_t		 n;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+
+	pthread_barrier_wait(r->bar);
+	r->n = fetcher_read(r->f, r->id, r->buf, sizeof(r->buf), r->off,
+	    FETCH_VIEWER, 10000);
+	return NULL;
+}
+
+START_TEST(t_coalesce)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	struct reader r[16];
+	pthread_t th[16];
+	pthread_barrier_t bar;
+	char target[600];
+	int i;
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	pthread_barrier_init(&bar, NULL, 16);
+	for (i = 0; i < 16; i++) {
+		r[i].f = f;
+		r[i].id = file_id(s, files[3].rel);
+		r[i].off = (uint64_t)i * 60000;
+		r[i].bar = &bar;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, reader_main,
+		    &r[i]), 0);
+	}
+	for (i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(r[i].n, 4096);
+		ck_assert(memcmp(r[i].buf, files[3].data + r[i].off, 4096) == 0);
+	}
+	snprintf(target, sizeof(target), "%s/%s", root, files[3].rel);
+	ck_assert_int_eq(origin_count(target), 1);
+	pthread_barrier_destroy(&bar);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+struct walk {
+	struct store	*s;
+	int		 files, dirs;
+};
+
+static int
+walk_cb(void *arg, const struct store_ent *e)
+{
+	struct walk *w = arg;
+
+	if (e->type == STORE_DIR) {
+		w->dirs++;
+		store_readdir(w->s, e->id, NULL, SIZE_MAX, walk_cb, w);
+	} else
+		w->files++;
+	return 0;
+}
+
+START_TEST(t_list_paging)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	struct store_ent e;
+	struct walk w = { NULL, 0, 0 };
+	struct fetcher_stats st;
+	char target[600];
+	size_t i;
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	setenv("DVRFS_LIST_LIMIT", "7", 1);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	unsetenv("DVRFS_LIST_LIMIT");
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	for (i = 0; i < NFILES; i++) {
+		ck_assert_int_eq(store_resolve(s, files[i].rel, &e), 0);
+		ck_assert_int_eq(e.type, STORE_FILE);
+		ck_assert_uint_eq(e.size, files[i].size);
+	}
+	w.s = s;
+	ck_assert_int_ge(store_readdir(s, STORE_ROOT_ID, NULL, SIZE_MAX,
+	    walk_cb, &w), 0);
+	ck_assert_int_eq(w.files, (int)(NFILES + NSMALL));
+	/* cam1 + 5 levels, cam2, many + 3 */
+	ck_assert_int_eq(w.dirs, 6 + 1 + 4);
+	/* Paged: more than one request for the listing. */
+	snprintf(target, sizeof(target), "/m4f/v1/list%s?recursive=1&limit=7",
+	    root);
+	ck_assert_int_eq(origin_count(target), 1);
+	fetcher_stats(f, &st);
+	ck_assert_uint_eq(st.requests, (44 + 6) / 7);
+
+	/* A folder alone, and a missing one. */
+	ck_assert_int_eq(fetcher_list(f, "many", 1, FETCH_LIVE, 10000), 0);
+	ck_assert_int_eq(fetcher_list(f, "nosuch", 0, FETCH_LIVE, 10000), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_wrong_key)
+{
+	struct fetcher_conf c;
+	struct fetcher_stats st;
+	struct fetcher *f;
+	struct store *s;
+	char keyfile[320];
+	FILE *fp;
+
+	snprintf(keyfile, sizeof(keyfile), "%s/key", top);
+	ck_assert_ptr_nonnull(fp = fopen(keyfile, "w"));
+	fputs(KEY "\n", fp);
+	fclose(fp);
+	origin_start(keyfile);
+	s = open_store();
+
+	c = conf_for(port);
+	c.key = "wrong-key";
+	c.keylen = strlen(c.key);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), -1);
+	ck_assert_int_eq(errno, EACCES);
+	fetcher_stats(f, &st);
+	ck_assert_int_eq(st.auth_failed, 1);
+	fetcher_free(f);
+
+	c.key = KEY;
+	c.keylen = strlen(KEY);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	read_eq(f, s, 1, 12345, 100000);
+	fetcher_stats(f, &st);
+	ck_assert_int_eq(st.auth_failed, 0);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_origin_down)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	struct timespec a, b;
+	unsigned char buf[100];
+	uint64_t id;
+	ssize_t n;
+	double took;
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	id = file_id(s, files[1].rel);
+	origin_stop();
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	n = fetcher_read(f, id, buf, sizeof(buf), 0, FETCH_VIEWER, 2000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ck_assert_int_eq(n, -1);
+	ck_assert_msg(errno == EHOSTDOWN || errno == ETIMEDOUT, "errno %s",
+	    strerror(errno));
+	took = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	ck_assert_msg(took < 2.0 + 5.0, "a read waited %.1f s", took);
+
+	/* The origin is back: reads work again. */
+	origin_start(NULL);
+	read_eq(f, s, 1, 0, sizeof(buf));
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+/*
+ * A fake origin that answers every GET with the right Content-Range but a
+ * body one byte short of it (and a matching Content-Length), or with a
+ * 200 to a range request.
+ */
+static const char fake_py[] =
+"import http.server, sys, re\n"
+"mode = sys.argv[2]\n"
+"class H(http.server.BaseHTTPRequestHandler):\n"
+"    protocol_version = 'HTTP/1.1'\n"
+"    def log_message(self, *a): pass\n"
+"    def do_GET(self):\n"
+"        m = re.match(r'bytes=(\\d+)-(\\d+)', self.headers.get('Range', ''))\n"
+"        a, b = int(m.group(1)), int(m.group(2))\n"
+"        n = b - a + 1\n"
+"        if mode == 'short':\n"
+"            self.send_response(206)\n"
+"            self.send_header('Content-Range', 'bytes %d-%d/%s' % (a, b, sys.argv[3]))\n"
+"            n -= 1\n"
+"        elif mode == 'size':\n"
+"            self.send_response(206)\n"
+"            self.send_header('Content-Range', 'bytes %d-%d/%d' % (a, b, int(sys.argv[3]) + 1))\n"
+"        else:\n"
+"            self.send_response(200)\n"
+"        self.send_header('Content-Length', str(n))\n"
+"        self.end_headers()\n"
+"        self.wfile.write(b'x' * n)\n"
+"http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+
+static pid_t
+fake_start(int p, const char *mode, size_t size)
+{
+	char ps[16], ss[32];
+	pid_t pid;
+
+	snprintf(ps, sizeof(ps), "%d", p);
+	snprintf(ss, sizeof(ss), "%zu", size);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 2);
+		execlp("python3", "python3", "-c", fake_py, ps, mode, ss,
+		    (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(wait_port(p), 0);
+	return pid;
+}
+
+START_TEST(t_bad_answer)
+{
+	static const char *modes[] = { "short", "size", "whole" };
+	struct fetcher_conf c;
+	struct fetcher_stats st;
+	struct fetcher *f, *good;
+	struct store *s;
+	unsigned char buf[100];
+	uint64_t id;
+	int fp, i;
+	pid_t pid;
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	ck_assert_ptr_nonnull(good = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(good, "", 1, FETCH_VIEWER, 10000), 0);
+	id = file_id(s, files[0].rel);
+	for (i = 0; i < 3; i++) {
+		fp = free_port();
+		pid = fake_start(fp, modes[i], files[0].size);
+		c = conf_for(fp);
+		ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+		ck_assert_int_eq(fetcher_read(f, id, buf, sizeof(buf), BS + 5,
+		    FETCH_VIEWER, 10000), -1);
+		ck_assert_msg(errno == EBADMSG, "%s: %s", modes[i],
+		    strerror(errno));
+		fetcher_stats(f, &st);
+		ck_assert_uint_ge(st.bad_answers, 1);
+		ck_assert_int_eq(store_have(s, id, BS, 100, NULL), 0);
+		fetcher_free(f);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	/* Nothing bad was kept: the right bytes come from the real origin. */
+	read_eq(good, s, 0, BS + 5, sizeof(buf));
+	fetcher_free(good);
+	store_close(s);
+}
+END_TEST
+
+static atomic_int order;
+static int done_at[8], done_err[8];
+static uint64_t done_ids[8];
+
+static void
+on_done(void *arg, uint64_t id, int err)
+{
+	int i = (int)(intptr_t)arg;
+
+	done_ids[i] = id;
+	done_err[i] = err;
+	done_at[i] = atomic_fetch_add(&order, 1) + 1;
+}
+
+START_TEST(t_priorities)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	struct store_ent e;
+	int i, viewer_at, t;
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	c.transfers = 1;
+	c.bwlimit = 512 * 1024;
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	atomic_store(&order, 0);
+	memset(done_at, 0, sizeof(done_at));
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(fetcher_get_file(f, file_id(s, files[4 + i].rel),
+		    FETCH_BACKFILL, on_done, (void *)(intptr_t)i), 0);
+	read_eq(f, s, 0, 2 * BS, 1000);
+	viewer_at = atomic_fetch_add(&order, 1) + 1;
+	for (t = 0; t < 300 && atomic_load(&order) < 6; t++)
+		usleep(100000);
+	ck_assert_int_eq(atomic_load(&order), 6);
+	/* The viewer did not wait for the queue of backfill. */
+	ck_assert_int_lt(viewer_at, 6);
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(done_err[i], 0);
+		ck_assert_int_eq(store_get(s, done_ids[i], &e), 0);
+		ck_assert_int_eq(e.state, STORE_COMPLETE);
+		/* Queued in order, one at a time: they end in order. */
+		if (i > 0)
+			ck_assert_int_gt(done_at[i], done_at[i - 1]);
+	}
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+static atomic_int changes, resets;
+static char seen[256];
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+on_change(void *arg, const struct fetcher_change *ch)
+{
+	if (ch->reset) {
+		atomic_fetch_add(&resets, 1);
+		return;
+	}
+	pthread_mutex_lock(&seen_lock);
+	if (!ch->deleted)
+		snprintf(seen, sizeof(seen), "%s", ch->name);
+	pthread_mutex_unlock(&seen_lock);
+	atomic_fetch_add(&changes, 1);
+}
+
+START_TEST(t_follow)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	struct store_ent e;
+	int t, found = 0;
+
+	origin_start(NULL);
+	s = open_store();
+	c = conf_for(port);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	ck_assert_int_eq(fetcher_follow(f, on_change, NULL), 0);
+	for (t = 0; t < 100 && atomic_load(&resets) == 0; t++)
+		usleep(100000);
+	ck_assert_int_eq(atomic_load(&resets), 1);
+	write_file("cam1/2026/01/01/00/00/08.ts", "new segment", 11);
+	for (t = 0; t < 150 && !found; t++) {
+		usleep(100000);
+		pthread_mutex_lock(&seen_lock);
+		found = strcmp(seen, "cam1/2026/01/01/00/00/08.ts") == 0;
+		pthread_mutex_unlock(&seen_lock);
+	}
+	ck_assert_msg(found, "no feed event for the new file");
+	ck_assert_int_eq(store_resolve(s, "cam1/2026/01/01/00/00/08.ts", &e), 0);
+	ck_assert_uint_eq(e.size, 11);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(t_limits)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	unsigned char buf[16];
+	struct store_ent e;
+
+	s = open_store();
+	c = conf_for(0);
+	ck_assert_ptr_null(fetcher_new(&c, s));
+	ck_assert_int_eq(errno, EINVAL);
+	c = conf_for(port);
+	c.export = "relative";
+	ck_assert_ptr_null(fetcher_new(&c, s));
+	ck_assert_int_eq(errno, EINVAL);
+	c = conf_for(port);
+	c.export = "/a/../b";
+	ck_assert_ptr_null(fetcher_new(&c, s));
+	ck_assert_int_eq(errno, EINVAL);
+	c = conf_for(port);
+	ck_assert_ptr_null(fetcher_new(&c, NULL));
+
+	/* Nothing listens: listing fails quickly and clearly. */
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 5000), -1);
+	ck_assert_msg(errno == EHOSTDOWN || errno == ETIMEDOUT, "%s",
+	    strerror(errno));
+	ck_assert_int_eq(fetcher_list(f, "../x", 1, FETCH_VIEWER, 100), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(fetcher_read(f, 999999, buf, sizeof(buf), 0,
+	    FETCH_VIEWER, 100), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(store_get(s, STORE_ROOT_ID, &e), 0);
+	ck_assert_int_eq(fetcher_read(f, STORE_ROOT_ID, buf, sizeof(buf), 0,
+	    FETCH_VIEWER, 100), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	ck_assert_int_eq(fetcher_read(f, 1, buf, sizeof(buf), 0, 7, 100), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(fetcher_follow(f, on_change, NULL), 0);
+	ck_assert_int_eq(fetcher_follow(f, on_change, NULL), -1);
+	fetcher_free(f);
+	fetcher_free(NULL);
+	store_close(s);
+}
+END_TEST
+
+static Suite *
+fetcher_suite(void)
+{
+	Suite *s = suite_create("fetcher");
+	TCase *core = tcase_create("core"), *limits = tcase_create("limits");
+
+	tcase_add_checked_fixture(core, setup, teardown);
+	tcase_set_timeout(core, 60);
+	tcase_add_test(core, t_read);
+	tcase_add_test(core, t_coalesce);
+	tcase_add_test(core, t_list_paging);
+	tcase_add_test(core, t_wrong_key);
+	tcase_add_test(core, t_origin_down);
+	tcase_add_test(core, t_bad_answer);
+	tcase_add_test(core, t_priorities);
+	tcase_add_test(core, t_follow);
+	suite_add_tcase(s, core);
+	tcase_add_checked_fixture(limits, setup, teardown);
+	tcase_add_test(limits, t_limits);
+	suite_add_tcase(s, limits);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(fetcher_suite());
+	int failed;
+
+	log_init("check_fetcher", LOG_LVL_WARN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
