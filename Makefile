@@ -47,7 +47,7 @@ STATUS_OBJS := $(B)/tools/dvrfs-status.o $(STATUS_LIB_OBJS)
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f options bitmap store fetcher fetcher
+UNIT_TESTS := m4f options bitmap store fetcher
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
