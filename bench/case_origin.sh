@@ -2,7 +2,8 @@
 # m4f-origin against nginx serving the same DVR tree: whole-segment GETs
 # spread over every segment of the archive, 64 keep-alive connections
 # (wrk). First with the archive in the page cache, then (as root) with the
-# cache dropped before each run. Target: origin >= 0.8 x nginx.
+# cache dropped before each run; medians of alternating rounds.
+# Target: origin >= 0.8 x nginx.
 . "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$BENCH_ORIGIN" ]; then
@@ -26,24 +27,51 @@ if [ "$a" != "$b" ]; then
 	exit 1
 fi
 
-# run LABEL: one wrk run against each server; nginx is the baseline.
+# median V...: the middle value (the lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# measure SERVER PORT LABEL: one wrk run, the cache dropped first when
+# LABEL is cold; appends to the SERVER_rps, _mib and _err arrays.
+measure() {
+	local rps mib err
+	[ "$3" = cold ] && drop_caches
+	read -r rps mib err < <(wrk_paths "$2" "$W/paths")
+	eval "$1_rps+=($rps) $1_mib+=($mib) $1_err=\$((\$$1_err + $err))"
+}
+
+# run LABEL: BENCH_ROUNDS (3) rounds, each one wrk run against each
+# server, alternating which goes first since other load on the machine
+# comes and goes; the medians are reported, nginx is the baseline.
 run() {
-	local label=$1 n_rps n_mib n_err o_rps o_mib o_err
-	[ "$label" = cold ] && { drop_caches || return 0; }
-	read -r n_rps n_mib n_err < <(wrk_paths "$NGINX_PORT" "$W/paths")
-	[ "$label" = cold ] && drop_caches
-	read -r o_rps o_mib o_err < <(wrk_paths "$ORIGIN_PORT" "$W/paths")
-	[ "$n_err" -eq 0 ] || note "nginx $label: $n_err errors"
-	[ "$o_err" -eq 0 ] || note "m4f-origin $label: $o_err errors"
-	result "nginx_${label}_rps" "$n_rps" req/s
-	result "nginx_${label}_mibps" "$n_mib" MiB/s
-	result "origin_${label}_rps" "$o_rps" req/s "$n_rps" nginx
-	result "origin_${label}_mibps" "$o_mib" MiB/s "$n_mib" nginx
-	result "origin_${label}_errors" "$o_err" errors
+	local label=$1 r n o
+	nginx_rps=() nginx_mib=() nginx_err=0
+	origin_rps=() origin_mib=() origin_err=0
+	if [ "$label" = cold ] && ! drop_caches; then
+		echo "skip: cold runs need root to drop the page cache"
+		return 0
+	fi
+	for ((r = 1; r <= ${BENCH_ROUNDS:-3}; r++)); do
+		if ((r % 2)); then
+			measure nginx "$NGINX_PORT" "$label"
+			measure origin "$ORIGIN_PORT" "$label"
+		else
+			measure origin "$ORIGIN_PORT" "$label"
+			measure nginx "$NGINX_PORT" "$label"
+		fi
+	done
+	note "$label req/s per round: nginx ${nginx_rps[*]}, m4f-origin ${origin_rps[*]}"
+	[ "$nginx_err" -eq 0 ] || note "nginx $label: $nginx_err errors"
+	n=$(median "${nginx_rps[@]}") o=$(median "${origin_rps[@]}")
+	result "nginx_${label}_rps" "$n" req/s
+	result "origin_${label}_rps" "$o" req/s "$n" nginx
+	n=$(median "${nginx_mib[@]}") o=$(median "${origin_mib[@]}")
+	result "nginx_${label}_mibps" "$n" MiB/s
+	result "origin_${label}_mibps" "$o" MiB/s "$n" nginx
+	result "origin_${label}_errors" "$origin_err" errors
 }
 
 # Warm up both (first touch of the hash cache, worker start-up).
-BENCH_SECONDS=3 wrk_paths "$NGINX_PORT" "$W/paths" >/dev/null 2>&1
-BENCH_SECONDS=3 wrk_paths "$ORIGIN_PORT" "$W/paths" >/dev/null 2>&1
+BENCH_SECONDS=2 wrk_paths "$NGINX_PORT" "$W/paths" >/dev/null 2>&1
+BENCH_SECONDS=2 wrk_paths "$ORIGIN_PORT" "$W/paths" >/dev/null 2>&1
 run warm
 run cold

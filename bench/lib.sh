@@ -65,8 +65,9 @@ drop_caches() {
 }
 
 # start_nginx DIR: nginx on a free loopback port serving DIR's files under
-# their absolute paths (GET /DIR/x returns DIR/x, like m4f-origin), with
-# sendfile and long keep-alive. Sets NGINX_PORT.
+# their absolute paths (GET /DIR/x returns DIR/x, like m4f-origin), tuned
+# as for a DVR: sendfile, disk reads in a thread pool (aio threads, so a
+# cold read does not stall a worker) and long keep-alive. Sets NGINX_PORT.
 start_nginx() {
 	local dir=$1 conf=$W/nginx-$$.$RANDOM
 	mkdir -p "$conf"
@@ -82,6 +83,7 @@ start_nginx() {
 		http {
 		    access_log off;
 		    sendfile on;
+		    aio threads;
 		    tcp_nopush on;
 		    keepalive_requests 1000000;
 		    keepalive_timeout 120s;

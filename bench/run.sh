@@ -8,7 +8,8 @@
 #                  such as 10m [1]
 #   BENCH_SEGSIZE  segment size, dvr-fake -S [1M]
 #   BENCH_SEGDUR   segment duration, dvr-fake -d [2]
-#   BENCH_SECONDS  length of one load run [10]
+#   BENCH_SECONDS  length of one load run [5]
+#   BENCH_ROUNDS   load runs per figure, the median is reported [3]
 #   BENCH_CONNS    concurrent connections [64]
 #   BENCH_OUT      the report to write [docs/performance.md]
 #
@@ -22,7 +23,8 @@ export BENCH_TOP=$TOP
 export BENCH_HOURS=${BENCH_HOURS:-1}
 export BENCH_SEGSIZE=${BENCH_SEGSIZE:-1M}
 export BENCH_SEGDUR=${BENCH_SEGDUR:-2}
-export BENCH_SECONDS=${BENCH_SECONDS:-10}
+export BENCH_SECONDS=${BENCH_SECONDS:-5}
+export BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 export BENCH_CONNS=${BENCH_CONNS:-64}
 export BENCH_STREAMS="bench1 bench2"
 export BENCH_RELAY=$TOP/build/bench/relay
@@ -41,6 +43,7 @@ for p in wrk nginx curl; do
 	fi
 done
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d /tmp/dvrfs-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
@@ -129,6 +132,7 @@ fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
 	echo "- CPU: ${cpu:-unknown}, $(nproc) cores"
 	echo "- Memory: $mem"
 	echo "- Kernel: $(uname -sr)"
+	echo "- Load average when the run started: $load"
 	echo "- Archive file system: $fs"
 	echo "- OS: $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-unknown}")"
 	echo "- nginx $(nginx -v 2>&1 | sed 's|.*/||'), $(wrk -v 2>&1 | head -1 | awk '{ print $1, $2 }')"
@@ -137,7 +141,8 @@ fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
 	echo
 	echo "\`dvr-fake -b $back -d $BENCH_SEGDUR -S $BENCH_SEGSIZE\`, streams"
 	echo "$BENCH_STREAMS: $nfiles segments, $size MiB, written in ${fake_s}s."
-	echo "Load runs: wrk, $BENCH_CONNS connections, ${BENCH_SECONDS}s each."
+	echo "Load runs: wrk, $BENCH_CONNS connections, ${BENCH_SECONDS}s each;"
+	echo "figures are medians of $BENCH_ROUNDS runs."
 	echo
 	echo "## Results"
 	echo

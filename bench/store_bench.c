@@ -1,0 +1,215 @@
+/*
+ * store_bench: speed of the local store's index.
+ *
+ *   store_bench DIR [RECORDS]
+ *
+ * Builds (or reuses) an index of RECORDS segment records in DIR, then
+ * prints, one "name value" per line: the index build time, store_open
+ * time, look-ups per second by (parent, name), RSS bytes per record, and
+ * durable block marks per second (4 KiB blocks, a separate store).
+ */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define STREAMS	10
+#define CHUNK	20000
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long
+rss_bytes(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb * 1024;
+}
+
+/* Segment k of a stream: 15 per minute, from 2026-01-01. */
+static void
+seg_name(uint64_t k, char *buf, size_t sz)
+{
+	uint64_t min = k / 15, sec = (k % 15) * 4;
+
+	snprintf(buf, sz, "2026/01/%02u/%02u/%02u/%02u.ts",
+	    (unsigned)(1 + min / 1440), (unsigned)(min / 60 % 24),
+	    (unsigned)(min % 60), (unsigned)sec);
+}
+
+static int
+build(const char *dir, uint64_t records)
+{
+	static const char h[] = "ab54a98ceb1f0ad2ed4e1e2cd1ab4ff0"
+	    "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+	struct store_remote *v = calloc(CHUNK, sizeof(*v));
+	char (*names)[40] = calloc(CHUNK, sizeof(*names));
+	uint64_t per = records / STREAMS, k, n;
+	struct store *s;
+	char sdir[32];
+	int i;
+
+	if ((s = store_open(dir, NULL)) == NULL)
+		return -1;
+	for (i = 0; i < STREAMS; i++) {
+		snprintf(sdir, sizeof(sdir), "stream%d", i);
+		for (k = 0; k < per; k += n) {
+			for (n = 0; n < CHUNK && k + n < per; n++) {
+				seg_name(k + n, names[n], sizeof(names[n]));
+				v[n] = (struct store_remote){ names[n],
+				    STORE_FILE, 1048576 + (k + n) % 4096,
+				    1767225600 + (int64_t)(k + n) * 4, h };
+			}
+			if (store_apply_listing(s, sdir, v, n, 1, 0, 0,
+			    NULL) == -1) {
+				store_close(s);
+				return -1;
+			}
+		}
+	}
+	store_close(s);
+	free(v);
+	free(names);
+	return 0;
+}
+
+struct target {
+	uint64_t	 parent;
+	char		 name[16];
+};
+
+static double
+marks(const char *dir)
+{
+	struct store_conf c = { .block_size = 4096 };
+	char path[4096];
+	static uint8_t buf[4096];
+	struct store_remote r;
+	struct store *s;
+	uint64_t ids[8], b;
+	double t0, t;
+	int i, n = 0;
+
+	snprintf(path, sizeof(path), "%s.marks", dir);
+	if ((s = store_open(path, &c)) == NULL)
+		return -1;
+	for (i = 0; i < 8; i++) {
+		char nm[32];
+
+		snprintf(nm, sizeof(nm), "m/%d", i);
+		r = (struct store_remote){ nm, STORE_FILE, 4096 * 100000ULL, 1,
+		    "0000000000000000000000000000000000000000000000000000000000000000" };
+		if (store_apply_event(s, &r, 0, &ids[i], NULL) == -1)
+			return -1;
+	}
+	memset(buf, 7, sizeof(buf));
+	t0 = now();
+	for (b = 0; now() - t0 < 3; b++)
+		for (i = 0; i < 8; i++, n++)
+			if (store_write_block(s, ids[i], b, buf,
+			    sizeof(buf)) == -1)
+				return -1;
+	store_sync(s);
+	t = now() - t0;
+	store_close(s);
+	return n / t;
+}
+
+int
+main(int argc, char *argv[])
+{
+	uint64_t records = argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000;
+	struct target *tg;
+	struct store_ent e;
+	struct store *s;
+	double t0, t;
+	long rss0, rss;
+	size_t ntg = 100000, i, n;
+	char path[4096];
+
+	if (argc < 2 || records < STREAMS) {
+		fprintf(stderr, "usage: store_bench dir [records]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/index.db", argv[1]);
+	if (access(path, F_OK) == -1) {
+		t0 = now();
+		if (build(argv[1], records) == -1) {
+			perror("build");
+			return 1;
+		}
+		printf("build_s %.2f\n", now() - t0);
+		fflush(stdout);
+	}
+
+	rss0 = rss_bytes();
+	t0 = now();
+	if ((s = store_open(argv[1], NULL)) == NULL) {
+		perror("store_open");
+		return 1;
+	}
+	printf("open_s %.4f\n", now() - t0);
+
+	/* Random segments, their folders resolved before the clock runs. */
+	srandom(1);
+	tg = calloc(ntg, sizeof(*tg));
+	for (i = 0; i < ntg; i++) {
+		uint64_t k = (uint64_t)random() % (records / STREAMS);
+		char rel[80], seg[40], *slash;
+
+		seg_name(k, seg, sizeof(seg));
+		snprintf(rel, sizeof(rel), "stream%ld/%s", random() % STREAMS,
+		    seg);
+		slash = strrchr(rel, '/');
+		*slash = '\0';
+		if (store_resolve(s, rel, &e) == -1) {
+			fprintf(stderr, "resolve %s: %s\n", rel,
+			    strerror(errno));
+			return 1;
+		}
+		tg[i].parent = e.id;
+		snprintf(tg[i].name, sizeof(tg[i].name), "%s", slash + 1);
+	}
+	n = 0;
+	t0 = now();
+	do {
+		for (i = 0; i < ntg; i++, n++)
+			if (store_lookup(s, tg[i].parent, tg[i].name,
+			    &e) == -1) {
+				perror("lookup");
+				return 1;
+			}
+		t = now() - t0;
+	} while (t < 3);
+	printf("lookups_per_s %.0f\n", n / t);
+	rss = rss_bytes();
+	printf("rss_bytes %ld\n", rss);
+	printf("rss_per_record %.1f\n", (double)rss / records);
+	printf("rss_growth_per_record %.1f\n", (double)(rss - rss0) / records);
+	store_close(s);
+	printf("marks_per_s %.0f\n", marks(argv[1]));
+	free(tg);
+	return 0;
+}
