@@ -118,7 +118,8 @@ start_origin() {
 
 # start_relay PORT [MS]: a TCP relay to 127.0.0.1:PORT that delays each
 # direction by MS (default 10) milliseconds, i.e. adds 2 x MS of round
-# trip. Sets RELAY_PORT.
+# trip to every request (the TCP handshake with the relay itself is not
+# delayed). Sets RELAY_PORT.
 start_relay() {
 	RELAY_PORT=$(free_port)
 	bg "$BENCH_RELAY" -d "${2:-10}" -c "127.0.0.1:$1" \
