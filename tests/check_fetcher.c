@@ -221,8 +221,13 @@ static void
 teardown(void)
 {
 	char cmd[300];
+	size_t i;
 
 	origin_stop();
+	for (i = 0; i < NFILES; i++) {
+		free(files[i].data);
+		files[i].data = NULL;
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", top);
