@@ -236,7 +236,8 @@ walk_descend(const struct walk *w, const char *rel, const struct stat *st)
 	for (i = 0; i < w->depth; i++)
 		if (w->dev[i] == st->st_dev && w->ino[i] == st->st_ino)
 			return 0;	/* a symlink loop */
-	return w->after == NULL || ofs_precmp(rel, w->after) > 0 ||
+	/* Skip only subtrees that sort wholly before after. */
+	return w->after == NULL || ofs_precmp(rel, w->after) >= 0 ||
 	    (strncmp(w->after, rel, len) == 0 && w->after[len] == '/');
 }
 

@@ -29,6 +29,7 @@ struct req {
 	char	*target;	/* raw request target, query included */
 	char	*path;		/* decoded path */
 	char	*query;		/* raw query after '?', or NULL */
+	int	 called;	/* the handler saw the headers already */
 };
 
 static enum MHD_Result
@@ -377,6 +378,15 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 
 	if (q == NULL || q->target == NULL)
 		return send_error(c, 500, "no request target");
+	/*
+	 * Answer once the whole request is in: a response queued with the
+	 * headers alone makes MHD close the connection afterwards.
+	 */
+	if (!q->called || *upload_size != 0) {
+		q->called = 1;
+		*upload_size = 0;
+		return MHD_YES;
+	}
 	log_debug("%s %s", method, q->target);
 	if (h->key != NULL && m4f_auth_check(h->key, h->keylen, method,
 	    q->target, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
