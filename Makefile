@@ -47,13 +47,14 @@ STATUS_OBJS := $(B)/tools/dvrfs-status.o $(STATUS_LIB_OBJS)
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f options bitmap store fetcher
+UNIT_TESTS := m4f options bitmap store fetcher status
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
-	tests/it_store_enospc.sh
+	tests/it_store_enospc.sh tests/it_status.sh
 
-MANPAGES := docs/man/dvr-fake.1
+MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
+	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
 all: $(PROGS) bin/mount.dvrfs
