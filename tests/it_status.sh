@@ -1,0 +1,125 @@
+#!/bin/bash
+# dvrfs-status over a store built through the store API (stopped mode):
+# exact bytes, segments, percent, gaps, oldest/newest, the depth and the
+# stream list from dvrfs.json, text mode, errors, -w until SIGTERM; then
+# over a real mount (live mode): counters and the mount found both ways.
+. "$(dirname "$0")/lib.sh"
+ST=$BIN/dvrfs-status
+make -s -C "$TOP" build/tests/status_fill >/dev/null ||
+	{ nok "build status_fill"; finish; }
+
+# jget FILE EXPR: the value of a Python expression over the JSON d.
+jget() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(json.dumps(eval(sys.argv[2], {"d": d}), sort_keys=True))' "$1" "$2"
+}
+# is NAME FILE EXPR EXPECTED
+is() {
+	local got
+	got=$(jget "$2" "$3" 2>&1)
+	if [ "$got" = "$4" ]; then ok "$1"; else
+		nok "$1"; echo "# $3: got '$got', want '$4'"; fi
+}
+
+S=$T/store
+BASE=$(( ($(date +%s) - 1000) / 10 * 10 ))
+"$TOP/build/tests/status_fill" "$S" $BASE || { nok "status_fill"; finish; }
+cat >"$S/dvrfs.json" <<J
+{"spec": "primary:/storage", "mountpoint": "$T/nowhere", "depth": 3600,
+ "replicate": true, "streams": ["news", "sport"], "pid": 1}
+J
+
+"$ST" -j "$S" >"$T/j" 2>"$T/err"; rc=$?
+check "-j on a store exits 0" test $rc -eq 0
+check "-j prints nothing on stderr" test ! -s "$T/err"
+J=$T/j
+is "not mounted" $J 'd["mounted"]' false
+is "depth from dvrfs.json" $J 'd["depth_s"]' 3600
+is "only the configured streams" $J 'sorted(d["streams"])' '["news", "sport"]'
+is "total bytes done/total" $J '[d["total"]["bytes_done"], d["total"]["bytes_total"]]' '[66153, 70190]'
+is "total segments done/total" $J '[d["total"]["segments_done"], d["total"]["segments_total"]]' '[26, 30]'
+is "total percent" $J 'd["total"]["percent"]' 94.2
+is "news bytes (old hour outside the depth left out)" $J \
+	'[d["streams"]["news"]["bytes_done"], d["streams"]["news"]["bytes_total"]]' '[16153, 20190]'
+is "news segments" $J \
+	'[d["streams"]["news"]["segments_done"], d["streams"]["news"]["segments_total"]]' '[16, 20]'
+is "news percent" $J 'd["streams"]["news"]["percent"]' 80.0
+is "news gaps: a hole, and the live edge ending at its mtime" $J \
+	'd["streams"]["news"]["gaps"]' \
+	"[{\"end\": $((BASE + 16)), \"start\": $((BASE + 10))}, {\"end\": $((BASE + 40)), \"start\": $((BASE + 38))}]"
+is "news oldest/newest replicated" $J \
+	'[d["streams"]["news"]["oldest"], d["streams"]["news"]["newest"]]' "[$BASE, $((BASE + 36))]"
+is "news live lag" $J 'd["streams"]["news"]["live_lag_s"]' 2
+is "sport complete: 100%, no gaps, eta 0, lag 0" $J \
+	'[d["streams"]["sport"][k] for k in ("percent", "gaps", "eta_s", "live_lag_s", "bytes_done", "segments_total")]' \
+	'[100.0, [], 0, 0, 50000, 10]'
+is "no rate, no eta when stopped" $J \
+	'[d["total"]["rate_bps"], d["total"]["eta_s"], d["streams"]["news"]["rate_bps"]]' '[null, null, null]'
+is "no read counters when stopped" $J '"reads" in d' false
+is "total oldest/newest/lag" $J \
+	'[d["total"]["oldest"], d["total"]["newest"], d["total"]["live_lag_s"]]' "[$BASE, $((BASE + 36)), 2]"
+
+# Without dvrfs.json: every top-level folder, the default depth (7 days).
+mv "$S/dvrfs.json" "$T/dvrfs.json"
+"$ST" -j "$S" >"$T/j2"; rc=$?
+check "-j without dvrfs.json exits 0" test $rc -eq 0
+is "all streams" $T/j2 'sorted(d["streams"])' '["extra", "news", "sport"]'
+is "default depth 7 days" $T/j2 'd["depth_s"]' 604800
+is "news with the older hour inside the depth" $T/j2 \
+	'[d["streams"]["news"][k] for k in ("bytes_done", "bytes_total", "segments_total", "oldest")]' \
+	"[18853, 22890, 23, $((BASE - 7200))]"
+is "a stream with nothing here" $T/j2 \
+	'[d["streams"]["extra"][k] for k in ("bytes_done", "bytes_total", "percent", "oldest", "newest", "live_lag_s", "gaps")]' \
+	"[0, 1400, 0.0, null, null, null, [{\"end\": $((BASE + 4)), \"start\": $BASE}]]"
+mv "$T/dvrfs.json" "$S/dvrfs.json"
+
+# Text mode: rsync-like table with the streams and their percentages.
+"$ST" "$S" >"$T/txt"; rc=$?
+check "text mode exits 0" test $rc -eq 0
+check "text mode: news at 80.0%" grep -Eq '^news .* 80\.0% ' "$T/txt"
+check "text mode: sport at 100.0%" grep -Eq '^sport .* 100\.0% ' "$T/txt"
+check "text mode: total at 94.2%" grep -Eq '^total .* 94\.2% ' "$T/txt"
+check "text mode: the gap's times" grep -q \
+	"$(date -u -d @$((BASE + 10)) +%FT%TZ) .. $(date -u -d @$((BASE + 16)) +%FT%TZ)" "$T/txt"
+check "text mode: not the unconfigured stream" bash -c "! grep -q '^extra' '$T/txt'"
+
+# Errors: one line, exit 1.
+"$ST" "$T" >"$T/out" 2>"$T/err"; rc=$?
+check "a plain folder: exit 1" test $rc -eq 1
+check "a plain folder: one line on stderr" test "$(wc -l <"$T/err")" -eq 1
+check "a plain folder: nothing on stdout" test ! -s "$T/out"
+"$ST" "$T/nonexistent" 2>"$T/err"; rc=$?
+check "a missing path: exit 1, one line" test $rc -eq 1 -a "$(wc -l <"$T/err")" -eq 1
+"$ST" -x "$S" 2>"$T/err"; rc=$?
+check "unknown flag: usage, exit 1" test $rc -eq 1
+check "usage is the synopsis" grep -q '^usage: dvrfs-status \[-jw\] MOUNTPOINT|STORE$' "$T/err"
+"$ST" 2>/dev/null; rc=$?
+check "no argument: exit 1" test $rc -eq 1
+
+# -w to a pipe: plain lines every second, exit 0 on SIGTERM.
+"$ST" -w "$S" >"$T/w" 2>"$T/werr" &
+WP=$!
+for ((i = 0; i < 100; i++)); do
+	[ "$(grep -c '^total ' "$T/w")" -ge 2 ] && break
+	sleep 0.1
+done
+kill -TERM $WP
+wait $WP; rc=$?
+check "-w stops on SIGTERM with exit 0" test $rc -eq 0
+check "-w printed at least two frames" test "$(grep -c '^total ' "$T/w")" -ge 2
+check "-w lines: no escape sequences on a pipe" bash -c "! grep -q $'\e' '$T/w'"
+check "-w line per stream with bytes and percent" \
+	grep -Eq '^news +16153 +80\.0% ' "$T/w"
+check "-w prints nothing on stderr" test ! -s "$T/werr"
+"$ST" -w -j "$S" >"$T/wj" &
+WP=$!
+for ((i = 0; i < 100; i++)); do [ -s "$T/wj" ] && break; sleep 0.1; done
+kill -INT $WP
+wait $WP; rc=$?
+check "-w -j stops on SIGINT with exit 0" test $rc -eq 0
+head -1 "$T/wj" >"$T/wj1"
+is "-w -j: one JSON object per line" "$T/wj1" \
+	'[d["total"]["bytes_done"], d["streams"]["news"]["segments_done"]]' '[66153, 16]'
+
+finish
