@@ -122,4 +122,76 @@ head -1 "$T/wj" >"$T/wj1"
 is "-w -j: one JSON object per line" "$T/wj1" \
 	'[d["total"]["bytes_done"], d["streams"]["news"]["segments_done"]]' '[66153, 16]'
 
+# Live mode: a real mount of a real origin (no crawler: an on-demand
+# cache), five news segments read through it.
+P=$T/primary/storage
+MNT=$T/mnt
+LS=$T/livestore
+mkdir -p "$P" "$MNT"
+"$BIN/dvr-fake" -r "$P" -s news -s sport -b 2m -d 2 -S 100k ||
+	{ nok "dvr-fake"; finish; }
+PORT=$(free_port)
+bg "$BIN/m4f-origin" -r "$P" -l 127.0.0.1:$PORT -c "$T/hash.db" 2>"$T/origin.log"
+wait_port $PORT
+if ! "$BIN/dvrfs" 127.0.0.1:"$P" "$MNT" -o store="$LS",port=$PORT,timeout=5 \
+    2>"$T/mount.err"; then
+	nok "mount for live mode"; cat "$T/mount.err"; finish
+fi
+add_mount "$MNT"
+find "$MNT" -type f >/dev/null		# the store learns the whole tree
+first=$(cd "$P/news" && find . -type f | sort | head -1)
+for f in $(cd "$P/news" && find . -type f | sort | head -5); do
+	cat "$MNT/news/$f" >/dev/null
+done
+SEG=$(stat -c %s "$P/news/$first")
+T0=$(date -u -d "$(echo "${first#./}" | sed -E \
+	's|^([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)\.ts$|\1-\2-\3 \4:\5:\6|')" +%s)
+sleep 1
+
+"$ST" -j "$MNT" >"$T/lj" 2>"$T/err"; rc=$?
+check "live: -j on the mount point exits 0" test $rc -eq 0
+L=$T/lj
+is "live: mounted, the mount point and the store" $L \
+	'[d["mounted"], d["mountpoint"], d["store"]]' \
+	"[true, \"$(realpath "$MNT")\", \"$(realpath "$LS")\"]"
+is "live: depth and spec from dvrfs.json" $L '[d["depth_s"], d["spec"]]' \
+	"[604800, \"127.0.0.1:$P\"]"
+is "live: every segment of the primary known" $L \
+	'[d["streams"][s]["segments_total"] for s in ("news", "sport")]' '[60, 60]'
+is "live: totals are the primary's bytes" $L 'd["total"]["bytes_total"]' \
+	"$(find "$P" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }')"
+is "live: the segments read are complete (plus read-ahead)" $L \
+	'5 <= d["streams"]["news"]["segments_done"] <= 8' true
+is "live: complete bytes are whole segments" $L \
+	"d[\"streams\"][\"news\"][\"bytes_done\"] == d[\"streams\"][\"news\"][\"segments_done\"] * $SEG" true
+is "live: oldest is the first segment read" $L 'd["streams"]["news"]["oldest"]' $T0
+is "live: nothing of sport" $L \
+	'[d["streams"]["sport"][k] for k in ("segments_done", "oldest", "live_lag_s")]' \
+	'[0, null, null]'
+is "live: a measured rate" $L \
+	'[type(d["total"]["rate_bps"]).__name__, type(d["streams"]["news"]["rate_bps"]).__name__]' \
+	'["int", "int"]'
+is "live: read counters, none failed" $L \
+	'[d["reads"]["failed"], d["reads"]["local"] + d["reads"]["fetched"] >= 5]' '[0, true]'
+is "live: the daemon's counters" $L \
+	'[d["counters"]["fetcher"]["connected"], d["counters"]["hash_failures"]]' '[true, 0]'
+
+"$ST" -j "$LS" >"$T/lj2"; rc=$?
+check "live: the store folder finds its mount" test $rc -eq 0
+is "live: same mount through the store folder" $T/lj2 \
+	'[d["mounted"], d["mountpoint"]]' "[true, \"$(realpath "$MNT")\"]"
+"$ST" "$MNT" >"$T/ltxt"; rc=$?
+check "live: text mode shows the read counters" \
+	grep -Eq '^reads: [0-9]+ local, [0-9]+ fetched, 0 failed' "$T/ltxt"
+
+fusermount3 -u "$MNT"
+"$ST" -j "$LS" >"$T/lj3"; rc=$?
+check "after unmount: -j on the store exits 0" test $rc -eq 0
+is "after unmount: not mounted, segments kept" $T/lj3 \
+	'[d["mounted"], d["streams"]["news"]["segments_done"] >= 5, "reads" in d]' \
+	'[false, true, false]'
+"$ST" "$MNT" 2>"$T/err"; rc=$?
+check "after unmount: the empty mount point is an error" \
+	test $rc -eq 1 -a "$(wc -l <"$T/err")" -eq 1
+
 finish
