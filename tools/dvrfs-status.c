@@ -591,11 +591,11 @@ watch_json(const struct status *st, uint64_t done, uint64_t total,
 static int
 watch(struct status *st)
 {
-	struct timespec ts = { 1, 0 };
+	struct timespec ts;
 	int tty = isatty(STDOUT_FILENO), first = 1;
 	uint64_t done, total, sd, s;
 	int64_t prev_since = st->since;
-	double last = mono(), now, rate;
+	double last = mono(), now, rate, left;
 	size_t i;
 
 	while (!stop) {
@@ -629,6 +629,12 @@ watch(struct status *st)
 		}
 		fflush(stdout);
 		first = 0;
+		/* A frame a second, however long the queries took. */
+		left = now + 1.0 - mono();
+		if (left < 0.05)
+			left = 0.05;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
 		nanosleep(&ts, NULL);
 	}
 	return 0;
