@@ -119,7 +119,7 @@ marks(const char *dir)
 		char nm[32];
 
 		snprintf(nm, sizeof(nm), "m/%d", i);
-		r = (struct store_remote){ nm, STORE_FILE, 4096 * 100000ULL, 1,
+		r = (struct store_remote){ nm, STORE_FILE, 4096 * 4000000ULL, 1,
 		    "0000000000000000000000000000000000000000000000000000000000000000" };
 		if (store_apply_event(s, &r, 0, &ids[i], NULL) == -1)
 			return -1;

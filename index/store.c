@@ -132,7 +132,47 @@ store_txn(struct conn *c, enum q q)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return store_sqlerr(c, rc, q_sql[q]);
+	if (q == Q_COMMIT && c->commits != NULL)
+		atomic_fetch_add(c->commits, 1);
 	return 0;
+}
+
+/*
+ * Readies the read connection; s->lock held. Readers keep one read
+ * transaction open and renew it only after a commit on the write
+ * connection: beginning one per query costs file locks (fcntl) that
+ * would dominate a look-up. A read-only store, whose writer is another
+ * process, reads in autocommit mode.
+ */
+int
+store_rd(struct store *s)
+{
+	struct conn *c = &s->rd;
+	uint64_t n;
+
+	if (s->ro)
+		return 0;
+	n = atomic_load(&s->commits);
+	if (c->reading && c->seen == n)
+		return 0;
+	if (c->reading) {
+		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+		c->reading = 0;
+	}
+	if (sqlite3_exec(c->db, "BEGIN; SELECT 1 FROM settings LIMIT 1",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		return store_sqlerr(c, SQLITE_ERROR, "begin");
+	c->reading = 1;
+	c->seen = n;
+	return 0;
+}
+
+/* The read connection, readied; s->lock held. */
+struct conn *
+store_rdc(struct store *s)
+{
+	store_rd(s);
+	return &s->rd;
 }
 
 int
@@ -807,7 +847,7 @@ store_apply_event(struct store *s, const struct store_remote *r,
 			*id = nid;
 		if (parent != NULL) {
 			pthread_mutex_lock(&s->lock);
-			rc = store_get_c(&s->rd, nid, &e);
+			rc = store_get_c(store_rdc(s), nid, &e);
 			pthread_mutex_unlock(&s->lock);
 			*parent = rc == 0 ? e.e.parent : 0;
 		}
@@ -882,7 +922,7 @@ store_get(struct store *s, uint64_t id, struct store_ent *out)
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	r = store_get_c(&s->rd, id, &e);
+	r = store_get_c(store_rdc(s), id, &e);
 	pthread_mutex_unlock(&s->lock);
 	if (r == 0)
 		*out = e.e;
@@ -901,7 +941,7 @@ store_lookup(struct store *s, uint64_t parent, const char *name,
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	r = lookup_c(&s->rd, parent, name, &e);
+	r = lookup_c(store_rdc(s), parent, name, &e);
 	pthread_mutex_unlock(&s->lock);
 	if (r == 0)
 		*out = e.e;
@@ -922,13 +962,13 @@ store_resolve(struct store *s, const char *rel, struct store_ent *out)
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	r = store_get_c(&s->rd, STORE_ROOT_ID, &e);
+	r = store_get_c(store_rdc(s), STORE_ROOT_ID, &e);
 	while (r == 0 && *p != '\0') {
 		q = strchr(p, '/');
 		n = q ? (size_t)(q - p) : strlen(p);
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		r = lookup_c(&s->rd, e.e.id, comp, &e);
+		r = lookup_c(store_rdc(s), e.e.id, comp, &e);
 		p = q ? q + 1 : p + n;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -943,7 +983,7 @@ store_path(struct store *s, uint64_t id)
 	char *p;
 
 	pthread_mutex_lock(&s->lock);
-	p = store_path_c(&s->rd, id);
+	p = store_path_c(store_rdc(s), id);
 	pthread_mutex_unlock(&s->lock);
 	return p;
 }
@@ -967,7 +1007,7 @@ store_readdir(struct store *s, uint64_t dir, const char *after, size_t max,
 		return -1;
 	/* Copy out under the lock, call back without it. */
 	pthread_mutex_lock(&s->lock);
-	if ((st = store_q(&s->rd, Q_READDIR)) == NULL) {
+	if ((st = store_q(store_rdc(s), Q_READDIR)) == NULL) {
 		pthread_mutex_unlock(&s->lock);
 		goto out;
 	}
@@ -1039,7 +1079,12 @@ conn_open(struct store *s, struct conn *c, int ro)
 	}
 	sqlite3_busy_timeout(c->db, 30000);
 	sqlite3_extended_result_codes(c->db, 0);
-	return exec(c, "PRAGMA cache_size=-32768; PRAGMA mmap_size=0");
+	/*
+	 * Readers map the file (no read() per page); the writer goes
+	 * through a small page cache so its scans do not add to the RSS.
+	 */
+	return exec(c, ro || c != &s->wr ? "PRAGMA cache_size=-8192; "
+	    "PRAGMA mmap_size=1073741824" : "PRAGMA cache_size=-8192");
 }
 
 static void
@@ -1342,6 +1387,7 @@ store_open(const char *dir, const struct store_conf *conf)
 		goto fail;
 	if (s->ro && settings(s, conf) == -1)
 		goto fail;
+	s->wr.commits = &s->commits;
 	if (!s->ro) {
 		if (pthread_create(&s->committer, NULL, store_committer, s)) {
 			errno = EAGAIN;

@@ -89,7 +89,7 @@ pf_get(struct store *s, uint64_t id)
 
 	if ((p = store_pf_find(s, id)) != NULL)
 		return p;
-	if (store_get_c(&s->rd, id, &e) == -1)
+	if (store_get_c(store_rdc(s), id, &e) == -1)
 		return NULL;
 	if (e.e.type != STORE_FILE || strlen(e.e.sha256) != 64) {
 		errno = EINVAL;
@@ -118,7 +118,7 @@ pf_get(struct store *s, uint64_t id)
 	    (p->durable = calloc(1, nb + 1)) == NULL)
 		goto fail;
 	if (e.e.state == STORE_PARTIAL) {
-		if ((st = store_q(&s->rd, Q_BITMAP)) == NULL)
+		if ((st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
 			goto fail;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
@@ -127,6 +127,7 @@ pf_get(struct store *s, uint64_t id)
 			memcpy(p->durable, sqlite3_column_blob(st, 0), nb);
 		sqlite3_reset(st);
 		memcpy(p->bits, p->durable, nb);
+		p->nset = bitmap_count(p->bits, p->nblocks);
 	}
 	if (store_partial_path(s, path, sizeof(path), id) == -1 ||
 	    (p->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1)
@@ -438,12 +439,12 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 	if (e == 0) {
 		if (!bitmap_test(p->bits, block)) {
 			bitmap_set(p->bits, block);
+			p->nset++;
 			p->dirty = 1;
 			if (s->ndirty++ == 0 || s->ndirty == STORE_BATCH_N)
 				pthread_cond_signal(&s->wake);
 		}
-		if (!p->completing &&
-		    bitmap_range(p->bits, 0, p->nblocks - 1, NULL)) {
+		if (!p->completing && p->nset == p->nblocks) {
 			p->completing = 1;
 			done = 1;
 		}
@@ -475,7 +476,7 @@ store_put_file(struct store *s, uint64_t id, const void *buf, size_t len)
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	r = store_get_c(&s->rd, id, &e);
+	r = store_get_c(store_rdc(s), id, &e);
 	pthread_mutex_unlock(&s->lock);
 	if (r == -1)
 		return -1;
@@ -536,7 +537,7 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 	if ((p = store_pf_find(s, id)) != NULL) {
 		e.e.size = p->size;
 		e.e.state = STORE_PARTIAL;
-	} else if (store_get_c(&s->rd, id, &e) == -1)
+	} else if (store_get_c(store_rdc(s), id, &e) == -1)
 		goto out;
 	else if (e.e.type != STORE_FILE) {
 		errno = EISDIR;
@@ -558,7 +559,7 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 	} else {
 		size_t nb = bitmap_bytes(bitmap_nblocks(e.e.size, s->bs));
 
-		if ((st = store_q(&s->rd, Q_BITMAP)) == NULL)
+		if ((st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
 			goto out;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
@@ -621,7 +622,7 @@ open_data(struct store *s, uint64_t id, int complete_only, uint64_t *size,
 			pthread_mutex_unlock(&s->lock);
 			return p->fd;
 		}
-		if (store_get_c(&s->rd, id, &e) == -1) {
+		if (store_get_c(store_rdc(s), id, &e) == -1) {
 			pthread_mutex_unlock(&s->lock);
 			return -1;
 		}
@@ -634,7 +635,7 @@ open_data(struct store *s, uint64_t id, int complete_only, uint64_t *size,
 			return -1;
 		}
 		if (st == STORE_COMPLETE) {
-			if ((rel = store_path_c(&s->rd, id)) == NULL ||
+			if ((rel = store_path_c(store_rdc(s), id)) == NULL ||
 			    store_xpath(s, path, sizeof(path), "data",
 			    rel) == -1) {
 				free(rel);
@@ -979,6 +980,7 @@ commit_batch(struct store *s)
 		if (!b.ok[i]) {
 			/* Data that failed to sync is not here. */
 			memcpy(p->bits, p->durable, nb);
+			p->nset = bitmap_count(p->bits, p->nblocks);
 		} else if (recorded)
 			memcpy(p->durable, b.snap[i], nb);
 		else if (!p->dead) {

@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -34,6 +35,9 @@ enum q {
 struct conn {
 	sqlite3		*db;
 	sqlite3_stmt	*st[Q_NQ];
+	_Atomic uint64_t *commits;	/* counted on COMMIT, or NULL */
+	uint64_t	 seen;		/* commits when the read txn began */
+	int		 reading;	/* a read transaction is open */
 };
 
 /* A file receiving blocks: its partial file and its bitmaps. */
@@ -43,6 +47,7 @@ struct pfile {
 	uint64_t	 gen;		/* the entry's gen when loaded */
 	uint64_t	 size;
 	uint64_t	 nblocks;
+	uint64_t	 nset;		/* bits set in bits */
 	uint8_t		 sha[32];
 	int		 fd;		/* partial/ID, read-write */
 	uint8_t		*bits;		/* present, durable or not */
@@ -73,6 +78,8 @@ struct store {
 	pthread_mutex_t	 wlock;
 	struct conn	 wr;		/* under wlock */
 
+	_Atomic uint64_t commits;	/* transactions committed on wr */
+
 	pthread_mutex_t	 lock;
 	struct conn	 rd;		/* under lock */
 	struct pfile	*pf[STORE_PF_HASH];	/* under lock */
@@ -96,6 +103,8 @@ struct store {
 
 /* store.c */
 sqlite3_stmt *store_q(struct conn *, enum q);
+int	store_rd(struct store *);
+struct conn *store_rdc(struct store *);
 int	store_sqlerr(struct conn *, int rc, const char *what);
 int	store_get_c(struct conn *, uint64_t id, struct ent *);
 char	*store_path_c(struct conn *, uint64_t id);
