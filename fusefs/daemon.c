@@ -56,12 +56,17 @@ probe_primary(struct mount *m, const char *progname)
 {
 	const struct dvrfs_opts *o = m->o;
 	struct store_ent root;
-	int e;
+	int e, rc;
 
-	if (fetcher_list(m->fetcher, "", 0, FETCH_VIEWER,
-	    o->timeout * 1000) == 0)
-		return 0;
+	/* The reason goes on the terminal once, not the retries. */
+	if (!o->verbose)
+		log_set_level(LOG_LVL_ERR);
+	rc = fetcher_list(m->fetcher, "", 0, FETCH_VIEWER, o->timeout * 1000);
 	e = errno;
+	if (!o->verbose)
+		log_set_level(LOG_LVL_INFO);
+	if (rc == 0)
+		return 0;
 	switch (e) {
 	case EACCES:
 		say(progname, "%s: the primary refused the cluster key "
@@ -290,10 +295,10 @@ daemon_run(const struct dvrfs_opts *o, const char *progname)
 		say(progname, "cannot start: %s", strerror(errno));
 		goto out;
 	}
-	log_info("%s mounted on %s (store %s)", o->fsname, o->mountpoint,
-	    o->store);
 	tell_parent(fd, 0);
 	fd = -1;
+	log_info("%s mounted on %s (store %s)", o->fsname, o->mountpoint,
+	    o->store);
 	if ((cfg = fuse_loop_cfg_create()) == NULL)
 		goto out;
 	fuse_loop_cfg_set_max_threads(cfg, 64);

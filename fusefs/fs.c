@@ -25,6 +25,7 @@
 #define RELIST_AFTER	2	/* seconds before a miss re-lists a folder */
 #define READDIR_TTL	5	/* seconds a listing is good for readdir */
 #define QUEUE_MAX	4096
+#define DOWN_WINDOW_MS	500	/* fail fast this long after an outage */
 
 struct change {
 	uint64_t	 id;
@@ -45,6 +46,9 @@ struct fs {
 	int		 stopping;		/* under qlock */
 	int		 notifier_running;
 	pthread_t	 notifier;
+
+	int64_t		 down_at;	/* atomic, ms: last read that found
+					   the primary unreachable, 0 if none */
 
 	/* Counters, atomic. */
 	uint64_t	 reads_local, reads_fetched, reads_failed;
@@ -437,7 +441,7 @@ first_ent(void *arg, const struct store_ent *e)
 /*
  * Viewers watch forward: queue the rest of this file at viewer priority
  * and the next segments of the stream (the following names in the folder,
- * then the next folder) as whole files at live priority.
+ * then the next folder) at live priority.
  */
 static void
 read_ahead(struct fs *fs, uint64_t id)
@@ -463,11 +467,38 @@ read_ahead(struct fs *fs, uint64_t id)
 	    first_ent, &next) == 1 && next.type == STORE_DIR)
 		store_readdir(fs->store, next.id, NULL, s.cap, collect_file,
 		    &s);
+	/* Blocks, not whole files: they coalesce with viewers' reads. */
 	for (i = 0; i < s.n; i++)
-		if (s.v[i].state != STORE_COMPLETE)
-			fetcher_get_file(fs->fetcher, s.v[i].id, FETCH_LIVE,
-			    NULL, NULL);
+		if (s.v[i].state != STORE_COMPLETE && s.v[i].size > 0)
+			fetcher_prefetch(fs->fetcher, s.v[i].id, 0,
+			    (s.v[i].size + bs - 1) / bs, FETCH_LIVE);
 	free(s.v);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Did a read find the primary unreachable just now, with no contact since?
+ * Then the kernel's other requests for the same read(2) fail at once
+ * instead of each waiting out the timeout.
+ */
+static int
+primary_down(struct fs *fs)
+{
+	struct fetcher_stats st;
+	int64_t t = __atomic_load_n(&fs->down_at, __ATOMIC_RELAXED);
+
+	if (t == 0 || now_ms() - t > DOWN_WINDOW_MS)
+		return 0;
+	fetcher_stats(fs->fetcher, &st);
+	return !st.connected;
 }
 
 static void
@@ -502,11 +533,20 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	local = store_have(fs->store, ino, (uint64_t)off, size, NULL) == 1;
-	if (!local && !__atomic_exchange_n(&h->readahead_done, 1,
-	    __ATOMIC_RELAXED))
-		read_ahead(fs, ino);
-	n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
-	    FETCH_VIEWER, fs->conf.timeout_ms);
+	if (!local && primary_down(fs)) {
+		/* One wait per outage, not one per request of a read. */
+		n = -1;
+		errno = EHOSTDOWN;
+	} else {
+		if (!local && !__atomic_exchange_n(&h->readahead_done, 1,
+		    __ATOMIC_RELAXED))
+			read_ahead(fs, ino);
+		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
+		    FETCH_VIEWER, fs->conf.timeout_ms);
+		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT))
+			__atomic_store_n(&fs->down_at, now_ms(),
+			    __ATOMIC_RELAXED);
+	}
 	if (n < 0) {
 		int e = read_errno(errno);
 
