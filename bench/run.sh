@@ -13,7 +13,8 @@
 #   BENCH_CONNS    concurrent connections [64]
 #   BENCH_OUT      the report to write [docs/performance.md]
 #
-# Adding a case: write bench/case_NAME.sh that sources bench/lib.sh and
+# Adding a case: write bench/case_NAME.sh (its header comment, up to the
+# first empty or indented "#" line, describes it in the report) that sources bench/lib.sh and
 # prints "NAME: VALUE UNIT (ratio X.XX vs BASELINE)" lines (see lib.sh).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -153,7 +154,7 @@ fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
 	echo "## Cases"
 	echo
 	for c in "${cases[@]}"; do
-		echo "- \`$c\`: $(sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$c" | tr '\n' ' ' | sed 's/ $//')"
+		echo "- \`$c\`: $(sed -n '2,/^[^#]/{/^#$/q;/^#  /q;/^#/s/^# \{0,1\}//p}' "$c" | tr '\n' ' ' | sed 's/ $//')"
 	done
 } >"$OUT"
 
