@@ -57,6 +57,7 @@ MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
+.PHONY: fuzz check-asan check-valgrind
 all: $(PROGS) bin/mount.dvrfs
 
 # mount(8) runs /sbin/mount.dvrfs for -t dvrfs: the same program.
@@ -106,11 +107,68 @@ $(B)/tests/check_%: tests/check_%.c $(LIBS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(LIBS) $(LDLIBS) $(CHECK_LIBS)
 
+# Fuzzing (tests/fuzz/): libFuzzer harnesses built with clang, and the
+# same harnesses built with a plain driver that feeds each corpus file
+# once (tests/it_fuzz_replay.sh). `make fuzz` runs each harness for
+# FUZZ_SECONDS; new inputs go to $(B)/fuzz/corpus-NAME.
+FUZZ_CC	?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_NAMES := listing feed origin options dvrpath
+FUZZ_SRC_listing := fetcher/m4f.c
+FUZZ_SRC_feed := fetcher/m4f.c
+FUZZ_SRC_origin := fetcher/m4f.c index/log.c tools/origin_fs.c \
+	tools/origin_hash.c tools/origin_feed.c
+FUZZ_SRC_options := fusefs/options.c fetcher/m4f.c
+FUZZ_SRC_dvrpath := index/dvrpath.c
+REPLAY_OBJS_origin := $(B)/tools/origin_fs.o $(B)/tools/origin_hash.o \
+	$(B)/tools/origin_feed.o
+FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(B)/tests/replay_%)
+
+$(FUZZ_BINS): $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_fail.c \
+    tests/fuzz/fuzz.h $(sort $(foreach n,$(FUZZ_NAMES),$(FUZZ_SRC_$(n))))
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -Itools -Itests/fuzz -std=c11 $(FUZZ_FLAGS) \
+	    $(PKG_CFLAGS) -pthread -o $@ $< tests/fuzz/fuzz_fail.c \
+	    $(FUZZ_SRC_$*) $(LDLIBS)
+
+$(FUZZ_REPLAYS): $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
+    tests/fuzz/fuzz_fail.c tests/fuzz/fuzz.h $(REPLAY_OBJS_origin) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itools -Itests/fuzz $(ALL_CFLAGS) $(LDFLAGS) -o $@ \
+	    $< tests/fuzz/replay.c tests/fuzz/fuzz_fail.c $(REPLAY_OBJS_$*) \
+	    $(LIBS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@sh packaging/deps.sh --fuzz
+	@for n in $(FUZZ_NAMES); do \
+	    mkdir -p $(B)/fuzz/corpus-$$n; \
+	    echo "fuzz_$$n: $(FUZZ_SECONDS) s"; \
+	    $(B)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix=$(B)/fuzz/$$n- \
+		$$(test -f tests/fuzz/$$n.dict && echo -dict=tests/fuzz/$$n.dict) \
+		$(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+		2>$(B)/fuzz/$$n.log || { tail -60 $(B)/fuzz/$$n.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units' $(B)/fuzz/$$n.log; \
+	done
+
+# Every program and test built with ASan and UBSan in a copy of the tree
+# ($(B)-asan), then the unit tests and the quick integration tests.
+check-asan:
+	@tests/fuzz/sanitizers.sh
+
+# The unit tests under valgrind memcheck.
+check-valgrind: all $(UNIT_BINS)
+	@tests/fuzz/valgrind.sh $(UNIT_BINS)
+
 deps:
 	@sh packaging/deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAYS)
 	@tests/run.sh $(UNIT_BINS) $(IT_TESTS) mancheck:"$(MANPAGES)"
 
 unit: all $(UNIT_BINS)
@@ -122,6 +180,11 @@ integration: all
 bench: deps all $(B)/bench/relay
 	@sh packaging/deps.sh --bench
 	@bench/run.sh
+
+# The fault-injecting proxy of the tests/it_faults_*.sh tests.
+$(B)/tests/faultproxy: tests/faultproxy.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(B)/bench/relay: bench/relay.c
 	@mkdir -p $(@D)
