@@ -3,6 +3,8 @@
 PREFIX	?= /usr/local
 SBINDIR	?= /sbin
 MANDIR	?= $(PREFIX)/share/man
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+DATADIR	?= $(PREFIX)/share/dvrfs
 DESTDIR	?=
 
 CC	?= cc
@@ -57,7 +59,7 @@ MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
-.PHONY: fuzz check-asan check-valgrind
+.PHONY: fuzz check-asan check-valgrind demo
 all: $(PROGS) bin/mount.dvrfs
 
 # mount(8) runs /sbin/mount.dvrfs for -t dvrfs: the same program.
@@ -167,6 +169,11 @@ check-valgrind: all $(UNIT_BINS)
 deps:
 	@sh packaging/deps.sh
 
+# A primary, a secondary and nginx on this machine; see README.md.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@packaging/demo.sh
+
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAYS)
 	@tests/run.sh $(UNIT_BINS) $(IT_TESTS) mancheck:"$(MANPAGES)"
@@ -190,12 +197,31 @@ $(B)/bench/relay: bench/relay.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
+# Programs to PREFIX/bin, mount.dvrfs (a link to dvrfs) to SBINDIR, man
+# pages to MANDIR, m4f-origin.service to UNITDIR, the example mount unit
+# and nginx site to DATADIR. uninstall removes exactly these.
+INSTALLED := $(PROGS:bin/%=$(PREFIX)/bin/%) $(SBINDIR)/mount.dvrfs \
+	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	$(UNITDIR)/m4f-origin.service $(DATADIR)/mnt-dvr.mount \
+	$(DATADIR)/nginx-dvrfs.conf
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SBINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	ln -sf $(PREFIX)/bin/dvrfs $(DESTDIR)$(SBINDIR)/mount.dvrfs
+	for m in $(MANPAGES); do s=$${m##*.}; \
+	    install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/m4f-origin.service \
+	    >$(DESTDIR)$(UNITDIR)/m4f-origin.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/m4f-origin.service
+	install -m 644 packaging/mnt-dvr.mount packaging/nginx-dvrfs.conf \
+	    $(DESTDIR)$(DATADIR)/
 
 uninstall:
-	rm -f $(PROGS:bin/%=$(DESTDIR)$(PREFIX)/bin/%)
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rmdir $(DESTDIR)$(DATADIR) 2>/dev/null || true
 
 clean:
 	rm -rf $(B) bin
