@@ -53,7 +53,8 @@ UNIT_TESTS := m4f options bitmap store fetcher status
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
-	tests/it_store_enospc.sh tests/it_mount.sh tests/it_status.sh
+	tests/it_store_enospc.sh tests/it_mount.sh tests/it_status.sh \
+	tests/it_fuzz_replay.sh
 
 MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
@@ -143,8 +144,9 @@ $(FUZZ_REPLAYS): $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
 	    $< tests/fuzz/replay.c tests/fuzz/fuzz_fail.c $(REPLAY_OBJS_$*) \
 	    $(LIBS) $(LDLIBS)
 
-fuzz: $(FUZZ_BINS)
+fuzz:
 	@sh packaging/deps.sh --fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@for n in $(FUZZ_NAMES); do \
 	    mkdir -p $(B)/fuzz/corpus-$$n; \
 	    echo "fuzz_$$n: $(FUZZ_SECONDS) s"; \

@@ -6,6 +6,8 @@ pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
 libssl-dev check libsqlite3-dev libmicrohttpd-dev libjansson-dev nginx
 ffmpeg curl groff-base psmisc procps"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs wrk rsync rclone httpdirfs"
+# make fuzz: clang with libFuzzer and the sanitizer runtimes.
+[ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
