@@ -403,7 +403,12 @@ opts_parse(struct dvrfs_opts *o, int argc, char **argv, char *err,
 	o->timeout = 10;
 	o->allow_other = 1;
 
-	optind = 1;
+	/*
+	 * 0, not 1: glibc then also drops the rest of an option cluster
+	 * ("-hf") a previous call stopped in, which points into that call's
+	 * argv.
+	 */
+	optind = 0;
 	opterr = 0;
 	while ((ch = getopt(argc, argv, "fhnN:o:st:v")) != -1) {
 		switch (ch) {
