@@ -309,7 +309,7 @@ live(struct fake *f, uint64_t next_ms, const sigset_t *stop)
 int
 main(int argc, char *argv[])
 {
-	struct fake f;
+	static struct fake f;	/* static: reachable when bad() exits */
 	uint64_t back_ms = 0, bitrate = FAKE_DEF_BITRATE, size = 0, npk;
 	uint64_t end_ms, start_ms, n;
 	int ch, livemode = 0, have_rate = 0, rc;

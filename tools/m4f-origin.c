@@ -159,7 +159,7 @@ main(int argc, char *argv[])
 {
 	struct MHD_Daemon *d[MAX_LISTEN] = { NULL };
 	struct ohttp h = { 0 };
-	struct opts o = { 0 };
+	static struct opts o;	/* static: reachable when parse_opts() exits */
 	sigset_t set;
 	size_t i;
 	int rc = 1, sig;
