@@ -80,6 +80,7 @@ struct job {
 	struct job	*rnext;		/* in fetcher.running */
 	enum fetch_prio	 xprio;		/* prio when this attempt started */
 	int		 changed;	/* the file differs from the store's */
+	int		 ferr;		/* the transfer's result, for the finisher */
 };
 
 struct jobq {
@@ -97,6 +98,8 @@ struct fetcher {
 	uint32_t	 bs;		/* store_block_size() */
 	unsigned	 list_limit;	/* entries per listing page */
 	pthread_t	 thread;
+	pthread_t	 finisher[2];
+	int		 nfinishers;	/* started */
 	CURLM		*multi;
 
 	pthread_mutex_t	 lock;
@@ -106,6 +109,10 @@ struct fetcher {
 	struct job	*delayed;	/* waiting to be retried */
 	struct job	*blocks[FETCH_BUCKETS];	/* block jobs not yet done */
 	int		 follow;	/* fetcher_follow() was called */
+	struct jobq	 fin[2];	/* transfers ended, for the finishers:
+					   [0] viewers', [1] the crawler's */
+	int		 fin_stop;
+	pthread_cond_t	 fin_cond[2];
 	void		(*follow_cb)(void *, const struct fetcher_change *);
 	void		*follow_arg;
 
@@ -131,6 +138,9 @@ struct fetcher {
 	atomic_int	 st_connected;
 	atomic_int	 st_auth_failed;
 };
+
+/* xfer.c: the finishers, which put what transfers got into the store. */
+void	*fetch_finisher_main(void *);
 
 /* fetcher.c */
 int64_t	fetch_now_ms(void);

@@ -617,6 +617,24 @@ conf_copy(struct fetcher *f, const struct fetcher_conf *conf)
 	return 0;
 }
 
+/* Lets the finishers drain their queues, then joins them. */
+static void
+stop_finishers(struct fetcher *f)
+{
+	int i;
+
+	pthread_mutex_lock(&f->lock);
+	f->fin_stop = 1;
+	pthread_cond_broadcast(&f->fin_cond[0]);
+	pthread_cond_broadcast(&f->fin_cond[1]);
+	pthread_mutex_unlock(&f->lock);
+	for (i = 0; i < f->nfinishers; i++)
+		pthread_join(f->finisher[i], NULL);
+	f->nfinishers = 0;
+	pthread_cond_destroy(&f->fin_cond[0]);
+	pthread_cond_destroy(&f->fin_cond[1]);
+}
+
 static void
 conf_free(struct fetcher *f)
 {
@@ -665,13 +683,27 @@ fetcher_new(const struct fetcher_conf *conf, struct store *store)
 	    (long)f->conf.transfers + 16);
 	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS,
 	    (long)f->conf.transfers + 32);
+	pthread_cond_init(&f->fin_cond[0], NULL);
+	pthread_cond_init(&f->fin_cond[1], NULL);
+	/* The finishers learn their queue from f->finisher: hold them. */
+	pthread_mutex_lock(&f->lock);
+	for (; f->nfinishers < 2; f->nfinishers++)
+		if ((err = pthread_create(&f->finisher[f->nfinishers], NULL,
+		    fetch_finisher_main, f)) != 0)
+			break;
+	pthread_mutex_unlock(&f->lock);
+	if (f->nfinishers < 2) {
+		errno = err;
+		goto fail_finishers;
+	}
 	if ((err = pthread_create(&f->thread, NULL, xfer_main, f)) != 0) {
 		errno = err;
-		goto fail_multi;
+		goto fail_finishers;
 	}
 	return f;
-fail_multi:
+fail_finishers:
 	err = errno;
+	stop_finishers(f);
 	curl_multi_cleanup(f->multi);
 	errno = err;
 fail_lock:
@@ -694,6 +726,7 @@ fetcher_free(struct fetcher *f)
 	pthread_mutex_unlock(&f->lock);
 	curl_multi_wakeup(f->multi);
 	pthread_join(f->thread, NULL);
+	stop_finishers(f);
 	curl_multi_cleanup(f->multi);
 	pthread_mutex_destroy(&f->lock);
 	conf_free(f);

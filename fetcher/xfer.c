@@ -540,6 +540,8 @@ retry_later(struct fetcher *f, struct job *j)
 	pthread_mutex_unlock(&f->lock);
 }
 
+static void	finish_later(struct fetcher *, struct job *, int);
+
 /* A transfer ended with rc: check, retry, store, wake, as needed. */
 static void
 xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
@@ -558,8 +560,6 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		if ((r = list_page(f, j)) == 1)
 			return;	/* the next page is on its way */
 		err = r;
-		if (err == 0)
-			err = list_apply(f, j);
 	}
 	if (j->crawler) {
 		j->crawler = 0;
@@ -569,6 +569,41 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		retry_later(f, j);
 		return;
 	}
+	finish_later(f, j, err);
+}
+
+/*
+ * Hands a transfer that ended to a finisher thread: the store's work
+ * (hashing, fsync, a listing's transaction) never holds up the network
+ * thread, and the crawler's never holds up a viewer's.
+ */
+static void
+finish_later(struct fetcher *f, struct job *j, int err)
+{
+	struct jobq *q;
+	int k = j->xprio == FETCH_VIEWER ? 0 : 1;
+
+	j->ferr = err;
+	pthread_mutex_lock(&f->lock);
+	q = &f->fin[k];
+	j->next = NULL;
+	if (q->tail != NULL)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	pthread_cond_signal(&f->fin_cond[k]);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* What a finished transfer leaves to do: store its bytes, end the job. */
+static void
+finish(struct fetcher *f, struct job *j)
+{
+	int err = j->ferr;
+
+	if (err == 0 && j->kind == JOB_LIST)
+		err = list_apply(f, j);
 	if (err == 0 && j->kind == JOB_BLOCK &&
 	    store_write_block(f->store, j->id, j->block, j->buf, j->len) == -1)
 		/* The readers have their bytes; the store may not want them. */
@@ -579,6 +614,36 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		log_warn("file \"%s\"", j->rel);
 	}
 	job_end(f, j, err);
+}
+
+/*
+ * A finisher thread; arg is the fetcher, and which queue is told by the
+ * thread's place in f->finisher. Drains its queue before it stops.
+ */
+void *
+fetch_finisher_main(void *arg)
+{
+	struct fetcher *f = arg;
+	struct job *j;
+	int k;
+
+	/* fetcher_new() holds the lock until f->finisher is set. */
+	pthread_mutex_lock(&f->lock);
+	k = pthread_equal(pthread_self(), f->finisher[0]) ? 0 : 1;
+	for (;;) {
+		while (f->fin[k].head == NULL && !f->fin_stop)
+			pthread_cond_wait(&f->fin_cond[k], &f->lock);
+		if ((j = f->fin[k].head) == NULL)
+			break;
+		if ((f->fin[k].head = j->next) == NULL)
+			f->fin[k].tail = NULL;
+		j->next = NULL;
+		pthread_mutex_unlock(&f->lock);
+		finish(f, j);
+		pthread_mutex_lock(&f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
 }
 
 /*

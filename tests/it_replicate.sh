@@ -1,0 +1,167 @@
+#!/bin/bash
+# Replication: fill to the depth while the primary records live, resume
+# after kill -9, retention, the live edge, bwlimit, viewers first.
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$T/primary/storage
+MNT=$T/mnt
+STORE=$T/store
+SEG=200k
+mkdir -p "$ROOT" "$MNT"
+
+"$BIN/dvr-fake" -r "$ROOT" -s news -s sport -b 2h -d 2 -S $SEG ||
+	{ nok "dvr-fake backfill"; finish; }
+bg "$BIN/dvr-fake" -r "$ROOT" -s news -s sport -d 2 -S $SEG -L
+PORT=$(free_port)
+bg "$BIN/m4f-origin" -r "$ROOT" -l 127.0.0.1:$PORT -c "$T/hash.db" -v \
+	2>"$T/origin.log"
+wait_port $PORT
+
+dvrfs() {	# STORE MOUNTPOINT OPTIONS
+	"$BIN/dvrfs" 127.0.0.1:"$ROOT" "$2" -o store="$1",port=$PORT,"$3" &&
+		add_mount "$2"
+}
+status() { "$BIN/dvrfs-status" -j "$1"; }
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin)
+for k in sys.argv[1].split("."): d=d[k]
+print(d)' "$1"; }
+# wait_for SECONDS COMMAND...: until the command succeeds.
+wait_for() {
+	local n=$(($1 * 10)); shift
+	while ! "$@" 2>/dev/null; do
+		((n-- > 0)) || return 1
+		sleep 0.1
+	done
+}
+filled() { [ "$(status "$1" | jget total.percent)" = 100.0 ]; }
+daemon_pid() { sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$1/dvrfs.json"; }
+# Segments of the primary within DEPTH seconds of now, as relative paths.
+within() {
+	python3 - "$ROOT" "$1" <<'PY'
+import calendar, os, sys, time
+root, depth = sys.argv[1], int(sys.argv[2])
+cutoff = time.time() - depth
+out = []
+for d, _, files in os.walk(root):
+    for f in files:
+        if not f.endswith(".ts") or f.startswith("."):
+            continue
+        rel = os.path.relpath(os.path.join(d, f), root)
+        p = rel.split("/")
+        t = calendar.timegm(tuple(int(x) for x in p[-6:-1]) + (int(p[-1][:2]),))
+        if t >= cutoff:
+            out.append(rel)
+print("\n".join(sorted(out)))
+PY
+}
+
+# 1. kill -9 during the fill, remount: it completes, nothing copied twice
+#    but what was in flight.
+dvrfs "$STORE" "$MNT" depth=30m,replicate,transfers=4 ||
+	{ nok "mount with replicate"; finish; }
+wait_for 30 sh -c "[ \$(find '$STORE/data' -type f 2>/dev/null | wc -l) -ge 300 ]"
+pid=$(daemon_pid "$STORE")
+kill -9 "$pid"
+fusermount3 -u -z "$MNT"
+n_before=$(find "$STORE/data" -type f | wc -l)
+check "killed mid-fill ($n_before files copied)" test "$n_before" -lt 1790
+dvrfs "$STORE" "$MNT" depth=30m,replicate,transfers=4
+check "the fill completes after kill -9 and remount" wait_for 90 filled "$MNT"
+
+# Every file in the store is hash-equal to the primary's.
+bad=0
+while read -r f; do
+	# Retention may drop a file at the depth's edge meanwhile.
+	h=$(sha256sum <"$STORE/data/$f" 2>/dev/null) || continue
+	[ "$h" = "$(sha256sum <"$ROOT/$f")" ] ||
+		{ bad=$((bad + 1)); echo "differs: $f"; }
+done < <(cd "$STORE/data" && find . -type f | sed 's|^\./||')
+check "every file in STORE/data is hash-equal to the primary's" test $bad -eq 0
+
+# Exactly the segments within the depth: nothing missing, nothing older
+# (a few seconds of slack for segments crossing the edge meanwhile).
+missing=$(comm -23 <(within 1790) <(cd "$STORE/data" && find . -type f | sed 's|^\./||' | sort) | wc -l)
+check "no segment within the depth is missing ($missing)" test "$missing" -eq 0
+extra=$(comm -13 <(within 1830) <(cd "$STORE/data" && find . -type f | sed 's|^\./||' | sort) | wc -l)
+check "nothing older than the depth is in the store ($extra)" test "$extra" -eq 0
+check "nothing partial left in STORE/data" \
+	test -z "$(find "$STORE/data" -name '.*' -o -name '*.tmp')"
+
+# Bytes the origin sent: each segment once, plus what was in flight at
+# the kill (the crawler keeps 2 × transfers queued).
+grep -o 'GET [^ ]*\.ts' "$T/origin.log" | sort | uniq -d >"$T/dups"
+sed 's/^/fetched twice: /' "$T/dups"
+dups=$(wc -l <"$T/dups")
+check "segments fetched twice: $dups (at most the 8 in flight)" test "$dups" -le 8
+
+# 2. The live edge: a new segment is in the store within two segment
+#    durations (4 s) of appearing on the primary; it shows in the mount.
+lat_ok=0
+for i in 1 2 3; do
+	newest=$(cd "$ROOT" && find news -type f -name '*.ts' | sort | tail -1)
+	wait_for 5 sh -c "[ \"\$(cd '$ROOT' && find news -type f -name '*.ts' | sort | tail -1)\" != '$newest' ]"
+	new=$(cd "$ROOT" && find news -type f -name '*.ts' | sort | tail -1)
+	if wait_for 4 test -f "$STORE/data/$new"; then
+		lat_ok=$((lat_ok + 1))
+	fi
+done
+check "new segments reach the store within 4 s ($lat_ok of 3)" test $lat_ok -ge 2
+check "a new segment shows in the mount without a remount" \
+	cmp -s "$ROOT/$new" "$MNT/$new"
+st=$(status "$MNT")
+check "dvrfs-status: live lag at most 4 s" \
+	test "$(jget streams.news.live_lag_s <<<"$st")" -le 4
+
+# 3. Retention: remount with a smaller depth: what aged out leaves.
+fusermount3 -u "$MNT"
+dvrfs "$STORE" "$MNT" depth=20m,replicate,transfers=4
+gone() { [ "$(comm -13 <(within 1230) <(cd "$STORE/data" && find . -type f | sed 's|^\./||' | sort) | wc -l)" -eq 0 ]; }
+check "segments older than a new depth of 20m leave the store" wait_for 30 gone
+check "they stay in the mount while the primary has them" \
+	test -f "$MNT/$(cd "$ROOT" && find news -type f | sort | head -1)"
+fusermount3 -u "$MNT"
+
+# 4. bwlimit=2M over 20 s, measured from the daemon's own counters.
+S2=$T/store2
+dvrfs "$S2" "$MNT" depth=2h,replicate,bwlimit=2M,transfers=4
+bytes() { python3 -c 'import json,os,sys
+f = json.loads(os.getxattr(sys.argv[1], "user.dvrfs.status"))["fetcher"]
+print(f["bytes_live"] + f["bytes_backfill"])' "$MNT"; }
+# Measure once the walk of the primary is done and bytes flow.
+bytes_over() { [ "$(bytes)" -gt "$1" ]; }
+wait_for 30 bytes_over 4194304
+b0=$(bytes); t0=$(date +%s.%N)
+sleep 20
+b1=$(bytes); t1=$(date +%s.%N)
+rate=$(awk -v a="$b0" -v b="$b1" -v s="$t0" -v e="$t1" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
+check "bwlimit=2M holds within 10% over 20 s ($rate B/s)" \
+	awk -v r="$rate" 'BEGIN { exit !(r > 0.9 * 2097152 && r < 1.1 * 2097152) }'
+fusermount3 -u "$MNT"
+
+# 5. Viewers first: time to first byte of a missing segment during a
+#    full-speed fill, against the same when idle (median of 5 each).
+ttfb() {	# FILE...
+	local f
+	for f in "$@"; do
+		python3 - "$f" <<'PY'
+import sys, time
+t = time.monotonic()
+with open(sys.argv[1], "rb") as f:
+    f.read(1)
+print("%.6f" % (time.monotonic() - t))
+PY
+	done | sort -n | sed -n 3p
+}
+S3=$T/store3
+dvrfs "$S3" "$MNT" depth=1m
+old=($(cd "$ROOT" && find sport -type f | sort | sed -n '10p;20p;30p;40p;50p'))
+idle=$(ttfb "${old[@]/#/$MNT/}")
+fusermount3 -u "$MNT"
+rm -rf "$S3"
+dvrfs "$S3" "$MNT" depth=2h,replicate,transfers=8
+sleep 2
+old=($(cd "$ROOT" && find sport -type f | sort | sed -n '110p;120p;130p;140p;150p'))
+busy=$(ttfb "${old[@]/#/$MNT/}")
+check "TTFB during a full fill $busy s vs idle $idle s (within 3x + 20 ms)" \
+	awk -v b="$busy" -v i="$idle" 'BEGIN { exit !(b <= 3 * i + 0.02) }'
+finish
