@@ -191,7 +191,7 @@ DPID=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$STORE/dvrfs.json" 2>/dev/null)
 # nginx over the mount: the packaged site, on a loopback port, plus the
 # playlists under /hls/.
 sed -e "s|listen 80;|listen 127.0.0.1:$NPORT;|" \
-	-e "s|root /mnt/dvr;|root $MNT;\n\tlocation /hls/ { alias $HLS/; }|" \
+	-e "s|root /mnt/dvr;|root $MNT;\n\tlocation ^~ /hls/ { alias $HLS/; }|" \
 	"$TOP/packaging/nginx-dvrfs.conf" >"$W/nginx/site.conf"
 cat >"$W/nginx/nginx.conf" <<EOF
 daemon off;
