@@ -20,12 +20,14 @@ BIN=$BENCH_TOP/bin
 BENCH_ORIGIN=${BENCH_ORIGIN:-$BIN/m4f-origin}
 W=$(mktemp -d /tmp/dvrfs-bench-case.XXXXXX)
 _pids=()
+_mounts=()
 
 # bg CMD...: start in the background, stopped on exit.
 bg() { "$@" & _pids+=($!); }
 
 _cleanup() {
 	local p
+	for p in "${_mounts[@]}"; do fusermount3 -uz "$p" 2>/dev/null; done
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 	sleep 0.2
 	for p in "${_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -67,7 +69,9 @@ drop_caches() {
 # start_nginx DIR: nginx on a free loopback port serving DIR's files under
 # their absolute paths (GET /DIR/x returns DIR/x, like m4f-origin), tuned
 # as for a DVR: sendfile, disk reads in a thread pool (aio threads, so a
-# cold read does not stall a worker) and long keep-alive. Sets NGINX_PORT.
+# cold read does not stall a worker), long keep-alive and HTML folder
+# listings (autoindex, what rclone's and httpdirfs' http backends read).
+# Sets NGINX_PORT.
 start_nginx() {
 	local dir=$1 conf=$W/nginx-$$.$RANDOM
 	mkdir -p "$conf"
@@ -87,6 +91,7 @@ start_nginx() {
 		    tcp_nopush on;
 		    keepalive_requests 1000000;
 		    keepalive_timeout 120s;
+		    autoindex on;
 		    types { video/mp2t ts; }
 		    default_type application/octet-stream;
 		    client_body_temp_path $conf/body;
@@ -96,7 +101,7 @@ start_nginx() {
 		    scgi_temp_path $conf/scgi;
 		    server {
 		        listen 127.0.0.1:$NGINX_PORT;
-		        location $dir/ { root /; }
+		        location $dir { root /; }
 		    }
 		}
 		EOF
@@ -193,4 +198,96 @@ result() {
 	else
 		echo "$1: $2 $3"
 	fi
+}
+
+# faster NAME VALUE UNIT [BASEVALUE BASENAME]: like result, for figures
+# where less is better (times): the ratio is BASEVALUE / VALUE, how many
+# times faster than the baseline.
+faster() {
+	if [ $# -ge 5 ] && [ -n "$4" ]; then
+		awk -v n="$1" -v v="$2" -v u="$3" -v b="$4" -v bn="$5" 'BEGIN {
+			printf "%s: %s %s (ratio %.2f vs %s)\n", n, v, u,
+			    (v > 0 ? b / v : 0), bn }'
+	else
+		echo "$1: $2 $3"
+	fi
+}
+
+# now: seconds since the epoch with nanoseconds.
+now() { date +%s.%N; }
+
+# since T0: seconds elapsed since now() returned T0, 3 decimals.
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# rate MIB SECONDS: MiB/s, 1 decimal.
+rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? m / s : 0) }'; }
+
+# median V...: the middle value (the lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# wait_mount DIR [PID]: until DIR is a mount point (at most 20 s, or
+# until process PID is gone).
+wait_mount() {
+	local i
+	for ((i = 0; i < 400; i++)); do
+		mountpoint -q "$1" && return 0
+		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# $1 did not get mounted" >&2
+	return 1
+}
+
+# unmount DIR: unmounts a FUSE mount started here, waits for it to go.
+unmount() {
+	local i
+	fusermount3 -u "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$1" || return 0
+		sleep 0.05
+	done
+}
+
+# mount_dvrfs PORT DIR STORE [OPTIONS]: dvrfs of the archive served by an
+# m4f-origin on 127.0.0.1:PORT, on DIR with the store STORE (extra -o
+# options appended). Sets DVRFS_PID.
+mount_dvrfs() {
+	mkdir -p "$2"
+	"$BIN/dvrfs" "127.0.0.1:$BENCH_ARCHIVE" "$2" \
+	    -o "store=$3,port=$1${4:+,$4}" 2>>"$W/dvrfs.log" || return 1
+	_mounts+=("$2")
+	DVRFS_PID=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$3/dvrfs.json")
+}
+
+# status_counter DIR KEY...: one counter of a dvrfs mount's
+# user.dvrfs.status, e.g. status_counter MNT fetcher bytes_viewer.
+status_counter() {
+	python3 -c 'import os, sys, json
+v = json.loads(os.getxattr(sys.argv[1], "user.dvrfs.status"))
+for k in sys.argv[2:]: v = v[k]
+print(v)' "$@"
+}
+
+# mount_rclone PORT DIR CACHE: rclone mount of the archive served by nginx
+# on 127.0.0.1:PORT (http backend, --vfs-cache-mode full) on DIR.
+mount_rclone() {
+	mkdir -p "$2" "$3"
+	bg rclone mount --config /dev/null --read-only \
+	    --vfs-cache-mode full --cache-dir "$3" \
+	    --http-url "http://127.0.0.1:$1$BENCH_ARCHIVE/" :http: "$2" \
+	    2>>"$W/rclone.log"
+	_mounts+=("$2")
+	wait_mount "$2" $!
+}
+
+# mount_httpdirfs PORT DIR CACHE: httpdirfs --cache of the archive served
+# by nginx on 127.0.0.1:PORT, on DIR.
+mount_httpdirfs() {
+	mkdir -p "$2" "$3"
+	# Its range check fails against nginx (it then refuses every read),
+	# though nginx answers ranges.
+	bg httpdirfs -f --cache --cache-location "$3" --no-range-check \
+	    "http://127.0.0.1:$1$BENCH_ARCHIVE/" "$2" >>"$W/httpdirfs.log" 2>&1
+	_mounts+=("$2")
+	wait_mount "$2" $!
 }

@@ -1,0 +1,132 @@
+#!/bin/bash
+# Filling a secondary with the whole archive, on loopback (lo) and through
+# the relay that adds 20 ms of round trip (wan), page cache dropped
+# first: dvrfs with replicate,depth=2h until dvrfs-status -j says every
+# segment is done, against rsync -a from an rsync daemon and rclone copy
+# over HTTP (nginx). After the loopback fill: the dvrfs daemon's memory
+# (VmRSS, VmHWM), and nginx serving the filled mount against nginx serving
+# the native folder (wrk, BENCH_CONNS (64) connections, medians of
+# BENCH_ROUNDS alternating runs). Targets: fill >= 1.5x rsync and >= 2x
+# rclone copy at 20 ms, >= rsync on loopback; memory <= 64 MiB + 200 B per
+# segment; nginx over the mount >= 0.8x nginx over the native folder.
+. "$(dirname "$0")/lib.sh"
+
+for p in "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvrfs-status"; do
+	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
+done
+drop_caches || { echo "skip: fills need root to drop the page cache"; exit 0; }
+
+nfiles=$(find "$BENCH_ARCHIVE" -type f | wc -l)
+mib=$(du -sm "$BENCH_ARCHIVE" | cut -f1)
+start_nginx "$BENCH_ARCHIVE" || { echo "skip: nginx did not start"; exit 0; }
+start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
+# Hash the archive once so that the origin's hashing is not measured.
+find "$BENCH_ARCHIVE" -type d | sed "s|^|http://127.0.0.1:$ORIGIN_PORT|; s|$|/|" |
+    xargs curl -sf -o /dev/null
+RSYNC_PORT=$(free_port)
+cat >"$W/rsyncd.conf" <<EOF
+use chroot = no
+[archive]
+path = $BENCH_ARCHIVE
+read only = yes
+uid = root
+gid = root
+EOF
+if command -v rsync >/dev/null; then
+	bg rsync --daemon --no-detach --config="$W/rsyncd.conf" \
+	    --address=127.0.0.1 --port="$RSYNC_PORT" 2>>"$W/rsync.log"
+	wait_port "$RSYNC_PORT"
+fi
+nginx_lo=$NGINX_PORT origin_lo=$ORIGIN_PORT rsync_lo=$RSYNC_PORT
+start_relay "$NGINX_PORT" && nginx_wan=$RELAY_PORT || exit 1
+start_relay "$ORIGIN_PORT" && origin_wan=$RELAY_PORT || exit 1
+start_relay "$RSYNC_PORT" && rsync_wan=$RELAY_PORT || exit 1
+note "$nfiles segments, $mib MiB"
+
+# fill_dvrfs PORT DIR: mounts with replicate and waits for the crawler to
+# finish (at most BENCH_FILL_MAX (600) s); prints the seconds.
+fill_dvrfs() {
+	local t0 i done
+	rm -rf "$W/store"
+	t0=$(now)
+	mount_dvrfs "$1" "$2" "$W/store" replicate,depth=2h || return 1
+	for ((i = 0; i < ${BENCH_FILL_MAX:-600} * 10; i++)); do
+		done=$("$BIN/dvrfs-status" -j "$2" | python3 -c 'import json, sys
+t = json.load(sys.stdin)["total"]
+print(t["segments_done"] if t["percent"] >= 100 else 0)')
+		[ "${done:-0}" -ge "$nfiles" ] && break
+		sleep 0.1
+	done
+	since "$t0"
+	[ "${done:-0}" -ge "$nfiles" ] || note "dvrfs: $done of $nfiles segments after the limit"
+}
+
+# same DIR: the copy under DIR names every segment with the right size.
+same() {
+	local a b
+	a=$(cd "$BENCH_ARCHIVE" && find . -type f -printf '%s %P\n' | sort | md5sum)
+	b=$(cd "$1" && find . -type f -printf '%s %P\n' | sort | md5sum)
+	[ "$a" = "$b" ] || note "$1: the copy differs from the archive"
+}
+
+for net in lo wan; do
+	eval "np=\$nginx_$net op=\$origin_$net rp=\$rsync_$net"
+	declare -A t=()
+	if command -v rsync >/dev/null; then
+		rm -rf "$W/copy"
+		drop_caches
+		t0=$(now)
+		rsync -a "rsync://127.0.0.1:$rp/archive/" "$W/copy/" || note "rsync failed"
+		t[rsync]=$(since "$t0")
+		same "$W/copy"
+		result "fill_rsync_$net" "$(rate "$mib" "${t[rsync]}")" MiB/s
+	fi
+	if command -v rclone >/dev/null; then
+		rm -rf "$W/copy"
+		drop_caches
+		t0=$(now)
+		rclone copy --config /dev/null \
+		    --http-url "http://127.0.0.1:$np$BENCH_ARCHIVE/" :http: "$W/copy" ||
+		    note "rclone copy failed"
+		t[rclone]=$(since "$t0")
+		same "$W/copy"
+		result "fill_rclone_$net" "$(rate "$mib" "${t[rclone]}")" MiB/s
+	fi
+	rm -rf "$W/copy"
+	m=$W/mnt-$net
+	drop_caches
+	s=$(fill_dvrfs "$op" "$m") || { note "dvrfs did not mount"; continue; }
+	same "$W/store/data"
+	r=$(rate "$mib" "$s")
+	[ -n "${t[rsync]:-}" ] && result "fill_dvrfs_$net" "$r" MiB/s "$(rate "$mib" "${t[rsync]}")" rsync
+	[ -n "${t[rclone]:-}" ] && result "fill_dvrfs_vs_rclone_$net" "$r" MiB/s "$(rate "$mib" "${t[rclone]}")" "rclone copy"
+	if [ $net = lo ]; then
+		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$DVRFS_PID/status")
+		hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$DVRFS_PID/status")
+		budget=$(awk -v n="$nfiles" 'BEGIN { printf "%.1f", 64 + n * 200 / 1048576 }')
+		result dvrfs_vmrss "$(rate "$rss" 1024)" MiB "$budget" "target<=64MiB+200B/segment"
+		result dvrfs_vmhwm "$(rate "$hwm" 1024)" MiB "$budget" "target<=64MiB+200B/segment"
+		# nginx over the filled mount against nginx over the archive.
+		segment_paths "$BENCH_ARCHIVE" >"$W/paths"
+		sed "s|^$BENCH_ARCHIVE|$m|" "$W/paths" >"$W/mpaths"
+		start_nginx "$m" || { note "nginx on the mount did not start"; unmount "$m"; continue; }
+		mport=$NGINX_PORT
+		p=$(sed -n 1p "$W/paths") q=$(sed -n 1p "$W/mpaths")
+		[ "$(curl -sf "http://127.0.0.1:$nginx_lo$p" | md5sum)" = \
+		  "$(curl -sf "http://127.0.0.1:$mport$q" | md5sum)" ] ||
+		    note "nginx over the mount returns other bytes"
+		BENCH_SECONDS=2 wrk_paths "$nginx_lo" "$W/paths" >/dev/null 2>&1
+		BENCH_SECONDS=2 wrk_paths "$mport" "$W/mpaths" >/dev/null 2>&1
+		nat=() mnt=()
+		for ((r = 1; r <= ${BENCH_ROUNDS:-3}; r++)); do
+			nat+=("$(wrk_paths "$nginx_lo" "$W/paths" 2>/dev/null | cut -d' ' -f2)")
+			mnt+=("$(wrk_paths "$mport" "$W/mpaths" 2>/dev/null | cut -d' ' -f2)")
+		done
+		note "MiB/s per round: native ${nat[*]}, mount ${mnt[*]}"
+		a=$(median "${nat[@]}") b=$(median "${mnt[@]}")
+		result nginx_native "$a" MiB/s
+		result nginx_mount "$b" MiB/s "$a" "nginx native, target>=0.8"
+	fi
+	unmount "$m"
+	rm -rf "$W/store"
+done

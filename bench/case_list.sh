@@ -1,0 +1,61 @@
+#!/bin/bash
+# Listing the whole tree: find over a fresh mount (empty store or cache,
+# page cache dropped) of dvrfs, rclone mount (http backend on nginx) and
+# httpdirfs (on nginx), on loopback (lo) and through the relay that adds
+# 20 ms of round trip (wan); the native folder for scale. Every listing
+# must name every segment. Target: dvrfs >= 10x faster than the best peer
+# at 20 ms.
+. "$(dirname "$0")/lib.sh"
+
+for p in "$BENCH_ORIGIN" "$BIN/dvrfs"; do
+	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
+done
+drop_caches || { echo "skip: cold listings need root to drop the page cache"; exit 0; }
+
+start_nginx "$BENCH_ARCHIVE" || { echo "skip: nginx did not start"; exit 0; }
+start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
+# Hash the archive once so that the origin's hashing is not measured.
+find "$BENCH_ARCHIVE" -type d | sed "s|^|http://127.0.0.1:$ORIGIN_PORT|; s|$|/|" |
+    xargs curl -sf -o /dev/null
+nginx_lo=$NGINX_PORT origin_lo=$ORIGIN_PORT
+start_relay "$NGINX_PORT" && nginx_wan=$RELAY_PORT || exit 1
+start_relay "$ORIGIN_PORT" && origin_wan=$RELAY_PORT || exit 1
+nfiles=$(find "$BENCH_ARCHIVE" -type f | wc -l)
+
+# list DIR: prints the seconds a cold find over DIR takes.
+list() {
+	local t0 n t
+	drop_caches
+	t0=$(now)
+	n=$(find "$1" -type f | wc -l)
+	t=$(since "$t0")
+	[ "$n" = "$nfiles" ] || note "$1: $n files listed, not $nfiles"
+	echo "$t"
+}
+
+result list_native "$(list "$BENCH_ARCHIVE")" s
+for net in lo wan; do
+	eval "np=\$nginx_$net op=\$origin_$net"
+	best="" best_name=""
+	for tool in rclone httpdirfs dvrfs; do
+		command -v $tool >/dev/null || [ $tool = dvrfs ] ||
+		    { note "$tool is missing"; continue; }
+		m=$W/mnt-$tool-$net
+		rm -rf "$W/store" "$W/cache"
+		case $tool in
+		dvrfs) mount_dvrfs "$op" "$m" "$W/store" ;;
+		rclone) mount_rclone "$np" "$m" "$W/cache" ;;
+		httpdirfs) mount_httpdirfs "$np" "$m" "$W/cache" ;;
+		esac || { note "$tool did not mount"; continue; }
+		t=$(list "$m")
+		unmount "$m"
+		if [ $tool = dvrfs ]; then
+			faster "list_dvrfs_$net" "$t" s "$best" "best peer $best_name"
+		else
+			result "list_${tool}_$net" "$t" s
+			if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+				best=$t best_name=$tool
+			fi
+		fi
+	done
+done
