@@ -222,6 +222,110 @@ file_ent(struct fetcher *f, uint64_t id, struct store_ent *e, char **rel)
 	return 0;
 }
 
+/*
+ * Reads [off, off+len) of file e once the whole file is here and verified
+ * against the primary's SHA-256: a block cannot be checked on its own, and
+ * a wrong byte from the link or the primary must never reach a reader.
+ * Fetches every missing block at prio, waits until ts for them; the last
+ * block's write verifies and installs the file, or drops its blocks on a
+ * hash failure, and then the fetch is tried again, up to 3 times.
+ * Returns len, or -1 with errno (EIO after repeated hash failures).
+ */
+static ssize_t
+read_verified(struct fetcher *f, const struct store_ent *e0, const char *rel,
+    void *buf, size_t len, uint64_t off, enum fetch_prio prio,
+    const struct timespec *ts)
+{
+	struct store_ent e = *e0;
+	struct job **jobs;
+	uint64_t b, nb = (e0->size + f->bs - 1) / f->bs, s, end;
+	int tries = 0, created, any, asked, err = 0, r;
+	ssize_t rc = -1;
+
+	if ((jobs = calloc(nb, sizeof(*jobs))) == NULL)
+		return -1;
+	for (;;) {
+		if (store_get(f->store, e0->id, &e) == -1)
+			goto out;
+		if (e.state == STORE_COMPLETE) {
+			store_touch(f->store, e0->id);
+			rc = store_pread(f->store, e0->id, buf, len, off);
+			goto out;
+		}
+		if (e.size != e0->size || tries++ == 3) {
+			errno = EIO;
+			goto out;
+		}
+		any = asked = 0;
+		for (b = 0; b < nb; b++) {
+			s = b * f->bs;
+			end = s + f->bs < e.size ? s + f->bs : e.size;
+			if ((r = store_have(f->store, e.id, s, end - s,
+			    NULL)) == -1)
+				goto out;
+			if (r == 1)
+				continue;
+			pthread_mutex_lock(&f->lock);
+			jobs[b] = block_job(f, &e, rel, b, prio, 1, &created);
+			err = errno;
+			pthread_mutex_unlock(&f->lock);
+			if (jobs[b] == NULL) {
+				errno = err;
+				goto out;
+			}
+			any |= created;
+			asked = 1;
+		}
+		if (any)
+			wake(f);
+		/* The last block's write verifies and installs the file. */
+		err = 0;
+		for (b = 0; b < nb; b++) {
+			if (jobs[b] == NULL)
+				continue;
+			pthread_mutex_lock(&f->lock);
+			while (jobs[b]->state != JOB_DONE && err == 0)
+				err = pthread_cond_timedwait(&jobs[b]->cond,
+				    &f->lock, ts);
+			if (err == 0 && jobs[b]->err != 0)
+				err = jobs[b]->err;
+			else if (err != 0)
+				err = ETIMEDOUT;
+			pthread_mutex_unlock(&f->lock);
+			if (err != 0) {
+				errno = err;
+				goto out;
+			}
+		}
+		for (b = 0; b < nb; b++)
+			if (jobs[b] != NULL) {
+				job_release(f, jobs[b]);
+				jobs[b] = NULL;
+			}
+		if (!asked) {
+			/* All here, not installed: someone is verifying it. */
+			struct timespec nap = { 0, 20 * 1000000 }, now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec &&
+			    now.tv_nsec >= ts->tv_nsec)) {
+				errno = ETIMEDOUT;
+				goto out;
+			}
+			nanosleep(&nap, NULL);
+			tries--;
+		}
+	}
+out:
+	err = errno;
+	for (b = 0; b < nb; b++)
+		if (jobs[b] != NULL)
+			job_release(f, jobs[b]);
+	free(jobs);
+	errno = err;
+	return rc;
+}
+
 ssize_t
 fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
     uint64_t off, enum fetch_prio prio, int timeout_ms)
@@ -250,6 +354,18 @@ fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
 		len = e.size - off;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+
+	/* Files with a known hash are served verified only. */
+	if (e.state != STORE_COMPLETE && e.sha256[0] != '\0') {
+		if ((rel = store_path(f->store, id)) == NULL)
+			return -1;
+		deadline(&ts, timeout_ms);
+		rc = read_verified(f, &e, rel, buf, len, off, prio, &ts);
+		err = errno;
+		free(rel);
+		errno = err;
+		return rc;
+	}
 
 	/* Everything here: no network at all. */
 	if ((r = store_have(f->store, id, off, len, NULL)) == -1)
