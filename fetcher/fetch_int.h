@@ -81,7 +81,16 @@ struct job {
 	enum fetch_prio	 xprio;		/* prio when this attempt started */
 	int		 changed;	/* the file differs from the store's */
 	int		 ferr;		/* the transfer's result, for the finisher */
+	uint64_t	 before_id;	/* list jobs: store_last_id() at start */
 };
+
+/*
+ * Finisher threads: the first FETCH_FIN_VIEWER take viewers' transfers,
+ * the others the crawler's and read-ahead's. Each one spends most of its
+ * time in fsync, so several keep the disk busy while others wait.
+ */
+#define FETCH_FINISHERS		6
+#define FETCH_FIN_VIEWER	2
 
 struct jobq {
 	struct job	*head, *tail;
@@ -98,7 +107,7 @@ struct fetcher {
 	uint32_t	 bs;		/* store_block_size() */
 	unsigned	 list_limit;	/* entries per listing page */
 	pthread_t	 thread;
-	pthread_t	 finisher[2];
+	pthread_t	 finisher[FETCH_FINISHERS];
 	int		 nfinishers;	/* started */
 	CURLM		*multi;
 

@@ -459,8 +459,8 @@ list_apply(struct fetcher *f, struct job *j)
 			v[n].sha256 = me->type == M4F_FILE ? me->sha256 : NULL;
 			n++;
 		}
-	rc = store_apply_listing(f->store, j->rel, v, n, j->recursive, 1,
-	    (int64_t)time(NULL), NULL);
+	rc = store_apply_snapshot(f->store, j->rel, v, n, j->recursive,
+	    (int64_t)time(NULL), j->before_id, NULL);
 	err = errno;
 	free(v);
 	if (rc == -1) {
@@ -629,7 +629,10 @@ fetch_finisher_main(void *arg)
 
 	/* fetcher_new() holds the lock until f->finisher is set. */
 	pthread_mutex_lock(&f->lock);
-	k = pthread_equal(pthread_self(), f->finisher[0]) ? 0 : 1;
+	for (k = 0; k < f->nfinishers; k++)
+		if (pthread_equal(pthread_self(), f->finisher[k]))
+			break;
+	k = k < FETCH_FIN_VIEWER ? 0 : 1;
 	for (;;) {
 		while (f->fin[k].head == NULL && !f->fin_stop)
 			pthread_cond_wait(&f->fin_cond[k], &f->lock);
@@ -673,6 +676,8 @@ job_begin(struct fetcher *f, struct job *j)
 			return;
 		}
 	}
+	if (j->kind == JOB_LIST && j->before_id == 0)
+		j->before_id = store_last_id(f->store);
 	j->crawler = j->prio != FETCH_VIEWER;
 	if (j->crawler)
 		f->crawling++;

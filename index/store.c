@@ -627,7 +627,7 @@ idset_has(const struct idset *set, uint64_t id)
  */
 static int
 sweep(struct store *s, uint64_t id, const char *rel,
-    const struct idset *seen, int recursive, int64_t now)
+    const struct idset *seen, int recursive, int64_t now, uint64_t before)
 {
 	struct { uint64_t id; int type; int state; char *name; } *kids = NULL;
 	size_t n = 0, cap = 0, i;
@@ -651,6 +651,9 @@ sweep(struct store *s, uint64_t id, const char *rel,
 
 		/* Seen files need no work; keep memory to what does. */
 		if (idset_has(seen, kid) && (!recursive || type != STORE_DIR))
+			continue;
+		/* Newer than the listing: the feed added it meanwhile. */
+		if (kid > before)
 			continue;
 		if (n == cap) {
 			void *nk;
@@ -680,7 +683,8 @@ sweep(struct store *s, uint64_t id, const char *rel,
 			goto out;
 		}
 		if (idset_has(seen, kids[i].id)) {
-			if (sweep(s, kids[i].id, krel, seen, 1, now) == -1)
+			if (sweep(s, kids[i].id, krel, seen, 1, now,
+			    before) == -1)
 				goto out;
 		} else {
 			struct ent e;
@@ -736,7 +740,8 @@ mkdirs(struct store *s, const char *rel, uint64_t *id, struct idset *seen)
 /* Applies v inside an open transaction; s->wlock held. */
 static int
 apply(struct store *s, const char *dir, const struct store_remote *v,
-    size_t n, int recursive, int complete, int64_t now, uint64_t *ids)
+    size_t n, int recursive, int complete, int64_t now, uint64_t before,
+    uint64_t *ids)
 {
 	struct idset seen = { 0 };
 	char full[PATH_MAX], pdir[PATH_MAX], cached[PATH_MAX] = "";
@@ -783,7 +788,7 @@ apply(struct store *s, const char *dir, const struct store_remote *v,
 	}
 	if (complete) {
 		qsort(seen.v, seen.n, sizeof(*seen.v), id_cmp);
-		if (sweep(s, dirid, dir, &seen, recursive, now) == -1)
+		if (sweep(s, dirid, dir, &seen, recursive, now, before) == -1)
 			goto out;
 	}
 	r = 0;
@@ -794,7 +799,8 @@ out:
 
 static int
 apply_txn(struct store *s, const char *dir, const struct store_remote *v,
-    size_t n, int recursive, int complete, int64_t now, uint64_t *ids)
+    size_t n, int recursive, int complete, int64_t now, uint64_t before,
+    uint64_t *ids)
 {
 	int r, e;
 
@@ -811,7 +817,7 @@ apply_txn(struct store *s, const char *dir, const struct store_remote *v,
 		pthread_mutex_unlock(&s->wlock);
 		return -1;
 	}
-	r = apply(s, dir, v, n, recursive, complete, now, ids);
+	r = apply(s, dir, v, n, recursive, complete, now, before, ids);
 	if (r == 0)
 		r = store_txn(&s->wr, Q_COMMIT);
 	if (r == -1) {
@@ -828,7 +834,33 @@ store_apply_listing(struct store *s, const char *dir,
     const struct store_remote *v, size_t n, int recursive, int complete,
     int64_t now, uint64_t *ids)
 {
-	return apply_txn(s, dir, v, n, recursive, complete, now, ids);
+	return apply_txn(s, dir, v, n, recursive, complete, now, UINT64_MAX,
+	    ids);
+}
+
+int
+store_apply_snapshot(struct store *s, const char *dir,
+    const struct store_remote *v, size_t n, int recursive, int64_t now,
+    uint64_t before, uint64_t *ids)
+{
+	return apply_txn(s, dir, v, n, recursive, 1, now, before, ids);
+}
+
+uint64_t
+store_last_id(struct store *s)
+{
+	sqlite3_stmt *st;
+	uint64_t id = 0;
+
+	pthread_mutex_lock(&s->wlock);
+	if (sqlite3_prepare_v2(s->wr.db, "SELECT max(id) FROM entries", -1,
+	    &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return id;
 }
 
 int
@@ -841,7 +873,7 @@ store_apply_event(struct store *s, const struct store_remote *r,
 	int rc = -1, err;
 
 	if (!deleted) {
-		if (apply_txn(s, "", r, 1, 0, 0, 0, &nid) == -1)
+		if (apply_txn(s, "", r, 1, 0, 0, 0, UINT64_MAX, &nid) == -1)
 			return -1;
 		if (id != NULL)
 			*id = nid;

@@ -113,6 +113,19 @@ int	store_apply_listing(struct store *, const char *dir,
 	    int complete, int64_t now, uint64_t *ids);
 
 /*
+ * A complete listing taken while the feed may have added entries: as
+ * store_apply_listing(complete), except that an entry the listing lacks
+ * is removed only if its id is at most before — the store_last_id() read
+ * before the listing was asked for. Newer entries came from the feed.
+ */
+int	store_apply_snapshot(struct store *, const char *dir,
+	    const struct store_remote *v, size_t n, int recursive,
+	    int64_t now, uint64_t before, uint64_t *ids);
+
+/* The highest entry id so far (ids only grow). 0 on error. */
+uint64_t store_last_id(struct store *);
+
+/*
  * One change from the primary's feed: r->name is relative to the root;
  * deleted removes the entry (and its subtree and local data), otherwise
  * the entry is created or updated as in store_apply_listing(). *id

@@ -264,6 +264,44 @@ START_TEST(t_listing_flat)
 }
 END_TEST
 
+/*
+ * A listing asked for before the feed added a file must not remove that
+ * file when it is applied after: only what is older than it may go.
+ */
+START_TEST(t_snapshot)
+{
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	uint8_t b[100];
+	char hex[65];
+	struct store_remote v[2] = {
+		{ "h/a.ts", STORE_FILE, sizeof(b), 100, hex },
+		{ "h", STORE_DIR, 0, 100, NULL },
+	};
+	uint64_t before, c;
+
+	fill(b, sizeof(b), 1);
+	sha_hex(b, sizeof(b), hex);
+	add_file(s, "h/a.ts", b, sizeof(b), 100);
+	add_file(s, "h/b.ts", b, sizeof(b), 100);
+	before = store_last_id(s);
+	ck_assert_uint_ge(before, 3);
+	c = add_file(s, "h/c.ts", b, sizeof(b), 100);
+	ck_assert_uint_gt(c, before);
+	ck_assert_int_eq(store_apply_snapshot(s, "", v, 2, 1, 200, before,
+	    NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "h/a.ts", &e), 0);
+	ck_assert_int_eq(store_resolve(s, "h/b.ts", &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(store_resolve(s, "h/c.ts", &e), 0);
+	ck_assert_uint_eq(e.id, c);
+	/* A plain complete listing removes it. */
+	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 300, NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "h/c.ts", &e), -1);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_event)
 {
 	uint8_t buf[100];
@@ -821,6 +859,7 @@ suite(void)
 	tcase_add_test(core, t_listing);
 	tcase_add_test(core, t_listing_flat);
 	tcase_add_test(core, t_event);
+	tcase_add_test(core, t_snapshot);
 	tcase_add_test(core, t_blocks);
 	tcase_add_test(core, t_hash_failure);
 	tcase_add_test(core, t_put_file);
