@@ -13,8 +13,15 @@ LOGS=$DIR/reports
 
 cd "$TOP" || exit 1
 mkdir -p "$SRC" "$LOGS"
-rsync -a --delete --exclude '/build*' --exclude '/bin' --exclude '/.git' \
-    ./ "$SRC/" || exit 1
+# rsync keeps the copy's build incremental; without it, a fresh copy.
+if command -v rsync >/dev/null; then
+	rsync -a --delete --exclude '/build*' --exclude '/bin' \
+	    --exclude '/.git' ./ "$SRC/" || exit 1
+else
+	rm -rf "$SRC" && mkdir -p "$SRC" &&
+	    tar --exclude=./build --exclude=./bin --exclude=./.git -cf - . |
+	    tar -C "$SRC" -xf - || exit 1
+fi
 rm -f "$LOGS"/*
 
 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
