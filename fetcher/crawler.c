@@ -496,5 +496,6 @@ crawler_stats(struct crawler *cr, struct crawler_stats *out)
 {
 	pthread_mutex_lock(&cr->lock);
 	*out = cr->st;
+	out->replicating = cr->replicate;
 	pthread_mutex_unlock(&cr->lock);
 }

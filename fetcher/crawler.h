@@ -56,6 +56,7 @@ struct crawler_stats {
 	uint64_t	 queued;	/* waiting or in flight now */
 	uint64_t	 expired;	/* files dropped by retention */
 	int64_t		 last_listing;	/* when the primary was last walked */
+	int		 replicating;	/* replicate is on */
 };
 
 void	crawler_stats(struct crawler *, struct crawler_stats *out);

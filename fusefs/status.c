@@ -89,7 +89,7 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 		store_stats(store, "", 0, &sst);
 	j = json_pack("{s:I, s:I, s:I, s:I, s:I, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}, "
-	    "s:{s:I, s:I, s:I, s:I, s:I}, s:I}",
+	    "s:{s:I, s:I, s:I, s:I, s:I, s:b}, s:I}",
 	    "reads_local", (json_int_t)c.reads_local,
 	    "reads_fetched", (json_int_t)c.reads_fetched,
 	    "reads_failed", (json_int_t)c.reads_failed,
@@ -110,6 +110,7 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 	    "failed", (json_int_t)cst.failed,
 	    "queued", (json_int_t)cst.queued,
 	    "expired", (json_int_t)cst.expired,
+	    "listing", cr != NULL && cst.replicating && cst.last_listing == 0,
 	    "hash_failures", (json_int_t)sst.hash_failures);
 	if (j == NULL)
 		return NULL;

@@ -59,6 +59,19 @@ struct status {
 
 static volatile sig_atomic_t stop;
 
+/* The mount has not walked the primary yet: nothing is "done". */
+static int listing;
+
+static double
+pct(uint64_t done, uint64_t total)
+{
+	double p = sfmt_percent(done, total);
+
+	if (!listing)
+		return p;
+	return total == 0 ? 0.0 : p > 99.9 ? 99.9 : p;
+}
+
 static void
 usage(void)
 {
@@ -246,9 +259,10 @@ read_live(struct status *st)
 		return;
 	if ((v = xattr_get(st->mnt, XATTR_STATUS, &len)) == NULL)
 		return;
-	if (sinfo_live_parse(v, len, &st->li) == 0)
+	if (sinfo_live_parse(v, len, &st->li) == 0) {
 		st->have_live = 1;
-	else {
+		listing = st->li.listing;
+	} else {
 		log_warnx("%s: %s is not a counters object", st->mnt,
 		    XATTR_STATUS);
 		sinfo_live_clear(&st->li);
@@ -375,7 +389,7 @@ row_json(const struct row *r, int64_t lag, int with_gaps)
 	    "bytes_partial", (json_int_t)sc->bytes_partial,
 	    "segments_done", (json_int_t)sc->segs_done,
 	    "segments_total", (json_int_t)sc->segs,
-	    "percent", sfmt_percent(sc->bytes_done, sc->bytes),
+	    "percent", pct(sc->bytes_done, sc->bytes),
 	    "rate_bps", r->rate < 0 ? json_null() : json_integer(
 	    (json_int_t)(r->rate + 0.5)),
 	    "eta_s", opt_int(sfmt_eta(sc->bytes_done, sc->bytes, r->rate)),
@@ -449,7 +463,7 @@ print_row(const struct row *r, int64_t lag)
 	printf("%-12s %8s %8s %6.1f%% %15s %10s %8s %7s  %-20s  %s\n",
 	    r->name, sfmt_bytes(sc->bytes_done, done, sizeof(done)),
 	    sfmt_bytes(sc->bytes, total, sizeof(total)),
-	    sfmt_percent(sc->bytes_done, sc->bytes), segs,
+	    pct(sc->bytes_done, sc->bytes), segs,
 	    sfmt_rate(r->rate, rate, sizeof(rate)),
 	    sfmt_duration(sfmt_eta(sc->bytes_done, sc->bytes, r->rate), eta,
 	    sizeof(eta)),
@@ -547,7 +561,7 @@ watch_line(const char *name, uint64_t done, uint64_t total, uint64_t sd,
 
 	printf("%s%-12s %15" PRIu64 " %6.1f%% %10s %8s  %" PRIu64 "/%" PRIu64
 	    " segments%s\n", tty ? "\r" : "", name, done,
-	    sfmt_percent(done, total), sfmt_rate(rate, r, sizeof(r)),
+	    pct(done, total), sfmt_rate(rate, r, sizeof(r)),
 	    sfmt_duration(sfmt_eta(done, total, rate), e, sizeof(e)), sd, s,
 	    tty ? "\033[K" : "");
 }
@@ -568,7 +582,7 @@ watch_json(const struct status *st, uint64_t done, uint64_t total,
 		    "bytes_total", (json_int_t)r->total,
 		    "segments_done", (json_int_t)r->segs_done,
 		    "segments_total", (json_int_t)r->segs,
-		    "percent", sfmt_percent(r->done, r->total),
+		    "percent", pct(r->done, r->total),
 		    "rate_bps", r->rate < 0 ? json_null() :
 		    json_integer((json_int_t)(r->rate + 0.5)),
 		    "eta_s", opt_int(sfmt_eta(r->done, r->total, r->rate))));
@@ -577,7 +591,7 @@ watch_json(const struct status *st, uint64_t done, uint64_t total,
 	    "now", (json_int_t)st->now, "mounted", st->mnt[0] != '\0',
 	    "total", "bytes_done", (json_int_t)done, "bytes_total",
 	    (json_int_t)total, "segments_done", (json_int_t)sd,
-	    "segments_total", (json_int_t)s, "percent", sfmt_percent(done,
+	    "segments_total", (json_int_t)s, "percent", pct(done,
 	    total), "rate_bps", rate < 0 ? json_null() :
 	    json_integer((json_int_t)(rate + 0.5)), "eta_s",
 	    opt_int(sfmt_eta(done, total, rate)), "streams", streams);

@@ -66,7 +66,8 @@ sinfo_live_parse(const char *text, size_t len, struct sinfo_live *l)
 	if ((c = json_object_get(l->raw, "crawler")) != NULL) {
 		if (!json_is_object(c) ||
 		    counter(c, "done_bytes", &l->crawler_done_bytes) == -1 ||
-		    counter(c, "queued", &l->crawler_queued) == -1)
+		    counter(c, "queued", &l->crawler_queued) == -1 ||
+		    flag(c, "listing", &l->listing) == -1)
 			goto bad;
 	}
 	return 0;

@@ -41,6 +41,7 @@ struct sinfo_live {
 	uint64_t	 crawler_queued;
 	int		 connected;	/* -1 when not reported */
 	int		 auth_failed;
+	int		 listing;	/* the crawler's first walk is not done */
 	json_t		*raw;		/* the whole object, owned */
 };
 
