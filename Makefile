@@ -56,6 +56,9 @@ IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
 	tests/it_store_enospc.sh tests/it_mount.sh tests/it_status.sh \
 	tests/it_fuzz_replay.sh tests/it_scaleout.sh tests/it_demo.sh \
 	tests/it_fresh_clone.sh
+# Fault tests (docs/reliability.md).
+IT_TESTS += tests/it_faults_kill.sh tests/it_faults_link.sh \
+	tests/it_faults_corrupt.sh tests/it_faults_key.sh tests/it_faults_load.sh
 
 MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
