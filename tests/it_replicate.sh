@@ -164,4 +164,27 @@ old=($(cd "$ROOT" && find sport -type f | sort | sed -n '110p;120p;130p;140p;150
 busy=$(ttfb "${old[@]/#/$MNT/}")
 check "TTFB during a full fill $busy s vs idle $idle s (within 3x + 20 ms)" \
 	awk -v b="$busy" -v i="$idle" 'BEGIN { exit !(b <= 3 * i + 0.02) }'
+fusermount3 -u "$MNT"
+
+# 6. streams= and replication_port=: only the named stream is copied, all
+#    of it through the replication port; viewers use the main port.
+P2=$(free_port)
+RP=$(free_port)
+bg "$BIN/m4f-origin" -r "$ROOT" -l 127.0.0.1:$P2 -c "$T/hash.db" -v 2>"$T/main.log"
+bg "$BIN/m4f-origin" -r "$ROOT" -l 127.0.0.1:$RP -c "$T/hash3.db" -v 2>"$T/repl.log"
+wait_port $P2 && wait_port $RP
+S4=$T/store4
+"$BIN/dvrfs" 127.0.0.1:"$ROOT" "$MNT" \
+	-o store="$S4",port=$P2,replicate,depth=10m,streams=news,replication_port=$RP &&
+	add_mount "$MNT"
+check "streams=news fills news" wait_for 60 filled "$MNT"
+check "no other stream is copied" test ! -e "$S4/data/sport"
+n_repl=$(grep -c 'GET [^ ]*/news/[^ ]*\.ts' "$T/repl.log")
+n_main=$(grep -c 'GET [^ ]*\.ts' "$T/main.log")
+check "the crawler's $n_repl segments came through replication_port" \
+	test "$n_repl" -ge 290
+check "none through the main port ($n_main)" test "$n_main" -eq 0
+f=$(cd "$ROOT" && find sport -type f | sort | sed -n 200p)
+check "a viewer's read is right" cmp -s "$ROOT/$f" "$MNT/$f"
+check "and went to the main port" grep -q "GET [^ ]*/$f " "$T/main.log"
 finish
