@@ -803,12 +803,12 @@ fetcher_new(const struct fetcher_conf *conf, struct store *store)
 	pthread_cond_init(&f->fin_cond[1], NULL);
 	/* The finishers learn their queue from f->finisher: hold them. */
 	pthread_mutex_lock(&f->lock);
-	for (; f->nfinishers < 2; f->nfinishers++)
+	for (; f->nfinishers < FETCH_FINISHERS; f->nfinishers++)
 		if ((err = pthread_create(&f->finisher[f->nfinishers], NULL,
 		    fetch_finisher_main, f)) != 0)
 			break;
 	pthread_mutex_unlock(&f->lock);
-	if (f->nfinishers < 2) {
+	if (f->nfinishers < FETCH_FINISHERS) {
 		errno = err;
 		goto fail_finishers;
 	}
