@@ -538,8 +538,13 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = -1;
 		errno = EHOSTDOWN;
 	} else {
-		if (!local && !__atomic_exchange_n(&h->readahead_done, 1,
-		    __ATOMIC_RELAXED))
+		/*
+		 * Only a read from the start is a viewer watching forward;
+		 * a read elsewhere (a seek, random access) fetches just
+		 * the blocks it touches.
+		 */
+		if (!local && off == 0 && !__atomic_exchange_n(
+		    &h->readahead_done, 1, __ATOMIC_RELAXED))
 			read_ahead(fs, ino);
 		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
 		    FETCH_VIEWER, fs->conf.timeout_ms);
