@@ -156,6 +156,11 @@ fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
 	for c in "${cases[@]}"; do
 		echo "- \`$c\`: $(sed -n '2,/^[^#]/{/^#$/q;/^#  /q;/^#/s/^# \{0,1\}//p}' "$c" | tr '\n' ' ' | sed 's/ $//')"
 	done
+	# What the figures taught, kept by hand next to the cases.
+	if [ -f bench/findings.md ]; then
+		echo
+		cat bench/findings.md
+	fi
 } >"$OUT"
 
 echo
