@@ -101,6 +101,8 @@ for net in lo wan; do
 	[ -n "${t[rsync]:-}" ] && result "fill_dvrfs_$net" "$r" MiB/s "$(rate "$mib" "${t[rsync]}")" rsync
 	[ -n "${t[rclone]:-}" ] && result "fill_dvrfs_vs_rclone_$net" "$r" MiB/s "$(rate "$mib" "${t[rclone]}")" "rclone copy"
 	if [ $net = lo ]; then
+		# fill_dvrfs ran in a subshell: the daemon's pid from its store.
+		DVRFS_PID=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' "$W/store/dvrfs.json")
 		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$DVRFS_PID/status")
 		hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$DVRFS_PID/status")
 		budget=$(awk -v n="$nfiles" 'BEGIN { printf "%.1f", 64 + n * 200 / 1048576 }')
