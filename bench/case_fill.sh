@@ -20,9 +20,8 @@ nfiles=$(find "$BENCH_ARCHIVE" -type f | wc -l)
 mib=$(du -sm "$BENCH_ARCHIVE" | cut -f1)
 start_nginx "$BENCH_ARCHIVE" || { echo "skip: nginx did not start"; exit 0; }
 start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
-# Hash the archive once so that the origin's hashing is not measured.
-find "$BENCH_ARCHIVE" -type d | sed "s|^|http://127.0.0.1:$ORIGIN_PORT|; s|$|/|" |
-    xargs curl -sf -o /dev/null
+# The origin hashes the archive once, before anything is measured.
+origin_hash_all || note "the origin's recursive listing failed"
 RSYNC_PORT=$(free_port)
 cat >"$W/rsyncd.conf" <<EOF
 use chroot = no

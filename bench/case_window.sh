@@ -30,8 +30,8 @@ note "window: $(wc -l <"$W/win") segments of $stream, $mib MiB"
 
 start_nginx "$BENCH_ARCHIVE" || { echo "skip: nginx did not start"; exit 0; }
 start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
-# Hash the archive once so the origin's first listing is not measured.
-curl -sf -o /dev/null "http://127.0.0.1:$ORIGIN_PORT$BENCH_ARCHIVE/$stream/"
+# The origin hashes the archive once, before anything is measured.
+origin_hash_all || note "the origin's recursive listing failed"
 nginx_lo=$NGINX_PORT origin_lo=$ORIGIN_PORT
 start_relay "$NGINX_PORT" && nginx_wan=$RELAY_PORT || exit 1
 start_relay "$ORIGIN_PORT" && origin_wan=$RELAY_PORT || exit 1

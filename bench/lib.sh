@@ -121,6 +121,14 @@ start_origin() {
 	wait_port "$ORIGIN_PORT" 60
 }
 
+# origin_hash_all: lists the whole archive recursively on the origin
+# started by start_origin, so that it hashes every segment now (into its
+# hash cache) and no measured run includes that one-time work.
+origin_hash_all() {
+	curl -sf -o /dev/null --max-time 600 \
+	    "http://127.0.0.1:$ORIGIN_PORT/m4f/v1/list$BENCH_ARCHIVE?recursive=1&limit=100000"
+}
+
 # start_relay PORT [MS]: a TCP relay to 127.0.0.1:PORT that delays each
 # direction by MS (default 10) milliseconds, i.e. adds 2 x MS of round
 # trip to every request (the TCP handshake with the relay itself is not
