@@ -22,6 +22,7 @@
 #include "store.h"
 #include "store_impl.h"
 
+#define READDIR_BATCH	1024	/* children copied out per lock */
 #define ENT_COLS "id,parent,name,type,size,mtime,sha,state,have,listed,gen,t"
 
 static const char *const q_sql[Q_NQ] = {
@@ -1020,6 +1021,11 @@ store_path(struct store *s, uint64_t id)
 	return p;
 }
 
+/*
+ * Reads the children in batches of READDIR_BATCH, each copied out under
+ * the lock and handed to cb without it, so a folder of any size is
+ * walked whole in bounded memory.
+ */
 ssize_t
 store_readdir(struct store *s, uint64_t dir, const char *after, size_t max,
     int (*cb)(void *, const struct store_ent *), void *arg)
@@ -1027,42 +1033,51 @@ store_readdir(struct store *s, uint64_t dir, const char *after, size_t max,
 	struct store_ent *v;
 	struct ent e;
 	sqlite3_stmt *st;
-	size_t n = 0, i;
+	char last[sizeof(v->name)];
+	const char *from = after != NULL ? after : "";
+	size_t n, i, batch, total = 0;
 	ssize_t r = -1;
 	int rc;
 
 	if (max == 0)
 		return 0;
-	if (max > 4096)
-		max = 4096;
-	if ((v = calloc(max, sizeof(*v))) == NULL)
+	if ((v = calloc(READDIR_BATCH, sizeof(*v))) == NULL)
 		return -1;
-	/* Copy out under the lock, call back without it. */
-	pthread_mutex_lock(&s->lock);
-	if ((st = store_q(store_rdc(s), Q_READDIR)) == NULL) {
-		pthread_mutex_unlock(&s->lock);
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
-	sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
-		if (ent_row(st, &e) == -1)
-			break;
-		v[n++] = e.e;
-	}
-	sqlite3_reset(st);
-	pthread_mutex_unlock(&s->lock);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		store_sqlerr(&s->rd, rc, "readdir");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (cb(arg, &v[i]) != 0) {
-			i++;
-			break;
+	for (;;) {
+		batch = max - total < READDIR_BATCH ? max - total :
+		    READDIR_BATCH;
+		n = 0;
+		pthread_mutex_lock(&s->lock);
+		if ((st = store_q(store_rdc(s), Q_READDIR)) == NULL) {
+			pthread_mutex_unlock(&s->lock);
+			goto out;
 		}
-	r = (ssize_t)i;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
+		sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)batch);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < batch) {
+			if (ent_row(st, &e) == -1)
+				break;
+			v[n++] = e.e;
+		}
+		sqlite3_reset(st);
+		pthread_mutex_unlock(&s->lock);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			store_sqlerr(&s->rd, rc, "readdir");
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			total++;
+			if (cb(arg, &v[i]) != 0)
+				goto done;
+		}
+		if (n < batch || total == max)
+			break;
+		memcpy(last, v[n - 1].name, sizeof(last));
+		from = last;
+	}
+done:
+	r = (ssize_t)total;
 out:
 	free(v);
 	return r;
