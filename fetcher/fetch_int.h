@@ -24,6 +24,7 @@
 
 #define FETCH_FILE_MAX		(1024ULL * 1024 * 1024)	/* whole-file GET */
 #define FETCH_JSON_MAX		(256U * 1024 * 1024)	/* one listing page */
+#define FETCH_LIST_ENTRIES_MAX	1000000	/* one listing, all pages */
 #define FETCH_AUTH_HOLD_MS	5000	/* crawler pause after a 401 */
 #define FETCH_BUCKETS		256	/* in-flight block table */
 

@@ -480,6 +480,7 @@ list_page(struct fetcher *f, struct job *j)
 {
 	struct m4f_listing *l, **np;
 	char why[160], *path = NULL;
+	size_t i, total;
 	int ok;
 
 	l = m4f_listing_decode(j->json != NULL ? j->json : "", j->jlen,
@@ -500,8 +501,17 @@ list_page(struct fetcher *f, struct job *j)
 	    strcmp(l->next, j->after) <= 0)))
 		ok = 0;
 	free(path);
-	if (!ok) {
+	if (!ok || l->n > f->list_limit) {
 		log_warnx("listing of \"%s\": inconsistent answer", j->rel);
+		m4f_listing_free(l);
+		return EBADMSG;
+	}
+	/* Pages that never end would eat the memory: bound the whole. */
+	for (i = 0, total = l->n; i < j->npages; i++)
+		total += j->pages[i]->n;
+	if (total > FETCH_LIST_ENTRIES_MAX) {
+		log_warnx("listing of \"%s\": more than %d entries, refused",
+		    j->rel, FETCH_LIST_ENTRIES_MAX);
 		m4f_listing_free(l);
 		return EBADMSG;
 	}
