@@ -650,11 +650,13 @@ sweep(struct store *s, uint64_t id, const char *rel,
 		uint64_t kid = (uint64_t)sqlite3_column_int64(st, 0);
 		int type = sqlite3_column_int(st, 1);
 
-		/* Seen files need no work; keep memory to what does. */
-		if (idset_has(seen, kid) && (!recursive || type != STORE_DIR))
-			continue;
-		/* Newer than the listing: the feed added it meanwhile. */
-		if (kid > before)
+		/*
+		 * Seen files need no work; keep memory to what does. An
+		 * entry newer than the listing was added by the feed
+		 * meanwhile: it stays.
+		 */
+		if (idset_has(seen, kid) ? !recursive || type != STORE_DIR :
+		    kid > before)
 			continue;
 		if (n == cap) {
 			void *nk;

@@ -298,6 +298,24 @@ START_TEST(t_snapshot)
 	/* A plain complete listing removes it. */
 	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 300, NULL), 0);
 	ck_assert_int_eq(store_resolve(s, "h/c.ts", &e), -1);
+
+	/* Folders the snapshot itself creates are listed, however new. */
+	{
+		struct store_remote w[3] = {
+			{ "n", STORE_DIR, 0, 100, NULL },
+			{ "n/m", STORE_DIR, 0, 100, NULL },
+			{ "n/m/a.ts", STORE_FILE, sizeof(b), 100, hex },
+		};
+
+		before = store_last_id(s);
+		ck_assert_int_eq(store_apply_snapshot(s, "k", w, 3, 1, 400,
+		    before, NULL), 0);
+		ck_assert_int_eq(store_resolve(s, "k/n/m", &e), 0);
+		ck_assert_int_eq(e.listed, 400);
+		ck_assert_int_eq(store_resolve(s, "k/n", &e), 0);
+		ck_assert_int_eq(e.listed, 400);
+		ck_assert_int_eq(store_resolve(s, "k/n/m/a.ts", &e), 0);
+	}
 	store_close(s);
 }
 END_TEST
