@@ -157,6 +157,12 @@ list_dir(struct fs *fs, const struct store_ent *d)
 	return rc;
 }
 
+static int
+has_child(void *arg, const struct store_ent *e)
+{
+	return 1;
+}
+
 /*
  * Makes sure folder d has been listed at least once, and again when it was
  * listed more than ttl seconds ago (ttl < 0: never again). On return *d is
@@ -173,9 +179,16 @@ ensure_listed(struct fs *fs, struct store_ent *d, int ttl)
 	rc = list_dir(fs, d);
 	if (store_get(fs->store, d->id, d) == -1)
 		return errno == ENOENT ? ENOENT : EIO;
-	if (rc != 0 && d->listed == 0)
-		return rc == ENOENT ? ENOENT : EIO;
-	return 0;
+	if (rc == 0 || d->listed != 0)
+		return 0;
+	if (rc == ENOENT)
+		return ENOENT;
+	/*
+	 * Never listed itself, but the feed or a listing around it told
+	 * what is in it: that serves while the primary is away.
+	 */
+	return store_readdir(fs->store, d->id, NULL, 1, has_child, NULL) == 1 ?
+	    0 : EIO;
 }
 
 static int
