@@ -22,10 +22,21 @@
 #define FULL_EVERY	1800	/* seconds between full listings */
 #define LIVE_WINDOW	120	/* segments this new go at live priority */
 #define LIST_TIMEOUT	300000
+#define FAILED_MAX	4096	/* files remembered as failing */
+#define RETRY_MIN	30	/* seconds before a failed file is tried again */
+#define RETRY_MAX	3600
+#define FULL_PAUSE	10	/* seconds without new copies after ENOSPC */
 
 struct work {
 	uint64_t	 id;
 	int64_t		 t;
+};
+
+/* A file whose copy failed, and when to try it again. */
+struct failed {
+	uint64_t	 id;
+	int64_t		 next;
+	int		 fails;
 };
 
 struct crawler {
@@ -45,6 +56,9 @@ struct crawler {
 	uint64_t	 inflight[INFLIGHT_MAX];	/* under lock */
 	size_t		 ninflight;		/* under lock */
 	struct crawler_stats st;		/* under lock */
+	struct failed	 failed[FAILED_MAX];	/* under lock */
+	size_t		 nfailed;		/* under lock */
+	int64_t		 full_until;		/* under lock: disk full */
 
 	/* The crawler thread's own. */
 	struct work	*pending;
@@ -252,6 +266,72 @@ inflight_find(struct crawler *cr, uint64_t id)
 	return -1;
 }
 
+/* Under cr->lock: the slot of file id in cr->failed, or -1. */
+static ssize_t
+failed_find(struct crawler *cr, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < cr->nfailed; i++)
+		if (cr->failed[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+static void
+forget_failure(struct crawler *cr, uint64_t id)
+{
+	ssize_t i = failed_find(cr, id);
+
+	if (i >= 0)
+		cr->failed[i] = cr->failed[--cr->nfailed];
+}
+
+/*
+ * Under cr->lock: a file whose copy failed for a reason of its own (bad
+ * bytes, gone, too big) waits before it is tried again, twice as long
+ * each time: a primary that keeps lying about it is not asked every walk.
+ * A full disk pauses all copying for a while. An unreachable primary is
+ * the fetcher's to back off from.
+ */
+static void
+note_failure(struct crawler *cr, uint64_t id, int err)
+{
+	int64_t now = now_s(), wait;
+	ssize_t i;
+
+	if (err == ENOSPC) {
+		if (cr->full_until <= now)
+			log_warnx("store full: copying paused for %d s",
+			    FULL_PAUSE);
+		cr->full_until = now + FULL_PAUSE;
+		return;
+	}
+	/* Only what is wrong with the file itself; not an outage. */
+	if (err != EBADMSG && err != ENOENT && err != EFBIG && err != EINVAL)
+		return;
+	if ((i = failed_find(cr, id)) < 0) {
+		if (cr->nfailed == FAILED_MAX)
+			return;
+		i = (ssize_t)cr->nfailed++;
+		cr->failed[i].id = id;
+		cr->failed[i].fails = 0;
+	}
+	wait = (int64_t)RETRY_MIN << (cr->failed[i].fails < 7 ?
+	    cr->failed[i].fails : 7);
+	cr->failed[i].fails++;
+	cr->failed[i].next = now + (wait < RETRY_MAX ? wait : RETRY_MAX);
+}
+
+/* Under cr->lock: may file id be tried now? */
+static int
+may_try(struct crawler *cr, uint64_t id)
+{
+	ssize_t i = failed_find(cr, id);
+
+	return i < 0 || cr->failed[i].next <= now_s();
+}
+
 static void
 on_done(void *arg, uint64_t id, int err)
 {
@@ -272,8 +352,10 @@ on_done(void *arg, uint64_t id, int err)
 			pthread_mutex_unlock(&cr->lock);
 		}
 		pthread_mutex_lock(&cr->lock);
+		forget_failure(cr, id);
 	} else {
 		cr->st.failed++;
+		note_failure(cr, id, err);
 		log_debug("crawler: file %llu: %s", (unsigned long long)id,
 		    strerror(err));
 	}
@@ -315,7 +397,8 @@ fill(struct crawler *cr)
 
 	for (;;) {
 		pthread_mutex_lock(&cr->lock);
-		busy = cr->ninflight >= cr->window || cr->stop;
+		busy = cr->ninflight >= cr->window || cr->stop ||
+		    cr->full_until > now_s();
 		pthread_mutex_unlock(&cr->lock);
 		if (busy || (id = next_work(cr, &prio)) == 0)
 			return;
@@ -330,7 +413,7 @@ fill(struct crawler *cr)
 		}
 		free(rel);
 		pthread_mutex_lock(&cr->lock);
-		if (inflight_find(cr, id) >= 0) {
+		if (inflight_find(cr, id) >= 0 || !may_try(cr, id)) {
 			pthread_mutex_unlock(&cr->lock);
 			continue;
 		}
