@@ -126,7 +126,9 @@ fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')
 	echo
 	echo "Measured by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d)."
 	echo "Each case compares against a baseline measured in the same run;"
-	echo "the ratio is case / baseline (higher is better for rates)."
+	echo "the ratio is case / baseline for rates, baseline / case for the"
+	echo "times of window_dvrfs and list_dvrfs (how many times faster); >= 1 is"
+	echo "better except where the baseline says target<=."
 	echo
 	echo "## Machine"
 	echo
