@@ -160,8 +160,14 @@ feed_done(struct fetcher *f, struct job *j, int err)
 	f->feed = NULL;
 	if (err == ECANCELED)
 		goto out;
-	if (err == 0 && (fd = m4f_feed_decode(j->json != NULL ? j->json : "",
-	    j->jlen, why, sizeof(why))) == NULL) {
+	if (err == 0 && !fetch_body_ok(j)) {
+		snprintf(why, sizeof(why), "body does not match its "
+		    M4F_BODY_SHA256);
+		log_warnx("feed: %s", why);
+		atomic_fetch_add(&f->st_bad, 1);
+		err = EBADMSG;
+	} else if (err == 0 && (fd = m4f_feed_decode(j->json != NULL ?
+	    j->json : "", j->jlen, why, sizeof(why))) == NULL) {
 		log_warnx("feed: %s", why);
 		atomic_fetch_add(&f->st_bad, 1);
 		err = EBADMSG;

@@ -72,6 +72,7 @@ struct job {
 	int		 crawler;	/* counted in transfers, charged */
 	uint64_t	 start;		/* this attempt's first byte (blocks) */
 	char		 crange[128];	/* Content-Range as received */
+	char		 bsha[M4F_SHA256_HEX + 1];	/* X-M4F-SHA256 received */
 	char		*json;		/* list and feed jobs: the body */
 	size_t		 jlen, jcap;
 	char		*after;		/* list jobs: paging */
@@ -151,6 +152,9 @@ struct fetcher {
 
 /* xfer.c: the finishers, which put what transfers got into the store. */
 void	*fetch_finisher_main(void *);
+
+/* xfer.c: does a JSON body match the digest its answer carried? */
+int	fetch_body_ok(struct job *);
 
 /* fetcher.c */
 int64_t	fetch_now_ms(void);

@@ -680,3 +680,22 @@ m4f_escape_path(const char *path)
 	*o = '\0';
 	return out;
 }
+
+int
+m4f_sha256_hex(const void *buf, size_t len, char hex[M4F_SHA256_HEX + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	if (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+		errno = EIO;
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[M4F_SHA256_HEX] = '\0';
+	return 0;
+}

@@ -22,6 +22,8 @@
 #define M4F_LIST_LIMIT_MAX	100000
 #define M4F_FEED_WAIT_DEFAULT	25
 #define M4F_FEED_WAIT_MAX	60
+/* The SHA-256 of a JSON answer's body, in lowercase hex. */
+#define M4F_BODY_SHA256		"X-M4F-SHA256"
 
 /*
  * Is name one valid path component? Not empty, not "." or "..", no '/',
@@ -116,6 +118,13 @@ char	*m4f_feed_encode(const struct m4f_feed *);
 struct m4f_feed *m4f_feed_decode(const char *json, size_t len, char *err,
 	    size_t errlen);
 void	m4f_feed_free(struct m4f_feed *);
+
+/*
+ * Writes the 64 lowercase hex digits of SHA-256(buf) and a NUL into hex.
+ * Returns 0, or -1 with errno.
+ */
+int	m4f_sha256_hex(const void *buf, size_t len,
+	    char hex[M4F_SHA256_HEX + 1]);
 
 /*
  * Percent-decodes src (len bytes) into a malloc'd string. Refuses (NULL,

@@ -68,30 +68,59 @@ make_target(struct fetcher *f, struct job *j)
 	return t;
 }
 
-/* Keeps Content-Range of the last response (not of a 100 Continue). */
+/*
+ * Copies the value of header line p (n bytes) into dst if its name is
+ * name (lowercase, with the colon); returns 1 if it was.
+ */
+static int
+header_value(const char *p, size_t n, const char *name, char *dst,
+    size_t dstsz)
+{
+	size_t len = strlen(name), k;
+
+	if (n <= len || strncasecmp(p, name, len) != 0)
+		return 0;
+	p += len;
+	n -= len;
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' ||
+	    p[n - 1] == ' '))
+		n--;
+	k = n < dstsz - 1 ? n : dstsz - 1;
+	memcpy(dst, p, k);
+	dst[k] = '\0';
+	return 1;
+}
+
+/*
+ * Keeps Content-Range and the body's digest of the last response (not of
+ * a 100 Continue).
+ */
 static size_t
 on_header(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct job *j = arg;
-	size_t n = sz * nm, k;
-	static const char name[] = "content-range:";
+	size_t n = sz * nm;
 
-	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		j->crange[0] = '\0';
-	else if (n > sizeof(name) - 1 &&
-	    strncasecmp(p, name, sizeof(name) - 1) == 0) {
-		p += sizeof(name) - 1;
-		n -= sizeof(name) - 1;
-		while (n > 0 && (*p == ' ' || *p == '\t'))
-			p++, n--;
-		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' ||
-		    p[n - 1] == ' '))
-			n--;
-		k = n < sizeof(j->crange) - 1 ? n : sizeof(j->crange) - 1;
-		memcpy(j->crange, p, k);
-		j->crange[k] = '\0';
-	}
+		j->bsha[0] = '\0';
+	} else if (!header_value(p, n, "content-range:", j->crange,
+	    sizeof(j->crange)))
+		header_value(p, n, "x-m4f-sha256:", j->bsha, sizeof(j->bsha));
 	return sz * nm;
+}
+
+int
+fetch_body_ok(struct job *j)
+{
+	char hex[M4F_SHA256_HEX + 1];
+
+	if (strlen(j->bsha) != M4F_SHA256_HEX ||
+	    m4f_sha256_hex(j->json != NULL ? j->json : "", j->jlen, hex) == -1)
+		return 0;
+	return strcasecmp(hex, j->bsha) == 0;
 }
 
 /*
@@ -483,6 +512,11 @@ list_page(struct fetcher *f, struct job *j)
 	size_t i, total;
 	int ok;
 
+	if (!fetch_body_ok(j)) {
+		log_warnx("listing of \"%s\": body does not match its "
+		    M4F_BODY_SHA256, j->rel);
+		return EBADMSG;
+	}
 	l = m4f_listing_decode(j->json != NULL ? j->json : "", j->jlen,
 	    j->recursive, why, sizeof(why));
 	if (l == NULL) {

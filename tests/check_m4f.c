@@ -40,6 +40,19 @@ one_entry(const char *entry, int recursive)
 	return dec_list(buf, recursive);
 }
 
+START_TEST(body_digest)
+{
+	char hex[M4F_SHA256_HEX + 1];
+
+	ck_assert_int_eq(m4f_sha256_hex("abc", 3, hex), 0);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	ck_assert_int_eq(m4f_sha256_hex("", 0, hex), 0);
+	ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855");
+}
+END_TEST
+
 START_TEST(name_valid)
 {
 	ck_assert_int_eq(m4f_name_check("04.ts", 5), 0);
@@ -540,6 +553,7 @@ m4f_suite(void)
 	TCase *core = tcase_create("core"), *lim = tcase_create("limits");
 
 	tcase_add_test(core, name_valid);
+	tcase_add_test(core, body_digest);
 	tcase_add_test(core, name_invalid);
 	tcase_add_test(core, path_valid);
 	tcase_add_test(core, path_invalid);

@@ -184,6 +184,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        if ctype == "application/json":
+            self.send_header("X-M4F-SHA256", hashlib.sha256(body).hexdigest())
         for k, v in extra:
             self.send_header(k, v)
         self.end_headers()

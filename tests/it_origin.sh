@@ -109,6 +109,10 @@ check "listing hides .x and y.tmp" eval '! grep -qE "^(\.x|y\.tmp) " "$T/l1" &&
     grep -q "^empty.ts f 0 " "$T/l1"'
 check "listing: hidden files 404 on GET" eval \
     '[ "$(code "$BASE/news/.x")" = 404 ] && [ "$(code "$BASE/news/y.tmp")" = 404 ]'
+curl -s -D "$T/lh" -o "$T/lb" "$API/list$S?recursive=1"
+check "a listing's X-M4F-SHA256 is the SHA-256 of its body" [ \
+    "$(sed -n 's/^[Xx]-[Mm]4[Ff]-[Ss][Hh][Aa]256: *\([0-9a-f]*\).*/\1/p' "$T/lh")" = \
+    "$(sha256sum <"$T/lb" | cut -d' ' -f1)" ]
 check "listing a file: 400" [ "$(code "$API/list$S/$F")" = 400 ]
 check "listing a missing folder: 404" [ "$(code "$API/list$S/nope")" = 404 ]
 check "not exported: 404" [ "$(code "$U/etc/passwd")" = 404 ]

@@ -70,17 +70,25 @@ static enum MHD_Result
 send_json(struct MHD_Connection *c, char *json)
 {
 	struct MHD_Response *r;
+	char digest[M4F_SHA256_HEX + 1];
+	size_t len;
 
 	if (json == NULL)
 		return send_error(c, 500, "cannot encode");
-	r = MHD_create_response_from_buffer(strlen(json), json,
-	    MHD_RESPMEM_MUST_FREE);
+	len = strlen(json);
+	if (m4f_sha256_hex(json, len, digest) == -1) {
+		free(json);
+		return send_error(c, 500, "cannot hash");
+	}
+	r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(json);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/json");
+	/* Listings say what the files' hashes are: they are checked too. */
+	MHD_add_response_header(r, M4F_BODY_SHA256, digest);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	return send_resp(c, 200, r);
 }
