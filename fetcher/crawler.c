@@ -23,8 +23,8 @@
 #define LIVE_WINDOW	120	/* segments this new go at live priority */
 #define LIST_TIMEOUT	300000
 #define FAILED_MAX	4096	/* files remembered as failing */
-#define RETRY_MIN	30	/* seconds before a failed file is tried again */
-#define RETRY_MAX	3600
+#define RETRY_MIN	2	/* seconds before a failed file is tried again */
+#define RETRY_MAX	600
 #define FULL_PAUSE	10	/* seconds without new copies after ENOSPC */
 
 struct work {
@@ -317,8 +317,8 @@ note_failure(struct crawler *cr, uint64_t id, int err)
 		cr->failed[i].id = id;
 		cr->failed[i].fails = 0;
 	}
-	wait = (int64_t)RETRY_MIN << (cr->failed[i].fails < 7 ?
-	    cr->failed[i].fails : 7);
+	wait = (int64_t)RETRY_MIN << (cr->failed[i].fails < 9 ?
+	    cr->failed[i].fails : 9);
 	cr->failed[i].fails++;
 	cr->failed[i].next = now + (wait < RETRY_MAX ? wait : RETRY_MAX);
 }
@@ -363,6 +363,29 @@ on_done(void *arg, uint64_t id, int err)
 	pthread_mutex_unlock(&cr->lock);
 }
 
+/*
+ * A failed file whose wait is over and that is not in flight, or 0. The
+ * attempt's end sets its next wait (on_done), or forgets it.
+ */
+static uint64_t
+due_failure(struct crawler *cr, enum fetch_prio *prio)
+{
+	int64_t now = now_s();
+	uint64_t id = 0;
+	size_t i;
+
+	pthread_mutex_lock(&cr->lock);
+	for (i = 0; i < cr->nfailed; i++)
+		if (cr->failed[i].next <= now &&
+		    inflight_find(cr, cr->failed[i].id) < 0) {
+			id = cr->failed[i].id;
+			*prio = FETCH_BACKFILL;
+			break;
+		}
+	pthread_mutex_unlock(&cr->lock);
+	return id;
+}
+
 /* The next file to queue and its priority; 0 when there is none. */
 static uint64_t
 next_work(struct crawler *cr, enum fetch_prio *prio)
@@ -382,17 +405,33 @@ next_work(struct crawler *cr, enum fetch_prio *prio)
 		    FETCH_LIVE : FETCH_BACKFILL;
 		id = cr->pending[cr->pos++].id;
 	}
+	if (id == 0)
+		id = due_failure(cr, prio);
 	return id;
+}
+
+/* Is file id still to copy: known, not complete, within the depth? */
+static int
+still_wanted(struct crawler *cr, uint64_t id)
+{
+	struct store_ent e;
+	char *rel;
+	int want;
+
+	if (store_get(cr->store, id, &e) == -1 || e.type != STORE_FILE ||
+	    e.state == STORE_COMPLETE || (rel = store_path(cr->store, id)) == NULL)
+		return 0;
+	want = file_time(rel, &e) >= now_s() - cr->depth;
+	free(rel);
+	return want;
 }
 
 /* Keeps the fetcher's queue full with files still to copy. */
 static void
 fill(struct crawler *cr)
 {
-	struct store_ent e;
 	enum fetch_prio prio;
 	uint64_t id;
-	char *rel;
 	int busy;
 
 	for (;;) {
@@ -402,16 +441,12 @@ fill(struct crawler *cr)
 		pthread_mutex_unlock(&cr->lock);
 		if (busy || (id = next_work(cr, &prio)) == 0)
 			return;
-		if (store_get(cr->store, id, &e) == -1 ||
-		    e.type != STORE_FILE || e.state == STORE_COMPLETE)
-			continue;
-		if ((rel = store_path(cr->store, id)) == NULL)
-			continue;
-		if (file_time(rel, &e) < now_s() - cr->depth) {
-			free(rel);
+		if (!still_wanted(cr, id)) {
+			pthread_mutex_lock(&cr->lock);
+			forget_failure(cr, id);
+			pthread_mutex_unlock(&cr->lock);
 			continue;
 		}
-		free(rel);
 		pthread_mutex_lock(&cr->lock);
 		if (inflight_find(cr, id) >= 0 || !may_try(cr, id)) {
 			pthread_mutex_unlock(&cr->lock);

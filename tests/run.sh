@@ -18,7 +18,7 @@ run_one() {
 	printf '%-28s ' "$name"
 	local start=$SECONDS
 	if [[ $t == *.sh ]]; then
-		timeout -k 10 ${IT_TIMEOUT:-300} bash "$t" >"$log" 2>&1; rc=$?
+		timeout -k 10 ${IT_TIMEOUT:-600} bash "$t" >"$log" 2>&1; rc=$?
 		p=$(grep -c '^ok - ' "$log")
 		f=$(grep -c '^not ok - ' "$log")
 		s=$(grep -c '^skip - ' "$log")

@@ -259,6 +259,8 @@ read_live(struct status *st)
 		return;
 	if ((v = xattr_get(st->mnt, XATTR_STATUS, &len)) == NULL)
 		return;
+	sinfo_live_clear(&st->li);
+	st->have_live = 0;
 	if (sinfo_live_parse(v, len, &st->li) == 0) {
 		st->have_live = 1;
 		listing = st->li.listing;
@@ -285,6 +287,9 @@ collect(struct status *st)
 
 	if ((a = calloc(st->nrows + 1, sizeof(*a))) == NULL)
 		return -1;
+	/* Before the walk: whether the mount had walked the primary yet. */
+	if (st->mnt[0] != '\0')
+		read_live(st);
 	t0 = mono();
 	for (i = 0; i < st->nrows; i++) {
 		struct row *r = &st->rows[i];
@@ -313,7 +318,6 @@ collect(struct status *st)
 			    (double)(b.complete_bytes - a[i].complete_bytes) / dt :
 			    0.0;
 		}
-		read_live(st);
 	}
 	if (store_stats(st->store, "", 0, &b) == 0)
 		st->hash_failures = b.hash_failures;
