@@ -410,7 +410,27 @@ next_work(struct crawler *cr, enum fetch_prio *prio)
 	return id;
 }
 
-/* Is file id still to copy: known, not complete, within the depth? */
+/* Is rel in a wanted stream (its first component)? */
+static int
+in_streams(struct crawler *cr, const char *rel)
+{
+	const char *slash = strchr(rel, '/');
+	char name[256];
+	size_t n;
+
+	if (cr->streams == NULL)
+		return 1;
+	if (slash == NULL || (n = (size_t)(slash - rel)) >= sizeof(name))
+		return 0;
+	memcpy(name, rel, n);
+	name[n] = '\0';
+	return wanted_stream(cr, name);
+}
+
+/*
+ * Is file id still to copy: known, not complete, within the depth, in a
+ * wanted stream?
+ */
 static int
 still_wanted(struct crawler *cr, uint64_t id)
 {
@@ -421,7 +441,7 @@ still_wanted(struct crawler *cr, uint64_t id)
 	if (store_get(cr->store, id, &e) == -1 || e.type != STORE_FILE ||
 	    e.state == STORE_COMPLETE || (rel = store_path(cr->store, id)) == NULL)
 		return 0;
-	want = file_time(rel, &e) >= now_s() - cr->depth;
+	want = file_time(rel, &e) >= now_s() - cr->depth && in_streams(cr, rel);
 	free(rel);
 	return want;
 }

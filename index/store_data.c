@@ -663,15 +663,21 @@ store_pread(struct store *s, uint64_t id, void *buf, size_t len,
     uint64_t off)
 {
 	struct pfile *p = NULL;
-	uint64_t size;
+	uint64_t size = UINT64_MAX;
 	size_t got = 0;
 	ssize_t n;
 	int fd, e;
 
 	if ((fd = open_data(s, id, 0, &size, &p)) == -1) {
-		/* An empty file needs no data. */
-		if (errno == ENOENT && store_have(s, id, off, len, NULL) == 1)
+		/*
+		 * An empty file needs no data; any other whose data is gone
+		 * is an error, never an early end of file.
+		 */
+		if (errno == ENOENT && (size == 0 || off >= size) &&
+		    store_have(s, id, off, len, NULL) == 1)
 			return 0;
+		if (errno == ENOENT)
+			errno = EIO;
 		return -1;
 	}
 	if (off >= size)
