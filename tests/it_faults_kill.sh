@@ -30,6 +30,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 	mount_dvrfs $OPTS || mfail=$((mfail + 1))
 done
 elapsed=$((SECONDS - start))
+[ $mfail -gt 0 ] && sed 's/^/# mount: /' "$T/mount.err" | tail -5
 check "$kills kill -9 in $elapsed s, every remount succeeded ($mfail failed)" \
 	test $kills -eq $ROUNDS -a $mfail -eq 0
 before=$(status 'd["total"]["percent"]')
