@@ -84,6 +84,8 @@ struct job {
 	int		 changed;	/* the file differs from the store's */
 	int		 ferr;		/* the transfer's result, for the finisher */
 	uint64_t	 before_id;	/* list jobs: store_last_id() at start */
+	int		 whole_ok;	/* under fetcher.lock: block jobs whose
+					   file was verified whole in flight */
 };
 
 /*
@@ -155,6 +157,9 @@ void	*fetch_finisher_main(void *);
 
 /* xfer.c: does a JSON body match the digest its answer carried? */
 int	fetch_body_ok(struct job *);
+
+/* fetcher.c: appends j to q; under fetcher.lock. */
+void	jobq_push(struct jobq *q, struct job *j);
 
 /* fetcher.c */
 int64_t	fetch_now_ms(void);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "fetch_int.h"
 #include "log.h"
 #include "store.h"
@@ -71,17 +73,21 @@ job_release(struct fetcher *f, struct job *j)
 }
 
 void
-job_queue(struct fetcher *f, struct job *j)
+jobq_push(struct jobq *q, struct job *j)
 {
-	struct jobq *q = &f->q[j->prio];
-
-	j->state = JOB_QUEUED;
 	j->next = NULL;
 	if (q->tail != NULL)
 		q->tail->next = j;
 	else
 		q->head = j;
 	q->tail = j;
+}
+
+void
+job_queue(struct fetcher *f, struct job *j)
+{
+	j->state = JOB_QUEUED;
+	jobq_push(&f->q[j->prio], j);
 }
 
 /* Moves queued job j to a more urgent queue. Under lock. */
@@ -223,6 +229,98 @@ file_ent(struct fetcher *f, uint64_t id, struct store_ent *e, char **rel)
 }
 
 /*
+ * Serves [off, off+len) of file e from its blocks in flight (jobs[b]; the
+ * store's where jobs[b] is NULL) once every byte of the file has arrived
+ * and the whole file's SHA-256 matches e's: the reader does not wait for
+ * the blocks to be made durable and installed. Jobs found good are marked,
+ * so the next reads of them skip the hashing. Returns len; 0 when it
+ * cannot decide so (a transfer failed, a mismatch: the caller waits for
+ * the store's verdict); -1 with ETIMEDOUT.
+ */
+static ssize_t
+serve_in_flight(struct fetcher *f, const struct store_ent *e,
+    struct job **jobs, uint64_t nb, void *buf, size_t len, uint64_t off,
+    const struct timespec *ts)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *tmp = NULL;
+	char hex[M4F_SHA256_HEX + 1];
+	EVP_MD_CTX *ctx = NULL;
+	uint64_t b, s, end, from, to;
+	unsigned int mdlen = 0, i;
+	int err = 0, full, known = 1;
+	ssize_t rc = 0;
+
+	for (b = 0; b < nb; b++) {
+		struct job *j = jobs[b];
+
+		if (j == NULL) {
+			known = 0;
+			continue;
+		}
+		pthread_mutex_lock(&f->lock);
+		while (j->got < j->len && j->state != JOB_DONE && err == 0)
+			err = pthread_cond_timedwait(&j->cond, &f->lock, ts);
+		full = j->got >= j->len;
+		known &= j->whole_ok;
+		pthread_mutex_unlock(&f->lock);
+		if (!full) {
+			if (err == ETIMEDOUT) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			return 0;
+		}
+	}
+	if (!known) {
+		if ((ctx = EVP_MD_CTX_new()) == NULL ||
+		    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+			goto out;
+		for (b = 0; b < nb; b++) {
+			s = b * f->bs;
+			end = s + f->bs < e->size ? s + f->bs : e->size;
+			if (jobs[b] != NULL) {
+				if (EVP_DigestUpdate(ctx, jobs[b]->buf,
+				    end - s) != 1)
+					goto out;
+				continue;
+			}
+			if (tmp == NULL && (tmp = malloc(f->bs)) == NULL)
+				goto out;
+			if (store_pread(f->store, e->id, tmp, end - s, s) !=
+			    (ssize_t)(end - s) ||
+			    EVP_DigestUpdate(ctx, tmp, end - s) != 1)
+				goto out;
+		}
+		if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+			goto out;
+		for (i = 0; i < mdlen; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		if (strcmp(hex, e->sha256) != 0)
+			goto out;
+		pthread_mutex_lock(&f->lock);
+		for (b = 0; b < nb; b++)
+			if (jobs[b] != NULL)
+				jobs[b]->whole_ok = 1;
+		pthread_mutex_unlock(&f->lock);
+	}
+	for (b = off / f->bs; b < nb && b * f->bs < off + len; b++) {
+		from = b * f->bs > off ? b * f->bs : off;
+		to = (b + 1) * f->bs < off + len ? (b + 1) * f->bs : off + len;
+		if (jobs[b] != NULL)
+			memcpy((char *)buf + (from - off), jobs[b]->buf +
+			    (from - b * f->bs), to - from);
+		else if (store_pread(f->store, e->id, (char *)buf +
+		    (from - off), to - from, from) != (ssize_t)(to - from))
+			goto out;
+	}
+	rc = (ssize_t)len;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(tmp);
+	return rc;
+}
+
+/*
  * Reads [off, off+len) of file e once the whole file is here and verified
  * against the primary's SHA-256: a block cannot be checked on its own, and
  * a wrong byte from the link or the primary must never reach a reader.
@@ -278,6 +376,11 @@ read_verified(struct fetcher *f, const struct store_ent *e0, const char *rel,
 		}
 		if (any)
 			wake(f);
+		/* Every byte here and the hash right: no need to wait more. */
+		if ((rc = serve_in_flight(f, &e, jobs, nb, buf, len, off,
+		    ts)) != 0)
+			goto out;
+		rc = -1;
 		/* The last block's write verifies and installs the file. */
 		err = 0;
 		for (b = 0; b < nb; b++) {

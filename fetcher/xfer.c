@@ -624,18 +624,11 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 static void
 finish_later(struct fetcher *f, struct job *j, int err)
 {
-	struct jobq *q;
 	int k = j->xprio == FETCH_VIEWER ? 0 : 1;
 
 	j->ferr = err;
 	pthread_mutex_lock(&f->lock);
-	q = &f->fin[k];
-	j->next = NULL;
-	if (q->tail != NULL)
-		q->tail->next = j;
-	else
-		q->head = j;
-	q->tail = j;
+	jobq_push(&f->fin[k], j);
 	pthread_cond_signal(&f->fin_cond[k]);
 	pthread_mutex_unlock(&f->lock);
 }

@@ -36,11 +36,12 @@ wait_for() {
 filled() { [ "$(status "$1" | jget total.percent)" = 100.0 ]; }
 daemon_pid() { sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$1/dvrfs.json"; }
 # Segments of the primary within DEPTH seconds of now, as relative paths.
-within() {
-	python3 - "$ROOT" "$1" <<'PY'
+within() {	# DEPTH [EDGE]: leave out segments that began in the last EDGE s
+	python3 - "$ROOT" "$1" "${2:-0}" <<'PY'
 import calendar, os, sys, time
-root, depth = sys.argv[1], int(sys.argv[2])
+root, depth, edge = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 cutoff = time.time() - depth
+newest = time.time() - edge
 out = []
 for d, _, files in os.walk(root):
     for f in files:
@@ -49,7 +50,7 @@ for d, _, files in os.walk(root):
         rel = os.path.relpath(os.path.join(d, f), root)
         p = rel.split("/")
         t = calendar.timegm(tuple(int(x) for x in p[-6:-1]) + (int(p[-1][:2]),))
-        if t >= cutoff:
+        if cutoff <= t <= newest:
             out.append(rel)
 print("\n".join(sorted(out)))
 PY
@@ -92,7 +93,7 @@ check "every file in STORE/data is hash-equal to the primary's" store_bad
 
 # Exactly the segments within the depth: nothing missing, nothing older
 # (a few seconds of slack for segments crossing the edge meanwhile).
-missing=$(comm -23 <(within 1790) <(cd "$STORE/data" && find . -type f | sed 's|^\./||' | sort) | wc -l)
+missing=$(comm -23 <(within 1790 6) <(cd "$STORE/data" && find . -type f | sed 's|^\./||' | sort) | wc -l)
 check "no segment within the depth is missing ($missing)" test "$missing" -eq 0
 extra=$(comm -13 <(within 1830) <(cd "$STORE/data" && find . -type f | sed 's|^\./||' | sort) | wc -l)
 check "nothing older than the depth is in the store ($extra)" test "$extra" -eq 0
