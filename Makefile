@@ -183,7 +183,7 @@ demo: deps
 	@packaging/demo.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAYS)
+	@$(MAKE) -j2 --no-print-directory all $(UNIT_BINS) $(FUZZ_REPLAYS)
 	@tests/run.sh $(UNIT_BINS) $(IT_TESTS) mancheck:"$(MANPAGES)"
 
 unit: all $(UNIT_BINS)
