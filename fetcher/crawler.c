@@ -125,20 +125,13 @@ children(struct crawler *cr, uint64_t id, struct kids *k)
 		k->n = 0;
 }
 
-/*
- * Is folder rel an hour folder (STREAM/YYYY/MM/DD/HH) wholly older than
- * cutoff? Such folders are not walked.
- */
+/* Is folder rel a DVR folder (year to hour) wholly older than cutoff? */
 static int
-hour_expired(const char *rel, int64_t cutoff)
+folder_expired(const char *rel, int64_t cutoff)
 {
-	char probe[4200];
-	int64_t t;
+	int64_t t, span;
 
-	if (snprintf(probe, sizeof(probe), "%s/00/00.ts", rel) >=
-	    (int)sizeof(probe) || store_dvr_time(probe, &t, NULL) == -1)
-		return 0;
-	return t + 3600 <= cutoff;
+	return store_dvr_span(rel, &t, &span) == 0 && t + span <= cutoff;
 }
 
 static int
@@ -168,7 +161,7 @@ walk(struct crawler *cr, uint64_t id, const char *rel, int64_t cutoff,
 	char *path;
 	size_t i;
 
-	if (depth > 32 || hour_expired(rel, cutoff))
+	if (depth > 32 || folder_expired(rel, cutoff))
 		return;
 	children(cr, id, &k);
 	for (i = 0; i < k.n; i++) {

@@ -127,13 +127,9 @@ ent_to_entry(const struct store_ent *e, struct fuse_entry_param *p)
 static int
 is_hour_folder(const char *rel)
 {
-	char probe[4200];
-	int64_t t;
+	int64_t t, span;
 
-	if (snprintf(probe, sizeof(probe), "%s/00/00.ts", rel) >=
-	    (int)sizeof(probe))
-		return 0;
-	return store_dvr_time(probe, &t, NULL) == 0;
+	return store_dvr_span(rel, &t, &span) == 0 && span == 3600;
 }
 
 /*

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -100,4 +102,39 @@ int
 store_dvr_time(const char *rel, int64_t *t, size_t *stream_len)
 {
 	return dvrpath_time(rel, t, stream_len);
+}
+
+int
+dvrpath_span(const char *rel, int64_t *start, int64_t *span)
+{
+	/* Complete the folder into the path of its first possible segment. */
+	static const struct {
+		const char	*suffix;
+		int64_t		 span;
+	} lv[] = {
+		{ "/00/00.ts", 3600 },
+		{ "/00/00/00.ts", 86400 },
+		{ "/01/00/00/00.ts", 31 * 86400 },
+		{ "/01/01/00/00/00.ts", 366 * 86400 },
+	};
+	char buf[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", rel,
+		    lv[i].suffix) >= sizeof(buf))
+			break;
+		if (dvrpath_time(buf, start, NULL) == 0) {
+			*span = lv[i].span;
+			return 0;
+		}
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+store_dvr_span(const char *rel, int64_t *start, int64_t *span)
+{
+	return dvrpath_span(rel, start, span);
 }

@@ -17,4 +17,12 @@
  */
 int	dvrpath_time(const char *rel, int64_t *t, size_t *stream_len);
 
+/*
+ * Parses a DVR folder (STREAM/YYYY, …/MM, …/DD or …/HH) into the UTC
+ * start of the time it can hold and that time's length at most (an hour,
+ * a day, 31 days, 366 days). Returns 0, or -1 with EINVAL if rel is not
+ * such a folder.
+ */
+int	dvrpath_span(const char *rel, int64_t *start, int64_t *span);
+
 #endif

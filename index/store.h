@@ -230,4 +230,11 @@ int	store_stats(struct store *, const char *rel, int64_t since,
  */
 int	store_dvr_time(const char *rel, int64_t *t, size_t *stream_len);
 
+/*
+ * Parses a DVR folder (STREAM/YYYY, …/MM, …/DD or …/HH) into the UTC start
+ * of the time it can hold and an upper bound of its length (3600, 86400,
+ * 31 or 366 days). Returns 0, or -1 with EINVAL.
+ */
+int	store_dvr_span(const char *rel, int64_t *start, int64_t *span);
+
 #endif

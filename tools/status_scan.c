@@ -97,34 +97,6 @@ sscan_finish(struct sscan *sc)
 	sc->in_gap = 0;
 }
 
-int
-sscan_folder_span(const char *rel, int64_t *start, int64_t *span)
-{
-	/* Complete the folder into the path of its first possible segment. */
-	static const struct {
-		const char	*suffix;
-		int64_t		 span;
-	} lv[] = {
-		{ "/00/00.ts", 3600 },
-		{ "/00/00/00.ts", 86400 },
-		{ "/01/00/00/00.ts", 31 * 86400 },
-		{ "/01/01/00/00/00.ts", 366 * 86400 },
-	};
-	char buf[PATH_MAX];
-	size_t i;
-
-	for (i = 0; i < sizeof(lv) / sizeof(lv[0]); i++) {
-		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", rel,
-		    lv[i].suffix) >= sizeof(buf))
-			return -1;
-		if (store_dvr_time(buf, start, NULL) == 0) {
-			*span = lv[i].span;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* The children of one folder, copied out of the store. */
 struct kids {
 	struct store_ent *v;
@@ -195,7 +167,7 @@ walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 		memcpy(path + len + 1, e->name, nl + 1);
 		if (e->type == STORE_DIR) {
 			/* Old year, month, day and hour folders are skipped. */
-			if (sscan_folder_span(path, &t, &span) == 0 &&
+			if (store_dvr_span(path, &t, &span) == 0 &&
 			    t + span <= sc->since)
 				continue;
 			if (walk(s, e->id, path, len + 1 + nl, sc) == -1)

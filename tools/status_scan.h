@@ -75,11 +75,4 @@ void	sscan_finish(struct sscan *);
  */
 int	sscan_walk(struct store *, const char *rel, struct sscan *sc);
 
-/*
- * If rel names a DVR year, month, day or hour folder
- * ("news/2026/11/27/07"), the time it starts at and how long it spans at
- * most. Returns 0, or -1 when rel is no such folder.
- */
-int	sscan_folder_span(const char *rel, int64_t *start, int64_t *span);
-
 #endif
