@@ -59,6 +59,12 @@ struct crawler {
 	struct failed	 failed[FAILED_MAX];	/* under lock */
 	size_t		 nfailed;		/* under lock */
 	int64_t		 full_until;		/* under lock: disk full */
+	int		 at_cap;		/* under lock: max_size reached */
+	int		 logged_cap;		/* under lock */
+	uint64_t	 room_cap;		/* under lock: max_size, 0: none */
+	uint64_t	 room_left;		/* under lock: bytes to the cap at
+						   the last look, less what was
+						   queued since */
 
 	/* The crawler thread's own. */
 	struct work	*pending;
@@ -425,7 +431,7 @@ in_streams(struct crawler *cr, const char *rel)
  * wanted stream?
  */
 static int
-still_wanted(struct crawler *cr, uint64_t id)
+still_wanted(struct crawler *cr, uint64_t id, uint64_t *size)
 {
 	struct store_ent e;
 	char *rel;
@@ -436,6 +442,7 @@ still_wanted(struct crawler *cr, uint64_t id)
 		return 0;
 	want = file_time(rel, &e) >= now_s() - cr->depth && in_streams(cr, rel);
 	free(rel);
+	*size = e.size;
 	return want;
 }
 
@@ -444,17 +451,18 @@ static void
 fill(struct crawler *cr)
 {
 	enum fetch_prio prio;
-	uint64_t id;
+	uint64_t id, size;
 	int busy;
 
 	for (;;) {
 		pthread_mutex_lock(&cr->lock);
 		busy = cr->ninflight >= cr->window || cr->stop ||
-		    cr->full_until > now_s();
+		    cr->full_until > now_s() ||
+		    (cr->at_cap && cr->live_len == 0);
 		pthread_mutex_unlock(&cr->lock);
 		if (busy || (id = next_work(cr, &prio)) == 0)
 			return;
-		if (!still_wanted(cr, id)) {
+		if (!still_wanted(cr, id, &size)) {
 			pthread_mutex_lock(&cr->lock);
 			forget_failure(cr, id);
 			pthread_mutex_unlock(&cr->lock);
@@ -465,11 +473,47 @@ fill(struct crawler *cr)
 			pthread_mutex_unlock(&cr->lock);
 			continue;
 		}
+		if (cr->room_cap != 0 && prio == FETCH_BACKFILL) {
+			if (size > cr->room_left) {
+				cr->at_cap = 1;
+				pthread_mutex_unlock(&cr->lock);
+				return;
+			}
+			cr->room_left -= size;
+		}
 		cr->inflight[cr->ninflight++] = id;
 		pthread_mutex_unlock(&cr->lock);
 		if (fetcher_get_file(cr->fetcher, id, prio, on_done, cr) == -1)
 			on_done(cr, id, errno);
 	}
+}
+
+/*
+ * With a size cap (max_size=), copying stops when the store is nearly at
+ * it: filling past the cap would only make retention evict, and the
+ * crawler copy again, what it just copied. New live segments still come
+ * in; retention then drops the least recently read to make room.
+ */
+static void
+check_room(struct crawler *cr)
+{
+	uint64_t used, cap;
+	int full;
+
+	if (store_room(cr->store, &used, &cap) == -1 || cap == 0)
+		return;
+	full = used >= cap - cap / 20;
+	pthread_mutex_lock(&cr->lock);
+	if (full && !cr->logged_cap)
+		log_info("store at %llu of max_size %llu bytes: backfill "
+		    "paused", (unsigned long long)used,
+		    (unsigned long long)cap);
+	cr->logged_cap = full;
+	cr->at_cap = full;
+	cr->room_cap = cap;
+	/* What is in flight is not in used yet: keep it counted. */
+	cr->room_left = full ? 0 : cap - cap / 20 - used;
+	pthread_mutex_unlock(&cr->lock);
 }
 
 static void *
@@ -498,6 +542,7 @@ crawler_main(void *arg)
 			last_expire = now;
 		}
 		if (cr->replicate) {
+			check_room(cr);
 			if (now - last_full >= FULL_EVERY) {
 				if (list_primary(cr, 1) == 0) {
 					last_full = last_edge = now;

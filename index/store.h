@@ -195,6 +195,12 @@ void	store_touch(struct store *, uint64_t id);
  */
 ssize_t	store_expire(struct store *, int64_t now, int64_t depth);
 
+/*
+ * The size cap (conf.max_bytes, 0 for none) in *cap and, when there is
+ * one, the bytes of local data now in *used. Returns 0, or -1.
+ */
+int	store_room(struct store *, uint64_t *used, uint64_t *cap);
+
 /* Flushes pending block marks now (waits for their fsync). */
 int	store_sync(struct store *);
 

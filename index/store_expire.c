@@ -216,3 +216,18 @@ out:
 	free(sql);
 	return r;
 }
+
+int
+store_room(struct store *s, uint64_t *used, uint64_t *cap)
+{
+	int rc;
+
+	*cap = s->max_bytes;
+	*used = 0;
+	if (s->max_bytes == 0)
+		return 0;
+	pthread_mutex_lock(&s->wlock);
+	rc = local_bytes(s, used);
+	pthread_mutex_unlock(&s->wlock);
+	return rc;
+}
