@@ -62,9 +62,29 @@ struct handle {
 	int		 readahead_done;
 };
 
-struct dirsnap {
+/* A few entries, whole (read-ahead). */
+struct entlist {
 	struct store_ent *v;
 	size_t		 n, cap;
+};
+
+/*
+ * An open folder: what readdir reports of each child, names in one
+ * arena, so that a folder of a million entries stays tens of megabytes.
+ */
+struct dent {
+	uint64_t	 id;
+	uint64_t	 size;
+	int64_t		 mtime;
+	size_t		 name;	/* offset in names */
+	enum store_type	 type;
+};
+
+struct dirsnap {
+	struct dent	*v;
+	size_t		 n, cap;
+	char		*names;
+	size_t		 nlen, ncap;
 };
 
 static int64_t
@@ -251,18 +271,56 @@ static int
 snap_add(void *arg, const struct store_ent *e)
 {
 	struct dirsnap *s = arg;
-	struct store_ent *v;
+	size_t len = strlen(e->name) + 1, cap;
+	struct dent *v;
+	char *names;
 
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-
+		cap = s->cap ? s->cap * 2 : 64;
 		if ((v = realloc(s->v, cap * sizeof(*v))) == NULL)
 			return -1;
 		s->v = v;
 		s->cap = cap;
 	}
-	s->v[s->n++] = *e;
+	if (s->nlen + len > s->ncap) {
+		cap = s->ncap ? s->ncap * 2 : 4096;
+		while (cap < s->nlen + len)
+			cap *= 2;
+		if ((names = realloc(s->names, cap)) == NULL)
+			return -1;
+		s->names = names;
+		s->ncap = cap;
+	}
+	memcpy(s->names + s->nlen, e->name, len);
+	s->v[s->n].id = e->id;
+	s->v[s->n].size = e->size;
+	s->v[s->n].mtime = e->mtime;
+	s->v[s->n].type = e->type;
+	s->v[s->n++].name = s->nlen;
+	s->nlen += len;
 	return 0;
+}
+
+static void
+snap_free(struct dirsnap *s)
+{
+	if (s == NULL)
+		return;
+	free(s->v);
+	free(s->names);
+	free(s);
+}
+
+static int
+list_add(void *arg, const struct store_ent *e)
+{
+	struct entlist *l = arg;
+
+	if (e->type != STORE_FILE)
+		return 0;
+	if (l->n < l->cap)
+		l->v[l->n++] = *e;
+	return l->n >= l->cap;
 }
 
 /* The folder's entries as they are when it is opened. */
@@ -290,10 +348,8 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (store_readdir(fs->store, ino, NULL, SIZE_MAX, snap_add, s) == -1 ||
-	    s->n == SIZE_MAX) {
-		free(s->v);
-		free(s);
+	if (store_readdir(fs->store, ino, NULL, SIZE_MAX, snap_add, s) == -1) {
+		snap_free(s);
 		fuse_reply_err(req, EIO);
 		return;
 	}
@@ -330,8 +386,12 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			p.attr.st_ino = ino;
 			p.attr.st_mode = S_IFDIR;
 		} else {
-			name = s->v[off - 2].name;
-			ent_to_entry(&s->v[off - 2], &p);
+			const struct dent *d = &s->v[off - 2];
+			struct store_ent e = { .id = d->id, .type = d->type,
+			    .size = d->size, .mtime = d->mtime };
+
+			name = s->names + d->name;
+			ent_to_entry(&e, &p);
 		}
 		if (plus) {
 			if (off < 2)
@@ -368,10 +428,7 @@ fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void
 fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
-
-	free(s->v);
-	free(s);
+	snap_free((struct dirsnap *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -429,18 +486,6 @@ handle_fd(struct fs *fs, struct handle *h)
 }
 
 static int
-collect_file(void *arg, const struct store_ent *e)
-{
-	struct dirsnap *s = arg;
-
-	if (e->type != STORE_FILE)
-		return 0;
-	if (snap_add(s, e) == -1)
-		return -1;
-	return s->n >= s->cap;
-}
-
-static int
 first_ent(void *arg, const struct store_ent *e)
 {
 	*(struct store_ent *)arg = *e;
@@ -456,7 +501,7 @@ static void
 read_ahead(struct fs *fs, uint64_t id)
 {
 	struct store_ent e, d, next;
-	struct dirsnap s = { 0 };
+	struct entlist s = { 0 };
 	uint32_t bs = store_block_size(fs->store);
 	size_t i;
 	int want = fs->conf.readahead;
@@ -469,13 +514,12 @@ read_ahead(struct fs *fs, uint64_t id)
 	if (want <= 0 || (s.v = calloc((size_t)want, sizeof(*s.v))) == NULL)
 		return;
 	s.cap = (size_t)want;
-	store_readdir(fs->store, e.parent, e.name, s.cap, collect_file, &s);
+	store_readdir(fs->store, e.parent, e.name, s.cap, list_add, &s);
 	/* Past the folder's end: the first files of the next folder. */
 	if (s.n < s.cap && store_get(fs->store, e.parent, &d) == 0 &&
 	    d.parent != 0 && store_readdir(fs->store, d.parent, d.name, 1,
 	    first_ent, &next) == 1 && next.type == STORE_DIR)
-		store_readdir(fs->store, next.id, NULL, s.cap, collect_file,
-		    &s);
+		store_readdir(fs->store, next.id, NULL, s.cap, list_add, &s);
 	/* Blocks, not whole files: they coalesce with viewers' reads. */
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].state != STORE_COMPLETE && s.v[i].size > 0)
