@@ -101,34 +101,14 @@ file_time(const char *rel, const struct store_ent *e)
 
 struct kids {
 	struct store_ent *v;
-	size_t		 n, cap;
+	size_t		 n;
 };
-
-static int
-kids_add(void *arg, const struct store_ent *e)
-{
-	struct kids *k = arg;
-	struct store_ent *v;
-
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 64;
-
-		if ((v = realloc(k->v, cap * sizeof(*v))) == NULL)
-			return -1;
-		k->v = v;
-		k->cap = cap;
-	}
-	k->v[k->n++] = *e;
-	return 0;
-}
 
 /* The children of folder id, or n = 0. The caller frees k->v. */
 static void
 children(struct crawler *cr, uint64_t id, struct kids *k)
 {
-	memset(k, 0, sizeof(*k));
-	if (store_readdir(cr->store, id, NULL, SIZE_MAX, kids_add, k) == -1)
-		k->n = 0;
+	store_children(cr->store, id, &k->v, &k->n);
 }
 
 /* Is folder rel a DVR folder (year to hour) wholly older than cutoff? */

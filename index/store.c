@@ -832,6 +832,52 @@ apply_txn(struct store *s, const char *dir, const struct store_remote *v,
 	return r;
 }
 
+struct entv {
+	struct store_ent *v;
+	size_t		 n, cap;
+};
+
+static int
+entv_add(void *arg, const struct store_ent *e)
+{
+	struct entv *a = arg;
+	struct store_ent *v;
+	size_t cap;
+
+	if (a->n == a->cap) {
+		cap = a->cap ? a->cap * 2 : 64;
+		if ((v = realloc(a->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = *e;
+	return 0;
+}
+
+int
+store_children(struct store *s, uint64_t dir, struct store_ent **v,
+    size_t *n)
+{
+	struct entv a = { NULL, 0, 0 };
+	ssize_t got;
+
+	got = store_readdir(s, dir, NULL, SIZE_MAX, entv_add, &a);
+	if (got >= 0 && (size_t)got != a.n) {
+		errno = ENOMEM;	/* entv_add stopped the walk */
+		got = -1;
+	}
+	if (got < 0) {
+		free(a.v);
+		*v = NULL;
+		*n = 0;
+		return -1;
+	}
+	*v = a.v;
+	*n = a.n;
+	return 0;
+}
+
 int
 store_apply_listing(struct store *s, const char *dir,
     const struct store_remote *v, size_t n, int recursive, int complete,

@@ -99,6 +99,14 @@ ssize_t	store_readdir(struct store *, uint64_t dir, const char *after,
 	    void *arg);
 
 /*
+ * Every child of folder dir, in name order, as a malloc'd array in *v
+ * (the caller frees it; NULL when there are none) and its length in *n.
+ * Returns 0, or -1 with errno (*v NULL, *n 0).
+ */
+int	store_children(struct store *, uint64_t dir, struct store_ent **v,
+	    size_t *n);
+
+/*
  * Records a listing of folder dir (a path relative to the root, "" for the
  * root) in one transaction. Names in v are relative to dir and may have
  * several components (a recursive listing); missing parent folders are

@@ -315,6 +315,20 @@ START_TEST(t_snapshot)
 		ck_assert_int_eq(store_resolve(s, "k/n", &e), 0);
 		ck_assert_int_eq(e.listed, 400);
 		ck_assert_int_eq(store_resolve(s, "k/n/m/a.ts", &e), 0);
+		{
+			struct store_ent *kids;
+			size_t n;
+
+			ck_assert_int_eq(store_resolve(s, "k/n", &e), 0);
+			ck_assert_int_eq(store_children(s, e.id, &kids, &n), 0);
+			ck_assert_uint_eq(n, 1);
+			ck_assert_str_eq(kids[0].name, "m");
+			free(kids);
+			ck_assert_int_eq(store_resolve(s, "k/n/m/a.ts", &e), 0);
+			ck_assert_int_eq(store_children(s, e.id, &kids, &n), 0);
+			ck_assert_uint_eq(n, 0);
+			free(kids);
+		}
 	}
 	store_close(s);
 }

@@ -7,7 +7,6 @@
 #include "status_scan.h"
 #include "store.h"
 
-#define READDIR_BATCH	4096
 #define EDGE_MAX	3600	/* longest segment believed, seconds */
 
 void
@@ -97,52 +96,6 @@ sscan_finish(struct sscan *sc)
 	sc->in_gap = 0;
 }
 
-/* The children of one folder, copied out of the store. */
-struct kids {
-	struct store_ent *v;
-	size_t		 n, cap;
-};
-
-static int
-kids_add(void *arg, const struct store_ent *e)
-{
-	struct kids *k = arg;
-	struct store_ent *v;
-	size_t cap;
-
-	if (k->n == k->cap) {
-		cap = k->cap ? k->cap * 2 : 64;
-		if ((v = realloc(k->v, cap * sizeof(*v))) == NULL)
-			return -1;
-		k->v = v;
-		k->cap = cap;
-	}
-	k->v[k->n++] = *e;
-	return 0;
-}
-
-static int
-kids_read(struct store *s, uint64_t dir, struct kids *k)
-{
-	char after[sizeof(k->v->name)] = "";
-	ssize_t n;
-	size_t before;
-
-	for (;;) {
-		before = k->n;
-		n = store_readdir(s, dir, after, READDIR_BATCH, kids_add, k);
-		if (n < 0)
-			return -1;
-		if (k->n != before + (size_t)n) {
-			errno = ENOMEM;	/* kids_add stopped the listing */
-			return -1;
-		}
-		if ((size_t)n < READDIR_BATCH)
-			return 0;
-		memcpy(after, k->v[k->n - 1].name, sizeof(after));
-	}
-}
-
 /*
  * Walks folder dir whose path is path[0..len). path has room for
  * PATH_MAX bytes and is restored on return.
@@ -150,16 +103,16 @@ kids_read(struct store *s, uint64_t dir, struct kids *k)
 static int
 walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 {
-	struct kids k = { NULL, 0, 0 };
+	struct store_ent *kids = NULL;
 	const struct store_ent *e;
 	int64_t t, span;
-	size_t i, nl;
+	size_t i, nl, nkids = 0;
 	int rc = -1;
 
-	if (kids_read(s, dir, &k) == -1)
+	if (store_children(s, dir, &kids, &nkids) == -1)
 		goto out;
-	for (i = 0; i < k.n; i++) {
-		e = &k.v[i];
+	for (i = 0; i < nkids; i++) {
+		e = &kids[i];
 		nl = strlen(e->name);
 		if (len + 1 + nl >= PATH_MAX)
 			continue;	/* cannot be a path the store made */
@@ -181,7 +134,7 @@ walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 	rc = 0;
 out:
 	path[len] = '\0';
-	free(k.v);
+	free(kids);
 	return rc;
 }
 
