@@ -1453,6 +1453,9 @@ store_open(const char *dir, const struct store_conf *conf)
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	pthread_cond_init(&s->done, NULL);
+	pthread_mutex_init(&s->ilock, NULL);
+	pthread_cond_init(&s->idone, NULL);
+	s->iq_tail = &s->iq;
 	s->ro = conf ? conf->readonly : 0;
 	s->max_bytes = conf ? conf->max_bytes : 0;
 	if ((s->dir = strdup(dir)) == NULL)
@@ -1530,6 +1533,8 @@ store_close(struct store *s)
 	free(s->suspect);
 	pthread_cond_destroy(&s->wake);
 	pthread_cond_destroy(&s->done);
+	pthread_cond_destroy(&s->idone);
+	pthread_mutex_destroy(&s->ilock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->wlock);
 	free(s->dir);

@@ -190,6 +190,13 @@ int	store_write_block(struct store *, uint64_t id, uint64_t block,
 int	store_put_file(struct store *, uint64_t id, const void *buf,
 	    size_t len);
 
+/*
+ * store_put_file() for a caller that has computed buf's SHA-256 already
+ * (digest): the store checks that digest, not the bytes again.
+ */
+int	store_put_verified(struct store *, uint64_t id, const void *buf,
+	    size_t len, const uint8_t digest[32]);
+
 /* Notes that file id was read now (for eviction by least recent read). */
 void	store_touch(struct store *, uint64_t id);
 

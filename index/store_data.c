@@ -239,91 +239,219 @@ mkparents(char *path, size_t skip)
 }
 
 /*
- * Moves the verified, synced file src to id's final path and marks it
- * complete, if id still has generation gen. The index first records the
- * intent, so recovery after a crash checks whatever it finds there.
- * Takes s->wlock. -1 with ENOENT when the entry changed meanwhile.
+ * Installs: each caller queues its verified file and waits; the first
+ * caller to find no batch running installs everything queued (group
+ * commit), so a batch costs two index commits and one fsync per folder,
+ * whatever its size.
  */
-int
-store_install(struct store *s, uint64_t id, uint64_t gen, const char *src)
-{
-	char dst[PATH_MAX], *rel = NULL, *slash;
-	sqlite3_stmt *st;
-	struct ent e;
-	size_t skip;
-	int r = -1, rc, err;
+struct inst {
+	uint64_t	 id, gen;
+	const char	*src;
+	int		 fd;		/* src open, to fdatasync; or -1 */
+	int		 err;		/* 0 or errno, once done */
+	int		 done;		/* under s->ilock */
+	int		 synced;	/* its folder is synced */
+	char		*dst;		/* final path, once the intent is in */
+	struct inst	*next;
+};
 
-	pthread_mutex_lock(&s->wlock);
-	if (store_get_c(&s->wr, id, &e) == -1)
-		goto out;
-	if (e.gen != gen || e.e.type != STORE_FILE) {
-		errno = ENOENT;
-		goto out;
-	}
-	if ((rel = store_path_c(&s->wr, id)) == NULL ||
-	    store_xpath(s, dst, sizeof(dst), "data", rel) == -1)
-		goto out;
-	if ((st = store_q(&s->wr, Q_INTENT_ADD)) == NULL)
-		goto out;
+static int
+inst_sql(struct store *s, enum q q, uint64_t id, uint64_t gen,
+    const char *rel, const char *what)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_q(&s->wr, q)) == NULL)
+		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		store_sqlerr(&s->wr, rc, "intent");
-		goto out;
-	}
-	skip = strlen(s->dir) + strlen("/data");
-	if (mkparents(dst, skip) == -1 || rename(src, dst) == -1) {
-		log_warn("install %s", dst);
-		goto out;
-	}
-	slash = strrchr(dst, '/');
-	*slash = '\0';
-	rc = fsync_path(dst);
-	*slash = '/';
-	if (rc == -1) {
-		log_warn("fsync %s", dst);
-		goto undo;
-	}
+	if (rel != NULL)
+		sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+	else if (q == Q_COMPLETE)
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		return store_sqlerr(&s->wr, rc, what);
+	return 0;
+}
+
+/* Records the intent of every still-current entry of v; s->wlock held. */
+static int
+inst_intents(struct store *s, struct inst *v)
+{
+	char dst[PATH_MAX], *rel;
+	struct inst *i;
+	struct ent e;
+
 	if (store_txn(&s->wr, Q_BEGIN) == -1)
-		goto undo;
-	if ((st = store_q(&s->wr, Q_COMPLETE)) == NULL)
-		goto rollback;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		store_sqlerr(&s->wr, rc, "complete");
-		goto rollback;
-	}
-	if ((st = store_q(&s->wr, Q_INTENT_DEL)) == NULL)
-		goto rollback;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-		store_sqlerr(&s->wr, rc, "intent");
-		goto rollback;
+		return -1;
+	for (i = v; i != NULL; i = i->next) {
+		if (i->err != 0)
+			continue;
+		if (store_get_c(&s->wr, i->id, &e) == -1) {
+			i->err = errno;
+			continue;
+		}
+		if (e.gen != i->gen || e.e.type != STORE_FILE) {
+			i->err = ENOENT;
+			continue;
+		}
+		if ((rel = store_path_c(&s->wr, i->id)) == NULL ||
+		    store_xpath(s, dst, sizeof(dst), "data", rel) == -1 ||
+		    (i->dst = strdup(dst)) == NULL) {
+			i->err = errno;
+			free(rel);
+			continue;
+		}
+		if (inst_sql(s, Q_INTENT_ADD, i->id, 0, rel, "intent") == -1) {
+			free(rel);
+			goto fail;
+		}
+		free(rel);
 	}
 	if (store_txn(&s->wr, Q_COMMIT) == -1)
-		goto rollback;
-	/* Now the partial data, if any, is no longer needed. */
-	pthread_mutex_lock(&s->lock);
-	store_pf_kill(s, id);
-	if (store_partial_path(s, dst, sizeof(dst), id) == 0)
-		unlink(dst);
-	pthread_mutex_unlock(&s->lock);
-	r = 0;
-	goto out;
-rollback:
-	err = errno;
+		goto fail;
+	return 0;
+fail:
 	store_txn(&s->wr, Q_ROLLBACK);
-	errno = err;
-undo:
-	/* Nothing unverified-by-the-index stays at a final path. */
-	err = errno;
-	unlink(dst);
-	errno = err;
+	return -1;
+}
+
+/* Syncs the folder of i->dst once for all entries after i sharing it. */
+static void
+inst_sync_dir(struct inst *i)
+{
+	char *slash = strrchr(i->dst, '/');
+	struct inst *k;
+	size_t n = (size_t)(slash - i->dst);
+	int err = 0;
+
+	*slash = '\0';
+	if (fsync_path(i->dst) == -1) {
+		err = errno;
+		log_warn("fsync %s", i->dst);
+	}
+	*slash = '/';
+	for (k = i; k != NULL; k = k->next)
+		if (k->err == 0 && k->dst != NULL &&
+		    strncmp(k->dst, i->dst, n + 1) == 0 &&
+		    strchr(k->dst + n + 1, '/') == NULL) {
+			k->synced = 1;
+			if (err != 0)
+				k->err = err;
+		}
+}
+
+/* Installs the batch v; takes s->wlock. Sets each entry's err. */
+static void
+install_batch(struct store *s, struct inst *v)
+{
+	size_t skip = strlen(s->dir) + strlen("/data");
+	struct inst *i;
+	char path[PATH_MAX];
+	int failed;
+
+	for (i = v; i != NULL; i = i->next)
+		if (i->fd >= 0 && fdatasync(i->fd) == -1) {
+			i->err = errno;
+			log_warn("fdatasync %s", i->src);
+		}
+	pthread_mutex_lock(&s->wlock);
+	if (inst_intents(s, v) == -1) {
+		for (i = v; i != NULL; i = i->next)
+			if (i->err == 0)
+				i->err = errno != 0 ? errno : EIO;
+		goto out;
+	}
+	for (i = v; i != NULL; i = i->next) {
+		if (i->err != 0)
+			continue;
+		if (mkparents(i->dst, skip) == -1 || rename(i->src, i->dst) ==
+		    -1) {
+			i->err = errno;
+			log_warn("install %s", i->dst);
+			free(i->dst);
+			i->dst = NULL;	/* the intent stays for recovery */
+		}
+	}
+	for (i = v; i != NULL; i = i->next)
+		if (i->err == 0 && !i->synced)
+			inst_sync_dir(i);
+	failed = store_txn(&s->wr, Q_BEGIN) == -1;
+	for (i = v; i != NULL && !failed; i = i->next)
+		if (i->err == 0 && (inst_sql(s, Q_COMPLETE, i->id, i->gen,
+		    NULL, "complete") == -1 || inst_sql(s, Q_INTENT_DEL, i->id,
+		    0, NULL, "intent") == -1))
+			failed = 1;
+	if (!failed && store_txn(&s->wr, Q_COMMIT) == -1)
+		failed = 1;
+	if (failed) {
+		int e = errno != 0 ? errno : EIO;
+
+		store_txn(&s->wr, Q_ROLLBACK);
+		for (i = v; i != NULL; i = i->next)
+			if (i->err == 0)
+				i->err = e;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (i = v; i != NULL; i = i->next) {
+		if (i->err == 0) {
+			/* The partial data, if any, is no longer needed. */
+			store_pf_kill(s, i->id);
+			if (store_partial_path(s, path, sizeof(path),
+			    i->id) == 0)
+				unlink(path);
+		} else if (i->dst != NULL)
+			/* Nothing unverified-by-the-index at a final path. */
+			unlink(i->dst);
+	}
+	pthread_mutex_unlock(&s->lock);
 out:
 	pthread_mutex_unlock(&s->wlock);
-	free(rel);
-	return r;
+	for (i = v; i != NULL; i = i->next) {
+		free(i->dst);
+		i->dst = NULL;
+	}
+}
+
+/*
+ * Moves the verified file src (fd open on it to be synced, or -1 when it
+ * is synced already) to id's final path and marks it complete, if id
+ * still has generation gen. The index first records the intent, so
+ * recovery after a crash checks whatever it finds there. -1 with ENOENT
+ * when the entry changed meanwhile.
+ */
+int
+store_install(struct store *s, uint64_t id, uint64_t gen, const char *src,
+    int fd)
+{
+	struct inst me = { .id = id, .gen = gen, .src = src, .fd = fd }, *v;
+
+	pthread_mutex_lock(&s->ilock);
+	*s->iq_tail = &me;
+	s->iq_tail = &me.next;
+	while (!me.done) {
+		if (s->installing) {
+			pthread_cond_wait(&s->idone, &s->ilock);
+			continue;
+		}
+		s->installing = 1;
+		v = s->iq;
+		s->iq = NULL;
+		s->iq_tail = &s->iq;
+		pthread_mutex_unlock(&s->ilock);
+		install_batch(s, v);
+		pthread_mutex_lock(&s->ilock);
+		for (; v != NULL; v = v->next)
+			v->done = 1;
+		s->installing = 0;
+		pthread_cond_broadcast(&s->idone);
+	}
+	pthread_mutex_unlock(&s->ilock);
+	if (me.err != 0) {
+		errno = me.err;
+		return -1;
+	}
+	return 0;
 }
 
 /* Records a hash failure of id and drops its blocks. Takes s->wlock. */
@@ -369,10 +497,9 @@ complete(struct store *s, struct pfile *p)
 		errno = EBADMSG;
 		goto out;
 	}
-	if (fdatasync(p->fd) == -1 ||
-	    store_partial_path(s, src, sizeof(src), p->id) == -1)
+	if (store_partial_path(s, src, sizeof(src), p->id) == -1)
 		goto out;
-	r = store_install(s, p->id, p->gen, src);
+	r = store_install(s, p->id, p->gen, src, p->fd);
 out:
 	e = errno;
 	pthread_mutex_lock(&s->lock);
@@ -466,6 +593,13 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 int
 store_put_file(struct store *s, uint64_t id, const void *buf, size_t len)
 {
+	return store_put_verified(s, id, buf, len, NULL);
+}
+
+int
+store_put_verified(struct store *s, uint64_t id, const void *buf,
+    size_t len, const uint8_t digest[32])
+{
 	char tmp[PATH_MAX];
 	uint8_t sha[32], want[32];
 	struct ent e;
@@ -493,9 +627,12 @@ store_put_file(struct store *s, uint64_t id, const void *buf, size_t len)
 		sscanf(e.e.sha256 + 2 * i, "%2x", &v);
 		want[i] = (uint8_t)v;
 	}
-	if (len != e.e.size || store_sha256(-1, buf, len, 0, sha) == -1 ||
-	    memcmp(sha, want, 32) != 0) {
-		if (len == e.e.size)
+	if (digest == NULL && len == e.e.size &&
+	    store_sha256(-1, buf, len, 0, sha) == 0)
+		digest = sha;
+	if (len != e.e.size || digest == NULL ||
+	    memcmp(digest, want, 32) != 0) {
+		if (len == e.e.size && digest != NULL)
 			hash_failed(s, id, e.gen);
 		errno = EBADMSG;
 		return -1;
@@ -507,17 +644,17 @@ store_put_file(struct store *s, uint64_t id, const void *buf, size_t len)
 	}
 	if ((fd = mkstemp(tmp)) == -1)
 		return -1;
-	if (pwrite_all(fd, buf, len, 0) == -1 || fsync(fd) == -1)
+	if (pwrite_all(fd, buf, len, 0) == -1)
+		goto fail;
+	/* Starts the write-back now; the install batch waits for it. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (store_install(s, id, e.gen, tmp, fd) == -1)
 		goto fail;
 	close(fd);
-	fd = -1;
-	if (store_install(s, id, e.gen, tmp) == -1)
-		goto fail;
 	return 0;
 fail:
 	err = errno;
-	if (fd != -1)
-		close(fd);
+	close(fd);
 	unlink(tmp);
 	errno = err;
 	return -1;

@@ -9,6 +9,7 @@
  *   s->lock: the read connection s->rd, the open partial files (s->pf),
  *	the touch and suspect queues, the committer's counters. Never held
  *	across an fsync.
+ *   s->ilock: the install queue only; never held with the others.
  */
 #ifndef DVRFS_STORE_IMPL_H
 #define DVRFS_STORE_IMPL_H
@@ -64,6 +65,8 @@ struct ent {
 	int64_t		 t;		/* segment time: DVR path or mtime */
 };
 
+struct inst;
+
 struct idtime {
 	uint64_t	 id;
 	int64_t		 t;
@@ -95,6 +98,11 @@ struct store {
 	int		 sync_req;	/* under lock */
 	uint64_t	 seq_started;	/* under lock */
 	uint64_t	 seq_done;	/* under lock */
+	pthread_mutex_t	 ilock;		/* the install queue */
+	struct inst	*iq;		/* under ilock: waiting installs */
+	struct inst	**iq_tail;	/* under ilock */
+	int		 installing;	/* under ilock: a batch runs */
+	pthread_cond_t	 idone;		/* with ilock: a batch finished */
 	pthread_t	 committer;
 	int		 has_committer;
 	pthread_t	 checker;
@@ -121,7 +129,7 @@ void	store_pf_kill(struct store *, uint64_t id);
 void	store_pf_unref(struct store *, struct pfile *);
 void	*store_committer(void *);
 int	store_install(struct store *, uint64_t id, uint64_t gen,
-	    const char *src);
+	    const char *src, int fd);
 int	store_sha256(int fd, const void *buf, size_t len, uint64_t size,
 	    uint8_t out[32]);
 int	store_check_complete(struct store *, uint64_t from, size_t max,
