@@ -26,7 +26,9 @@
 #define FETCH_JSON_MAX		(256U * 1024 * 1024)	/* one listing page */
 #define FETCH_LIST_ENTRIES_MAX	1000000	/* one listing, all pages */
 #define FETCH_AUTH_HOLD_MS	5000	/* crawler pause after a 401 */
+#define FETCH_WHOLE_MAX		(64ULL * 1024 * 1024)	/* read as one job */
 #define FETCH_BUCKETS		256	/* in-flight block table */
+#define FETCH_WHOLE		UINT64_MAX	/* block key of a file job */
 
 enum job_kind { JOB_BLOCK, JOB_LIST, JOB_FILE, JOB_FEED };
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
@@ -85,7 +87,15 @@ struct job {
 	int		 ferr;		/* the transfer's result, for the finisher */
 	uint64_t	 before_id;	/* list jobs: store_last_id() at start */
 	int		 whole_ok;	/* under fetcher.lock: block jobs whose
-					   file was verified whole in flight */
+					   file was verified whole in flight,
+					   file jobs whose body matches fsha */
+	int		 whole_bad;	/* under fetcher.lock: file jobs whose
+					   body was found not to match */
+	unsigned char	 md[32];	/* under fetcher.lock: the body's
+					   SHA-256, once whole_ok */
+	char		 fsha[M4F_SHA256_HEX + 1];	/* file jobs: the
+					   SHA-256 the store expects */
+	int		 hashed;	/* file jobs: in the block table */
 };
 
 /*
@@ -93,8 +103,8 @@ struct job {
  * the others the crawler's and read-ahead's. Each one spends most of its
  * time in fsync, so several keep the disk busy while others wait.
  */
-#define FETCH_FINISHERS		6
-#define FETCH_FIN_VIEWER	2
+#define FETCH_FINISHERS		8
+#define FETCH_FIN_VIEWER	4
 
 struct jobq {
 	struct job	*head, *tail;
@@ -163,6 +173,14 @@ void	jobq_push(struct jobq *q, struct job *j);
 
 /* fetcher.c */
 int64_t	fetch_now_ms(void);
+/*
+ * Checks a whole-file job's body against fsha (once it matched, never
+ * again: whoever comes first, a reader or the finisher), records the
+ * verdict in the job and the body's SHA-256 in md. Returns 1 when the
+ * body matches, 0 when not, -1 when it could not be hashed. Takes the
+ * lock.
+ */
+int	job_verify(struct fetcher *, struct job *, unsigned char md[32]);
 /* Drops one reference; frees the job with the last. Takes the lock. */
 void	job_release(struct fetcher *, struct job *);
 /*
@@ -172,7 +190,7 @@ void	job_release(struct fetcher *, struct job *);
 struct job *job_new(enum job_kind, enum fetch_prio);
 /* Appends j to its priority's queue. Under lock. */
 void	job_queue(struct fetcher *, struct job *);
-/* Removes a block job from the block table. Under lock. */
+/* Removes a block or file job from the block table. Under lock. */
 void	job_unhash(struct fetcher *, struct job *);
 /* Queues a listing of the folder holding rel (a fix after a 404). */
 void	fetch_refresh_parent(struct fetcher *, const char *rel,

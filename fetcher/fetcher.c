@@ -195,6 +195,76 @@ block_job(struct fetcher *f, const struct store_ent *e, const char *rel,
 	return j;
 }
 
+/*
+ * Returns the whole-file job of file e, creating and queueing it if there
+ * is none; with ref set the caller gets a reference. Under lock. NULL with
+ * errno on failure.
+ */
+static struct job *
+file_job(struct fetcher *f, const struct store_ent *e, const char *rel,
+    enum fetch_prio prio, int ref, int *created)
+{
+	struct job *j;
+	unsigned h = bucket(e->id, FETCH_WHOLE);
+
+	*created = 0;
+	for (j = f->blocks[h]; j != NULL; j = j->hnext)
+		if (j->id == e->id && j->block == FETCH_WHOLE)
+			break;
+	if (j == NULL) {
+		if ((j = job_new(JOB_FILE, prio)) == NULL)
+			return NULL;
+		j->id = e->id;
+		j->fsize = e->size;
+		j->block = FETCH_WHOLE;
+		j->hashed = 1;
+		snprintf(j->fsha, sizeof(j->fsha), "%s", e->sha256);
+		if ((j->rel = strdup(rel)) == NULL) {
+			job_free(j);
+			return NULL;
+		}
+		j->hnext = f->blocks[h];
+		f->blocks[h] = j;
+		job_queue(f, j);
+		*created = 1;
+	} else
+		job_raise(f, j, prio);
+	if (ref)
+		j->refs++;
+	return j;
+}
+
+int
+job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
+{
+	char hex[M4F_SHA256_HEX + 1];
+	unsigned int n = 0, i;
+	int ok;
+
+	pthread_mutex_lock(&f->lock);
+	ok = j->whole_ok;
+	if (ok)
+		memcpy(md, j->md, 32);
+	pthread_mutex_unlock(&f->lock);
+	if (ok)
+		return 1;
+	if (EVP_Digest(j->buf, j->fsize, md, &n, EVP_sha256(), NULL) != 1 ||
+	    n != 32)
+		return -1;
+	for (i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	ok = strcmp(hex, j->fsha) == 0;
+	pthread_mutex_lock(&f->lock);
+	if (ok) {
+		j->whole_ok = 1;
+		memcpy(j->md, md, 32);
+	} else
+		j->whole_bad = 1;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&f->lock);
+	return ok;
+}
+
 /* Fills ts with the monotonic time timeout_ms from now. */
 static void
 deadline(struct timespec *ts, int timeout_ms)
@@ -429,6 +499,81 @@ out:
 	return rc;
 }
 
+/*
+ * Reads [off, off+len) of file e0 (hashed, at most whole_max) from
+ * one whole-file job: served as soon as all of it has arrived and its
+ * SHA-256 matches, while the finisher makes it durable behind the reader.
+ * A body that does not match is fetched again, up to 3 times. Returns
+ * len, or -1 with errno (EIO after repeated hash failures).
+ */
+static ssize_t
+read_whole(struct fetcher *f, const struct store_ent *e0, const char *rel,
+    void *buf, size_t len, uint64_t off, enum fetch_prio prio,
+    const struct timespec *ts)
+{
+	unsigned char md[32];
+	struct store_ent e;
+	struct job *j;
+	int tries = 0, created, err, ok;
+
+	for (;;) {
+		if (store_get(f->store, e0->id, &e) == -1)
+			return -1;
+		if (e.state == STORE_COMPLETE) {
+			store_touch(f->store, e0->id);
+			return store_pread(f->store, e0->id, buf, len, off);
+		}
+		if (e.size != e0->size || strcmp(e.sha256, e0->sha256) != 0 ||
+		    tries++ == 3) {
+			errno = EIO;
+			return -1;
+		}
+		pthread_mutex_lock(&f->lock);
+		j = file_job(f, &e, rel, prio, 1, &created);
+		err = errno;
+		pthread_mutex_unlock(&f->lock);
+		if (j == NULL) {
+			errno = err;
+			return -1;
+		}
+		if (created)
+			wake(f);
+		err = 0;
+		pthread_mutex_lock(&f->lock);
+		while (!j->whole_ok && !j->whole_bad && j->got < j->fsize &&
+		    j->state != JOB_DONE && err == 0)
+			err = pthread_cond_timedwait(&j->cond, &f->lock, ts);
+		ok = j->whole_ok ? 1 : j->whole_bad ? 0 : -1;
+		if (ok == -1 && j->got < j->fsize)
+			err = j->state == JOB_DONE ? (j->err != 0 ? j->err :
+			    EIO) : ETIMEDOUT;
+		pthread_mutex_unlock(&f->lock);
+		if (ok == -1 && err == 0)
+			ok = job_verify(f, j, md);
+		if (ok == 1) {
+			memcpy(buf, j->buf + off, len);
+			job_release(f, j);
+			return (ssize_t)len;
+		}
+		if (ok == -1) {
+			job_release(f, j);
+			errno = err != 0 ? err : ENOMEM;
+			return -1;
+		}
+		/* A wrong body: once its job is over, ask again. */
+		err = 0;
+		pthread_mutex_lock(&f->lock);
+		while (j->state != JOB_DONE && err == 0)
+			err = pthread_cond_timedwait(&j->cond, &f->lock, ts);
+		pthread_mutex_unlock(&f->lock);
+		job_release(f, j);
+		if (err != 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
+}
+
 ssize_t
 fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
     uint64_t off, enum fetch_prio prio, int timeout_ms)
@@ -463,7 +608,11 @@ fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
 		if ((rel = store_path(f->store, id)) == NULL)
 			return -1;
 		deadline(&ts, timeout_ms);
-		rc = read_verified(f, &e, rel, buf, len, off, prio, &ts);
+		if (e.size <= f->conf.whole_max)
+			rc = read_whole(f, &e, rel, buf, len, off, prio, &ts);
+		else
+			rc = read_verified(f, &e, rel, buf, len, off, prio,
+			    &ts);
 		err = errno;
 		free(rel);
 		errno = err;
@@ -573,6 +722,22 @@ fetcher_prefetch(struct fetcher *f, uint64_t id, uint64_t first,
 	}
 	if (file_ent(f, id, &e, &rel) == -1)
 		return -1;
+	if (e.state == STORE_COMPLETE) {
+		free(rel);
+		return 0;
+	}
+	if (e.sha256[0] != '\0' && e.size > 0 && e.size <= f->conf.whole_max) {
+		/* Served whole and verified: fetched whole. */
+		pthread_mutex_lock(&f->lock);
+		r = file_job(f, &e, rel, prio, 0, &created) == NULL ? -1 : 0;
+		err = errno;
+		pthread_mutex_unlock(&f->lock);
+		if (created)
+			wake(f);
+		free(rel);
+		errno = err;
+		return r;
+	}
 	nblocks = (e.size + f->bs - 1) / f->bs;
 	if (first >= nblocks)
 		count = 0;
@@ -617,6 +782,7 @@ fetcher_get_file(struct fetcher *f, uint64_t id, enum fetch_prio prio,
 	struct store_ent e;
 	struct job *j;
 	char *rel;
+	int created, err;
 
 	if (prio < FETCH_VIEWER || prio > FETCH_BACKFILL) {
 		errno = EINVAL;
@@ -624,19 +790,35 @@ fetcher_get_file(struct fetcher *f, uint64_t id, enum fetch_prio prio,
 	}
 	if (file_ent(f, id, &e, &rel) == -1)
 		return -1;
-	if ((j = job_new(JOB_FILE, prio)) == NULL) {
-		free(rel);
+	pthread_mutex_lock(&f->lock);
+	j = file_job(f, &e, rel, prio, 0, &created);
+	err = errno;
+	if (j != NULL && !created && j->done != NULL) {
+		/* Someone else's callback: a job of its own, not in the table. */
+		if ((j = job_new(JOB_FILE, prio)) != NULL) {
+			j->id = id;
+			j->fsize = e.size;
+			j->block = FETCH_WHOLE;
+			snprintf(j->fsha, sizeof(j->fsha), "%s", e.sha256);
+			j->rel = rel;
+			rel = NULL;
+			job_queue(f, j);
+			created = 1;
+		}
+		err = errno;
+	}
+	if (j != NULL) {
+		j->done = done;
+		j->done_arg = arg;
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(rel);
+	if (j == NULL) {
+		errno = err;
 		return -1;
 	}
-	j->id = id;
-	j->rel = rel;
-	j->fsize = e.size;
-	j->done = done;
-	j->done_arg = arg;
-	pthread_mutex_lock(&f->lock);
-	job_queue(f, j);
-	pthread_mutex_unlock(&f->lock);
-	wake(f);
+	if (created)
+		wake(f);
 	return 0;
 }
 
@@ -788,6 +970,8 @@ conf_copy(struct fetcher *f, const struct fetcher_conf *conf)
 		f->conf.connect_timeout_ms = 5000;
 	if (f->conf.transfers == 0)
 		f->conf.transfers = 4;
+	if (f->conf.whole_max == 0 || f->conf.whole_max > FETCH_FILE_MAX)
+		f->conf.whole_max = FETCH_WHOLE_MAX;
 	if (f->conf.retries == 0)
 		f->conf.retries = 3;
 	if (f->conf.replication_port == 0)

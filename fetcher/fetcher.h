@@ -9,9 +9,10 @@
  * (LIVE, BACKFILL) share `transfers` parallel transfers, the bandwidth cap
  * and the replication port; viewer requests are never capped.
  *
- * Many readers of the same block make one transfer (coalescing), and a
- * waiting reader wakes as soon as the bytes it needs have arrived, not when
- * the whole block has.
+ * Many readers of the same block or file make one transfer (coalescing). A
+ * file with a known SHA-256 is served only once all of it has arrived and
+ * matches: up to whole_max it is fetched with one request, and the next
+ * reader, the crawler and the store share that one body.
  *
  * Convention: 0 on success, -1 with errno; pointers NULL with errno.
  * errno values callers see: ETIMEDOUT (deadline passed), EHOSTDOWN (the
@@ -44,6 +45,10 @@ struct fetcher_conf {
 	int		 transfers;	/* crawler transfers at once; 0: 4 */
 	uint64_t	 bwlimit;	/* crawler bytes per second; 0: none */
 	int		 retries;	/* per request on transient errors; 0: 3 */
+	uint64_t	 whole_max;	/* a file with a hash up to this size
+					   is read with one request for all of
+					   it (it is served only whole and
+					   verified); 0: 64 MiB */
 };
 
 /*

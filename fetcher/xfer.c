@@ -247,7 +247,7 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 		pthread_mutex_lock(&f->lock);
 		memcpy(j->buf + j->got, p, n);
 		j->got += n;
-		if (j->kind == JOB_BLOCK)
+		if (j->kind == JOB_BLOCK || j->got == want)
 			pthread_cond_broadcast(&j->cond);
 		pthread_mutex_unlock(&f->lock);
 		break;
@@ -453,7 +453,7 @@ job_end(struct fetcher *f, struct job *j, int err)
 	    j->kind == JOB_FILE)))
 		fetch_refresh_parent(f, j->rel, j->xprio);
 	pthread_mutex_lock(&f->lock);
-	if (j->kind == JOB_BLOCK)
+	if (j->kind == JOB_BLOCK || j->hashed)
 		job_unhash(f, j);
 	j->state = JOB_DONE;
 	j->err = err;
@@ -609,6 +609,13 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		j->crawler = 0;
 		f->crawling--;
 	}
+	if (err != 0 && j->kind == JOB_FILE) {
+		/* Readers may be copying a body found good: keep it. */
+		pthread_mutex_lock(&f->lock);
+		if (j->whole_ok)
+			err = 0;
+		pthread_mutex_unlock(&f->lock);
+	}
 	if (err != 0 && transient && j->attempts < f->conf.retries) {
 		retry_later(f, j);
 		return;
@@ -645,10 +652,16 @@ finish(struct fetcher *f, struct job *j)
 	    store_write_block(f->store, j->id, j->block, j->buf, j->len) == -1)
 		/* The readers have their bytes; the store may not want them. */
 		log_warn("block %" PRIu64 " of \"%s\"", j->block, j->rel);
-	if (err == 0 && j->kind == JOB_FILE &&
-	    store_put_file(f->store, j->id, j->buf, j->fsize) == -1) {
-		err = errno;
-		log_warn("file \"%s\"", j->rel);
+	if (err == 0 && j->kind == JOB_FILE) {
+		unsigned char md[32];
+		int r = job_verify(f, j, md);
+
+		if ((r == -1 ? store_put_file(f->store, j->id, j->buf,
+		    j->fsize) : store_put_verified(f->store, j->id, j->buf,
+		    j->fsize, md)) == -1) {
+			err = errno;
+			log_warn("file \"%s\"", j->rel);
+		}
 	}
 	job_end(f, j, err);
 }

@@ -493,9 +493,10 @@ first_ent(void *arg, const struct store_ent *e)
 }
 
 /*
- * Viewers watch forward: queue the rest of this file at viewer priority
- * and the next segments of the stream (the following names in the folder,
- * then the next folder) at live priority.
+ * Viewers watch forward: queue the rest of this file and the next
+ * segments of the stream (the following names in the folder, then the
+ * next folder), all at viewer priority, so that they arrive in parallel
+ * while the viewer reads this one.
  */
 static void
 read_ahead(struct fs *fs, uint64_t id)
@@ -520,11 +521,10 @@ read_ahead(struct fs *fs, uint64_t id)
 	    d.parent != 0 && store_readdir(fs->store, d.parent, d.name, 1,
 	    first_ent, &next) == 1 && next.type == STORE_DIR)
 		store_readdir(fs->store, next.id, NULL, s.cap, list_add, &s);
-	/* Blocks, not whole files: they coalesce with viewers' reads. */
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].state != STORE_COMPLETE && s.v[i].size > 0)
 			fetcher_prefetch(fs->fetcher, s.v[i].id, 0,
-			    (s.v[i].size + bs - 1) / bs, FETCH_LIVE);
+			    (s.v[i].size + bs - 1) / bs, FETCH_VIEWER);
 	free(s.v);
 }
 
@@ -571,14 +571,22 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	int fd, local;
+	int fd, local, ahead;
 	ssize_t n;
 	char *buf;
 
+	/*
+	 * Only a read from the start is a viewer watching forward; a read
+	 * elsewhere (a seek, random access) fetches just what it touches.
+	 */
+	ahead = off == 0 && !__atomic_exchange_n(&h->readahead_done, 1,
+	    __ATOMIC_RELAXED);
 	if ((fd = handle_fd(fs, h)) >= 0) {
 		__atomic_add_fetch(&fs->reads_local, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&fs->bytes_local, size, __ATOMIC_RELAXED);
 		reply_from_fd(req, fd, size, off);
+		if (ahead)
+			read_ahead(fs, ino);
 		return;
 	}
 	if ((buf = malloc(size)) == NULL) {
@@ -591,13 +599,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = -1;
 		errno = EHOSTDOWN;
 	} else {
-		/*
-		 * Only a read from the start is a viewer watching forward;
-		 * a read elsewhere (a seek, random access) fetches just
-		 * the blocks it touches.
-		 */
-		if (!local && off == 0 && !__atomic_exchange_n(
-		    &h->readahead_done, 1, __ATOMIC_RELAXED))
+		if (ahead)
 			read_ahead(fs, ino);
 		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
 		    FETCH_VIEWER, fs->conf.timeout_ms);

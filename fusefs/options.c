@@ -256,6 +256,12 @@ parse_one(struct dvrfs_opts *o, char *opt, int *in_streams, int sloppy,
 			    "from 1 to 64", val);
 		return 0;
 	}
+	if (strcmp(opt, "readahead") == 0 && val != NULL) {
+		if (parse_int(val, 0, 64, &o->readahead) == -1)
+			return fail(err, errlen, "readahead=%s: not a number "
+			    "from 0 to 64", val);
+		return 0;
+	}
 	if (strcmp(opt, "bwlimit") == 0 && val != NULL) {
 		if (opts_size(val, &o->bwlimit) == -1 ||
 		    (o->bwlimit != 0 && o->bwlimit < 1024))
@@ -400,6 +406,7 @@ opts_parse(struct dvrfs_opts *o, int argc, char **argv, char *err,
 	memset(o, 0, sizeof(*o));
 	o->depth = 7 * 86400;
 	o->transfers = 4;
+	o->readahead = 8;
 	o->timeout = 10;
 	o->allow_other = 1;
 

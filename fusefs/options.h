@@ -31,6 +31,7 @@ struct dvrfs_opts {
 	size_t		 keylen;
 	uint64_t	 bwlimit;	/* bytes/s, 0: none */
 	int		 transfers;	/* default 4 */
+	int		 readahead;	/* segments read ahead; default 8 */
 	int		 timeout;	/* seconds a read waits; default 10 */
 	uint32_t	 block_size;	/* 0: the store's */
 	uint64_t	 max_size;	/* store size cap, 0: none */

@@ -293,20 +293,25 @@ START_TEST(t_read)
 	struct store *s;
 	char target[600];
 
+	/* _i 0: files fetched whole; 1: block by block. */
+	int want = _i == 0 ? 1 : 4;
+
 	origin_start(NULL);
 	s = open_store();
 	c = conf_for(port);
+	c.whole_max = _i == 0 ? 0 : 1;
 	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
 	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
 
 	/*
 	 * A missing range: served only once the whole file is here and
-	 * verified, so every block of it is fetched, each once. Then the
-	 * same ranges again, across blocks too, from the store alone.
+	 * verified, so all of it is fetched, once: one request for the
+	 * whole file, or one per block. Then the same ranges again, across
+	 * blocks too, from the store alone.
 	 */
 	read_eq(f, s, 0, 100, 5000);
 	snprintf(target, sizeof(target), "%s/%s", root, files[0].rel);
-	ck_assert_int_eq(origin_count(target), 4);
+	ck_assert_int_eq(origin_count(target), want);
 	fetcher_stats(f, &st);
 	ck_assert_uint_ge(st.bytes[FETCH_VIEWER], files[0].size);
 	read_eq(f, s, 0, 100, 5000);
@@ -315,7 +320,7 @@ START_TEST(t_read)
 	read_eq(f, s, 0, 0, files[0].size);
 	fetcher_stats(f, &st2);
 	ck_assert_uint_eq(st2.requests, st.requests);
-	ck_assert_int_eq(origin_count(target), 4);
+	ck_assert_int_eq(origin_count(target), want);
 	ck_assert_int_eq(st2.connected, 1);
 	/* At and after the end, and the short last block. */
 	read_eq(f, s, 1, files[1].size - 10, 4096);
@@ -537,9 +542,10 @@ START_TEST(t_origin_down)
 END_TEST
 
 /*
- * A fake origin that answers every GET with the right Content-Range but a
- * body one byte short of it (and a matching Content-Length), or with a
- * 200 to a range request.
+ * A fake origin that answers every range GET with the right Content-Range
+ * but a body one byte short of it (and a matching Content-Length), with a
+ * wrong total size, or with a 200; and every whole-file GET with one byte
+ * less or more than the file has, or the right size of wrong bytes.
  */
 static const char fake_py[] =
 "import http.server, sys, re\n"
@@ -548,6 +554,13 @@ static const char fake_py[] =
 "    protocol_version = 'HTTP/1.1'\n"
 "    def log_message(self, *a): pass\n"
 "    def do_GET(self):\n"
+"        if 'Range' not in self.headers:\n"
+"            n = int(sys.argv[3]) + {'short': -1, 'size': 1}.get(mode, 0)\n"
+"            self.send_response(200)\n"
+"            self.send_header('Content-Length', str(n))\n"
+"            self.end_headers()\n"
+"            self.wfile.write(b'x' * n)\n"
+"            return\n"
 "        m = re.match(r'bytes=(\\d+)-(\\d+)', self.headers.get('Range', ''))\n"
 "        a, b = int(m.group(1)), int(m.group(2))\n"
 "        n = b - a + 1\n"
@@ -605,17 +618,23 @@ START_TEST(t_bad_answer)
 	ck_assert_ptr_nonnull(good = fetcher_new(&c, s));
 	ck_assert_int_eq(fetcher_list(good, "", 1, FETCH_VIEWER, 10000), 0);
 	id = file_id(s, files[0].rel);
-	for (i = 0; i < 3; i++) {
+	/* 0-2: block by block; 3-5: whole files. */
+	for (i = 0; i < 6; i++) {
 		fp = free_port();
-		pid = fake_start(fp, modes[i], files[0].size);
+		pid = fake_start(fp, modes[i % 3], files[0].size);
 		c = conf_for(fp);
+		c.whole_max = i < 3 ? 1 : 0;
 		ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
 		ck_assert_int_eq(fetcher_read(f, id, buf, sizeof(buf), BS + 5,
 		    FETCH_VIEWER, 10000), -1);
-		ck_assert_msg(errno == EBADMSG, "%s: %s", modes[i],
-		    strerror(errno));
+		/* Wrong bytes of the right size: refused after 3 tries. */
+		ck_assert_msg(errno == (i == 5 ? EIO : EBADMSG), "%s: %s",
+		    modes[i % 3], strerror(errno));
 		fetcher_stats(f, &st);
-		ck_assert_uint_ge(st.bad_answers, 1);
+		if (i == 5)
+			ck_assert_uint_eq(st.requests, 3);
+		else
+			ck_assert_uint_ge(st.bad_answers, 1);
 		ck_assert_int_eq(store_have(s, id, BS, 100, NULL), 0);
 		fetcher_free(f);
 		kill(pid, SIGKILL);
@@ -787,7 +806,7 @@ fetcher_suite(void)
 
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_set_timeout(core, 60);
-	tcase_add_test(core, t_read);
+	tcase_add_loop_test(core, t_read, 0, 2);
 	tcase_add_test(core, t_coalesce);
 	tcase_add_test(core, t_list_paging);
 	tcase_add_test(core, t_wrong_key);

@@ -54,7 +54,8 @@ START_TEST(defaults_and_options)
 {
 	ck_assert_int_eq(parse("h:/s", "store=/st,depth=30m,replicate,"
 	    "streams=news,sport,replication_port=8002,bwlimit=2M,"
-	    "transfers=8,timeout=5,cluster_key=abc,_netdev,rw,nofail,"
+	    "transfers=8,readahead=16,timeout=5,cluster_key=abc,_netdev,rw,"
+	    "nofail,"
 	    "x-systemd.automount,defaults"), 0);
 	ck_assert_str_eq(o.store, "/st");
 	ck_assert_int_eq(o.depth, 1800);
@@ -66,6 +67,7 @@ START_TEST(defaults_and_options)
 	ck_assert_int_eq(o.replication_port, 8002);
 	ck_assert_uint_eq(o.bwlimit, 2u << 20);
 	ck_assert_int_eq(o.transfers, 8);
+	ck_assert_int_eq(o.readahead, 16);
 	ck_assert_int_eq(o.timeout, 5);
 	ck_assert_str_eq(o.key, "abc");
 	ck_assert_uint_eq(o.keylen, 3);
@@ -75,6 +77,7 @@ START_TEST(defaults_and_options)
 	ck_assert_int_eq(o.depth, 7 * 86400);
 	ck_assert_int_eq(o.timeout, 10);
 	ck_assert_int_eq(o.transfers, 4);
+	ck_assert_int_eq(o.readahead, 8);
 	ck_assert_int_eq(o.replicate, 0);
 	ck_assert_ptr_null(o.streams);
 
@@ -160,6 +163,8 @@ START_TEST(bad_input)
 		{ "h:/s", "store=/s,depth=0", "depth=0" },
 		{ "h:/s", "store=/s,timeout=0", "timeout=0" },
 		{ "h:/s", "store=/s,transfers=65", "transfers=65" },
+		{ "h:/s", "store=/s,readahead=65", "readahead=65" },
+		{ "h:/s", "store=/s,readahead=-1", "readahead=-1" },
 		{ "h:/s", "store=/s,bwlimit=fast", "bwlimit=fast" },
 		{ "h:/s", "store=/s,bwlimit=10", "bwlimit=10" },
 		{ "h:/s", "store=/s,block_size=3000", "block_size=3000" },
