@@ -49,13 +49,18 @@ struct fs {
 
 	int64_t		 down_at;	/* atomic, ms: last read that found
 					   the primary unreachable, 0 if none */
+	int		 no_open;	/* the kernel opens files without
+					   asking: reads come with no handle */
 
 	/* Counters, atomic. */
 	uint64_t	 reads_local, reads_fetched, reads_failed;
 	uint64_t	 bytes_local, bytes_fetched;
 };
 
-/* An open file: its complete data file once there is one. */
+/*
+ * An open file: its complete data file once there is one. Only when the
+ * kernel cannot open files without asking (fs->no_open unset).
+ */
 struct handle {
 	uint64_t	 id;
 	int		 fd;	/* atomic: -1 until the file is complete */
@@ -443,6 +448,15 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (fs->no_open) {
+		/*
+		 * The kernel then opens every file on its own, keeping its
+		 * cache (the mount is read-only, the data immutable): one
+		 * round trip less per open(2).
+		 */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (store_get(fs->store, ino, &e) == -1) {
 		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
 		return;
@@ -579,12 +593,16 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * Only a read from the start is a viewer watching forward; a read
 	 * elsewhere (a seek, random access) fetches just what it touches.
 	 */
-	ahead = off == 0 && !__atomic_exchange_n(&h->readahead_done, 1,
-	    __ATOMIC_RELAXED);
-	if ((fd = handle_fd(fs, h)) >= 0) {
+	ahead = off == 0 && (h == NULL || !__atomic_exchange_n(
+	    &h->readahead_done, 1, __ATOMIC_RELAXED));
+	fd = h != NULL ? handle_fd(fs, h) :
+	    store_open_complete(fs->store, ino);
+	if (fd >= 0) {
 		__atomic_add_fetch(&fs->reads_local, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&fs->bytes_local, size, __ATOMIC_RELAXED);
 		reply_from_fd(req, fd, size, off);
+		if (h == NULL)
+			close(fd);
 		if (ahead)
 			read_ahead(fs, ino);
 		return;
@@ -630,7 +648,7 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
-	if (h->fd >= 0)
+	if (h != NULL && h->fd >= 0)
 		close(h->fd);
 	free(h);
 	fuse_reply_err(req, 0);
@@ -702,6 +720,12 @@ fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	struct fs *fs = userdata;
+
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		fs->no_open = 1;
+	}
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,6 +517,102 @@ START_TEST(t_put_file)
 }
 END_TEST
 
+#define PUT_THREADS	16
+#define PUT_FILES	4
+
+struct putter {
+	struct store	*s;
+	pthread_barrier_t *bar;
+	uint64_t	 id[PUT_FILES];
+	uint8_t		*buf[PUT_FILES];
+	size_t		 len[PUT_FILES];
+	int		 rc[PUT_FILES];
+	int		 err[PUT_FILES];
+};
+
+static void *
+putter_main(void *arg)
+{
+	struct putter *p = arg;
+	uint8_t md[32];
+	unsigned n;
+	int i;
+
+	pthread_barrier_wait(p->bar);
+	for (i = 0; i < PUT_FILES; i++) {
+		EVP_Digest(p->buf[i], p->len[i], md, &n, EVP_sha256(), NULL);
+		if (i == PUT_FILES - 1)
+			md[0] ^= 1;	/* the caller's digest is checked */
+		p->rc[i] = store_put_verified(p->s, p->id[i], p->buf[i],
+		    p->len[i], md);
+		p->err[i] = errno;
+	}
+	return NULL;
+}
+
+/*
+ * Many callers installing at once share batches (group commit): every
+ * file with the right digest ends complete and byte-equal at its path, in
+ * three folders, and the one with a wrong digest in each thread is
+ * refused and leaves nothing behind.
+ */
+START_TEST(t_put_concurrent)
+{
+	struct store *s = mk(BS, 0);
+	struct putter p[PUT_THREADS];
+	pthread_t th[PUT_THREADS];
+	pthread_barrier_t bar;
+	struct store_ent e;
+	char rel[64], tmp[PATH_MAX];
+	int t, i;
+
+	pthread_barrier_init(&bar, NULL, PUT_THREADS);
+	for (t = 0; t < PUT_THREADS; t++) {
+		p[t].s = s;
+		p[t].bar = &bar;
+		for (i = 0; i < PUT_FILES; i++) {
+			p[t].len[i] = 1000 + (size_t)(t * 131 + i * 17);
+			p[t].buf[i] = malloc(p[t].len[i]);
+			fill(p[t].buf[i], p[t].len[i], (unsigned)(t * 8 + i));
+			snprintf(rel, sizeof(rel), "g/%d/%02d-%d.ts", t % 3, t,
+			    i);
+			p[t].id[i] = add_file(s, rel, p[t].buf[i], p[t].len[i],
+			    1);
+		}
+	}
+	for (t = 0; t < PUT_THREADS; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, putter_main,
+		    &p[t]), 0);
+	for (t = 0; t < PUT_THREADS; t++)
+		pthread_join(th[t], NULL);
+	for (t = 0; t < PUT_THREADS; t++)
+		for (i = 0; i < PUT_FILES; i++) {
+			snprintf(rel, sizeof(rel), "g/%d/%02d-%d.ts", t % 3, t,
+			    i);
+			ck_assert_int_eq(store_get(s, p[t].id[i], &e), 0);
+			if (i == PUT_FILES - 1) {
+				ck_assert_int_eq(p[t].rc[i], -1);
+				ck_assert_int_eq(p[t].err[i], EBADMSG);
+				ck_assert_int_eq(e.state, STORE_NONE);
+				ck_assert(!data_exists(rel));
+			} else {
+				ck_assert_msg(p[t].rc[i] == 0, "%s: %s", rel,
+				    strerror(p[t].err[i]));
+				ck_assert_int_eq(e.state, STORE_COMPLETE);
+				ck_assert(data_eq(rel, p[t].buf[i],
+				    p[t].len[i]));
+			}
+			free(p[t].buf[i]);
+		}
+	pthread_barrier_destroy(&bar);
+	/* Nothing is left in tmp/. */
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	ck_assert_int_eq(rmdir(tmp), 0);
+	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	store_close(s);
+}
+END_TEST
+
 /* A complete file, then the same path with one field changed. */
 static void
 coherence(int which)
@@ -895,6 +992,7 @@ suite(void)
 	tcase_add_test(core, t_blocks);
 	tcase_add_test(core, t_hash_failure);
 	tcase_add_test(core, t_put_file);
+	tcase_add_test(core, t_put_concurrent);
 	tcase_add_test(core, t_coherence_size);
 	tcase_add_test(core, t_coherence_mtime);
 	tcase_add_test(core, t_coherence_hash);
