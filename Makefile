@@ -27,7 +27,7 @@ B	:= build
 INDEX_OBJS := $(B)/index/log.o $(B)/index/bitmap.o $(B)/index/dvrpath.o \
 	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
 FETCHER_OBJS := $(B)/fetcher/m4f.o $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
-	$(B)/fetcher/feed.o $(B)/fetcher/crawler.o
+	$(B)/fetcher/feed.o $(B)/fetcher/crawler.o $(B)/fetcher/bundle.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \
 	$(B)/fusefs/status.o
 

@@ -54,7 +54,9 @@ struct crawler {
 	uint64_t	 live[LIVE_MAX];	/* under lock */
 	size_t		 live_head, live_len;	/* under lock */
 	uint64_t	 inflight[INFLIGHT_MAX];	/* under lock */
+	uint64_t	 inflight_size[INFLIGHT_MAX];	/* under lock */
 	size_t		 ninflight;		/* under lock */
+	uint64_t	 inflight_bytes;	/* under lock: their sum */
 	struct crawler_stats st;		/* under lock */
 	struct failed	 failed[FAILED_MAX];	/* under lock */
 	size_t		 nfailed;		/* under lock */
@@ -319,8 +321,12 @@ on_done(void *arg, uint64_t id, int err)
 	int i;
 
 	pthread_mutex_lock(&cr->lock);
-	if ((i = inflight_find(cr, id)) >= 0)
-		cr->inflight[i] = cr->inflight[--cr->ninflight];
+	if ((i = inflight_find(cr, id)) >= 0) {
+		cr->inflight_bytes -= cr->inflight_size[i];
+		cr->ninflight--;
+		cr->inflight[i] = cr->inflight[cr->ninflight];
+		cr->inflight_size[i] = cr->inflight_size[cr->ninflight];
+	}
 	if (err == 0) {
 		cr->st.done++;
 		pthread_mutex_unlock(&cr->lock);
@@ -428,7 +434,7 @@ still_wanted(struct crawler *cr, uint64_t id, uint64_t *size)
 
 /* Keeps the fetcher's queue full with files still to copy. */
 static void
-fill(struct crawler *cr)
+fill_some(struct crawler *cr)
 {
 	enum fetch_prio prio;
 	uint64_t id, size;
@@ -453,19 +459,35 @@ fill(struct crawler *cr)
 			pthread_mutex_unlock(&cr->lock);
 			continue;
 		}
-		if (cr->room_cap != 0 && prio == FETCH_BACKFILL) {
-			if (size > cr->room_left) {
+		if (cr->room_cap != 0) {
+			/*
+			 * Live segments always come in, but they take room
+			 * from backfill too.
+			 */
+			if (prio == FETCH_BACKFILL && size > cr->room_left) {
 				cr->at_cap = 1;
 				pthread_mutex_unlock(&cr->lock);
 				return;
 			}
-			cr->room_left -= size;
+			cr->room_left -= size < cr->room_left ? size :
+			    cr->room_left;
 		}
+		cr->inflight_size[cr->ninflight] = size;
+		cr->inflight_bytes += size;
 		cr->inflight[cr->ninflight++] = id;
 		pthread_mutex_unlock(&cr->lock);
 		if (fetcher_get_file(cr->fetcher, id, prio, on_done, cr) == -1)
 			on_done(cr, id, errno);
 	}
+}
+
+/* fill_some(), its files queued together: neighbours share a request. */
+static void
+fill(struct crawler *cr)
+{
+	fetcher_hold(cr->fetcher, 1);
+	fill_some(cr);
+	fetcher_hold(cr->fetcher, 0);
 }
 
 /*
@@ -482,8 +504,10 @@ check_room(struct crawler *cr)
 
 	if (store_room(cr->store, &used, &cap) == -1 || cap == 0)
 		return;
-	full = used >= cap - cap / 20;
 	pthread_mutex_lock(&cr->lock);
+	/* What is in flight is not in used yet: keep it counted. */
+	used += cr->inflight_bytes;
+	full = used >= cap - cap / 20;
 	if (full && !cr->logged_cap)
 		log_info("store at %llu of max_size %llu bytes: backfill "
 		    "paused", (unsigned long long)used,
@@ -491,7 +515,6 @@ check_room(struct crawler *cr)
 	cr->logged_cap = full;
 	cr->at_cap = full;
 	cr->room_cap = cap;
-	/* What is in flight is not in used yet: keep it counted. */
 	cr->room_left = full ? 0 : cap - cap / 20 - used;
 	pthread_mutex_unlock(&cr->lock);
 }
@@ -569,7 +592,7 @@ crawler_new(struct fetcher *fetcher, struct store *store,
 	cr->store = store;
 	cr->depth = conf->depth;
 	cr->replicate = conf->replicate;
-	cr->window = conf->transfers > 0 ? (size_t)conf->transfers * 2 : 8;
+	cr->window = conf->transfers > 0 ? (size_t)conf->transfers * 4 : 16;
 	if (cr->window > INFLIGHT_MAX)
 		cr->window = INFLIGHT_MAX;
 	if (conf->streams != NULL) {

@@ -96,6 +96,14 @@ struct job {
 	char		 fsha[M4F_SHA256_HEX + 1];	/* file jobs: the
 					   SHA-256 the store expects */
 	int		 hashed;	/* file jobs: in the block table */
+	int		 single;	/* file jobs: never in a bundle */
+	struct job	**members;	/* network thread: a bundle's files,
+					   its leader (this job) first */
+	size_t		 nmembers;
+	size_t		 cur;		/* network thread: the member
+					   receiving bytes */
+	char		*fsizes;	/* network thread: a bundle's
+					   X-M4F-Sizes as received */
 };
 
 /*
@@ -132,6 +140,7 @@ struct fetcher {
 	struct job	*delayed;	/* waiting to be retried */
 	struct job	*blocks[FETCH_BUCKETS];	/* block jobs not yet done */
 	int		 follow;	/* fetcher_follow() was called */
+	int		 held;		/* fetcher_hold() nesting */
 	struct jobq	 fin[2];	/* transfers ended, for the finishers:
 					   [0] viewers', [1] the crawler's */
 	int		 fin_stop;
@@ -141,6 +150,7 @@ struct fetcher {
 
 	/* Network thread only. */
 	int		 crawling;	/* crawler transfers running */
+	int64_t		 bundle_off_until;	/* ms: no bundles before */
 	struct job	*running;	/* every transfer in the multi handle */
 	int64_t		 tokens;	/* bandwidth bucket, bytes */
 	int64_t		 refill;	/* when tokens were last added, ms */
@@ -158,6 +168,7 @@ struct fetcher {
 	_Atomic uint64_t st_requests;
 	_Atomic uint64_t st_failures;
 	_Atomic uint64_t st_bad;
+	_Atomic uint64_t st_answers;
 	atomic_int	 st_connected;
 	atomic_int	 st_auth_failed;
 };
@@ -206,6 +217,39 @@ void	*xfer_main(void *);
  * Returns 0, or -1 with errno (then j is untouched by curl).
  */
 int	xfer_start(struct fetcher *, struct job *);
+
+/* xfer.c: the network thread's side of a job, for bundle.c. */
+/* Ends j with err: wakes its waiters, drops the thread's reference. */
+void	fetch_job_end(struct fetcher *, struct job *, int err);
+/* Hands j, whose transfer ended with err, to a finisher thread. */
+void	fetch_finish_later(struct fetcher *, struct job *, int err);
+/* Puts j in the delayed list for another try after a backoff. */
+void	fetch_retry_later(struct fetcher *, struct job *);
+
+/*
+ * bundle.c: several whole files of one folder in one request, for the
+ * crawler (network thread).
+ */
+/*
+ * j was just taken from queue q to start: takes the next queued files of
+ * the same folder (up to a few, a few MiB) out of q into j->members, j
+ * first. Under lock.
+ */
+void	bundle_gather(struct fetcher *, struct job *j, struct jobq *q,
+	    int64_t now);
+/* Ends the members other than j that need no transfer any more, gives the
+ * others their buffers; j alone left: no bundle. Lock not held. */
+void	bundle_begin(struct fetcher *, struct job *j);
+/* Puts the members other than j back in their queue; no bundle. */
+void	bundle_dissolve(struct fetcher *, struct job *j);
+/* The request target of bundle j; malloc'd, NULL with errno. */
+char	*bundle_target(struct fetcher *, struct job *j);
+/* Do X-M4F-Sizes and Content-Length cl fit j's members? 1 or 0. */
+int	bundle_head_ok(struct job *j, curl_off_t cl);
+/* Hands n body bytes to the members in turn; n, or 0 past the last. */
+size_t	bundle_body(struct fetcher *, struct job *j, const char *p, size_t n);
+/* The bundle's transfer ended with err: every member goes on alone. */
+void	bundle_done(struct fetcher *, struct job *j, int err, int transient);
 
 /* feed.c: the network thread. */
 /* Starts the next feed request when it is due; returns ms until then. */

@@ -55,6 +55,8 @@ job_free(struct job *j)
 	pthread_cond_destroy(&j->cond);
 	free(j->after);
 	free(j->json);
+	free(j->members);
+	free(j->fsizes);
 	free(j->buf);
 	free(j->rel);
 	free(j);
@@ -775,6 +777,18 @@ fail:
 	return -1;
 }
 
+void
+fetcher_hold(struct fetcher *f, int hold)
+{
+	int held;
+
+	pthread_mutex_lock(&f->lock);
+	held = hold ? ++f->held : --f->held;
+	pthread_mutex_unlock(&f->lock);
+	if (held == 0)
+		wake(f);
+}
+
 int
 fetcher_get_file(struct fetcher *f, uint64_t id, enum fetch_prio prio,
     void (*done)(void *arg, uint64_t id, int err), void *arg)
@@ -929,6 +943,7 @@ fetcher_stats(struct fetcher *f, struct fetcher_stats *out)
 	out->failures = atomic_load(&f->st_failures);
 	out->bad_answers = atomic_load(&f->st_bad);
 	out->connected = atomic_load(&f->st_connected);
+	out->answers = atomic_load(&f->st_answers);
 	out->auth_failed = atomic_load(&f->st_auth_failed);
 }
 

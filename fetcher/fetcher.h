@@ -97,6 +97,13 @@ int	fetcher_get_file(struct fetcher *, uint64_t id, enum fetch_prio prio,
 	    void (*done)(void *arg, uint64_t id, int err), void *arg);
 
 /*
+ * While held (hold 1), queued LIVE and BACKFILL jobs wait; the last
+ * release (hold 0) starts them together, so that files of one folder
+ * can share a request. Holds nest.
+ */
+void	fetcher_hold(struct fetcher *, int hold);
+
+/*
  * One change seen on the primary's feed, already applied to the store:
  * the entry's id (0 if deleted), its parent's id and its name.
  * reset means the feed was lost and listings were refreshed instead.
@@ -123,6 +130,7 @@ struct fetcher_stats {
 	uint64_t	 requests;
 	uint64_t	 failures;	/* requests that ended in an error */
 	uint64_t	 bad_answers;	/* malformed, short, wrong hash */
+	uint64_t	 answers;	/* responses received from the primary */
 	int		 connected;	/* the last request reached the primary */
 	int		 auth_failed;	/* the last answer was 401 */
 };

@@ -24,6 +24,10 @@
 #define M4F_FEED_WAIT_MAX	60
 /* The SHA-256 of a JSON answer's body, in lowercase hex. */
 #define M4F_BODY_SHA256		"X-M4F-SHA256"
+/* Several files of a folder in one answer: at most this many names. */
+#define M4F_FILES_MAX		64
+/* Their sizes, decimal, comma-separated, in the order asked. */
+#define M4F_FILES_SIZES		"X-M4F-Sizes"
 
 /*
  * Is name one valid path component? Not empty, not "." or "..", no '/',

@@ -38,6 +38,10 @@ make_target(struct fetcher *f, struct job *j)
 	switch (j->kind) {
 	case JOB_BLOCK:
 	case JOB_FILE:
+		if (j->members != NULL) {
+			free(esc);
+			return bundle_target(f, j);
+		}
 		n = asprintf(&t, "%s/%s", f->export, esc);
 		break;
 	case JOB_LIST:
@@ -107,8 +111,16 @@ on_header(char *p, size_t sz, size_t nm, void *arg)
 		j->crange[0] = '\0';
 		j->bsha[0] = '\0';
 	} else if (!header_value(p, n, "content-range:", j->crange,
-	    sizeof(j->crange)))
-		header_value(p, n, "x-m4f-sha256:", j->bsha, sizeof(j->bsha));
+	    sizeof(j->crange)) &&
+	    !header_value(p, n, "x-m4f-sha256:", j->bsha, sizeof(j->bsha)) &&
+	    j->members != NULL) {
+		char v[M4F_FILES_MAX * 21 + 1];
+
+		if (header_value(p, n, "x-m4f-sizes:", v, sizeof(v))) {
+			free(j->fsizes);
+			j->fsizes = strdup(v);
+		}
+	}
 	return sz * nm;
 }
 
@@ -173,6 +185,11 @@ head_check(struct job *j)
 			j->bad = 1;
 		return;
 	case JOB_FILE:
+		if (j->members != NULL) {
+			if (status != 200 || !bundle_head_ok(j, cl))
+				j->bad = 1;
+			return;
+		}
 		if (status != 200 || cl != (curl_off_t)j->fsize)
 			j->bad = 1;
 		if (status == 200 && cl >= 0 && cl != (curl_off_t)j->fsize)
@@ -236,6 +253,11 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 		f->tokens -= (int64_t)n;
 	}
 	atomic_fetch_add(&f->st_bytes[j->xprio], n);
+	if (j->members != NULL) {
+		if ((n = bundle_body(f, j, p, n)) == 0)
+			j->bad = 1;	/* more than asked for */
+		return n;
+	}
 	switch (j->kind) {
 	case JOB_BLOCK:
 	case JOB_FILE:
@@ -374,6 +396,8 @@ static void
 note_reach(struct fetcher *f, int up, const char *why)
 {
 	atomic_store(&f->st_connected, up);
+	if (up)
+		atomic_fetch_add(&f->st_answers, 1);
 	if (f->reachable == up)
 		return;
 	if (up && f->reachable == 0)
@@ -434,15 +458,16 @@ classify(struct fetcher *f, struct job *j, CURLcode rc, int *transient)
 	}
 	if (status < 200 || status >= 300)
 		return EIO;
+	if (j->members != NULL)
+		return j->cur == j->nmembers ? 0 : EBADMSG;
 	if ((j->kind == JOB_BLOCK && j->got != j->len) ||
 	    (j->kind == JOB_FILE && j->got != j->fsize))
 		return EBADMSG;	/* fewer bytes than Content-Length said */
 	return 0;
 }
 
-/* Ends job j with err: wakes its waiters, drops the thread's reference. */
-static void
-job_end(struct fetcher *f, struct job *j, int err)
+void
+fetch_job_end(struct fetcher *f, struct job *j, int err)
 {
 	if (err != 0) {
 		atomic_fetch_add(&f->st_failures, 1);
@@ -564,9 +589,8 @@ list_page(struct fetcher *f, struct job *j)
 	return xfer_start(f, j) == -1 ? errno : 1;
 }
 
-/* Puts j in the delayed list for another try after a backoff. */
-static void
-retry_later(struct fetcher *f, struct job *j)
+void
+fetch_retry_later(struct fetcher *f, struct job *j)
 {
 	int64_t wait = (int64_t)RETRY_BASE_MS << (j->attempts < 10 ?
 	    j->attempts : 10);
@@ -584,7 +608,6 @@ retry_later(struct fetcher *f, struct job *j)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static void	finish_later(struct fetcher *, struct job *, int);
 
 /* A transfer ended with rc: check, retry, store, wake, as needed. */
 static void
@@ -609,6 +632,10 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		j->crawler = 0;
 		f->crawling--;
 	}
+	if (j->members != NULL) {
+		bundle_done(f, j, err, transient);
+		return;
+	}
 	if (err != 0 && j->kind == JOB_FILE) {
 		/* Readers may be copying a body found good: keep it. */
 		pthread_mutex_lock(&f->lock);
@@ -617,10 +644,10 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		pthread_mutex_unlock(&f->lock);
 	}
 	if (err != 0 && transient && j->attempts < f->conf.retries) {
-		retry_later(f, j);
+		fetch_retry_later(f, j);
 		return;
 	}
-	finish_later(f, j, err);
+	fetch_finish_later(f, j, err);
 }
 
 /*
@@ -628,8 +655,8 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
  * (hashing, fsync, a listing's transaction) never holds up the network
  * thread, and the crawler's never holds up a viewer's.
  */
-static void
-finish_later(struct fetcher *f, struct job *j, int err)
+void
+fetch_finish_later(struct fetcher *f, struct job *j, int err)
 {
 	int k = j->xprio == FETCH_VIEWER ? 0 : 1;
 
@@ -663,7 +690,7 @@ finish(struct fetcher *f, struct job *j)
 			log_warn("file \"%s\"", j->rel);
 		}
 	}
-	job_end(f, j, err);
+	fetch_job_end(f, j, err);
 }
 
 /*
@@ -707,25 +734,28 @@ static void
 job_begin(struct fetcher *f, struct job *j)
 {
 	struct store_ent e;
+	int err = 0;
 
 	if (j->kind == JOB_FILE && j->buf == NULL) {
-		if (store_get(f->store, j->id, &e) == -1) {
-			job_end(f, j, errno);
-			return;
-		}
-		if (e.state == STORE_COMPLETE) {
-			job_end(f, j, 0);
-			return;
-		}
-		if (j->fsize > FETCH_FILE_MAX) {
-			job_end(f, j, EFBIG);
-			return;
-		}
-		if ((j->buf = malloc(j->fsize > 0 ? j->fsize : 1)) == NULL) {
-			job_end(f, j, ENOMEM);
+		if (store_get(f->store, j->id, &e) == -1)
+			err = errno;
+		else if (e.state == STORE_COMPLETE)
+			err = -1;
+		else if (j->fsize > FETCH_FILE_MAX)
+			err = EFBIG;
+		else if ((j->buf = malloc(j->fsize > 0 ? j->fsize : 1)) ==
+		    NULL)
+			err = ENOMEM;
+		if (err != 0) {
+			/* Its bundle's other files go on without it. */
+			if (j->members != NULL)
+				bundle_dissolve(f, j);
+			fetch_job_end(f, j, err == -1 ? 0 : err);
 			return;
 		}
 	}
+	if (j->members != NULL)
+		bundle_begin(f, j);
 	if (j->kind == JOB_LIST && j->before_id == 0)
 		j->before_id = store_last_id(f->store);
 	j->crawler = j->prio != FETCH_VIEWER;
@@ -736,7 +766,7 @@ job_begin(struct fetcher *f, struct job *j)
 			j->crawler = 0;
 			f->crawling--;
 		}
-		job_end(f, j, errno);
+		fetch_job_end(f, j, errno);
 	}
 }
 
@@ -804,7 +834,8 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 		list = j;
 	}
 	refill(f, now);
-	if (f->q[FETCH_LIVE].head != NULL || f->q[FETCH_BACKFILL].head != NULL) {
+	if (f->held == 0 && (f->q[FETCH_LIVE].head != NULL ||
+	    f->q[FETCH_BACKFILL].head != NULL)) {
 		if (now < f->auth_hold) {
 			if (f->auth_hold - now < wait)
 				wait = f->auth_hold - now;
@@ -817,6 +848,7 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 			while (n < f->conf.transfers &&
 			    ((j = pop(&f->q[FETCH_LIVE])) != NULL ||
 			    (j = pop(&f->q[FETCH_BACKFILL])) != NULL)) {
+				bundle_gather(f, j, &f->q[j->prio], now);
 				j->next = list;
 				list = j;
 				n++;
@@ -871,6 +903,13 @@ fail_all(struct fetcher *f)
 			feed_done(f, j, ECANCELED);
 			continue;
 		}
+		for (i = 1; j->members != NULL && (size_t)i < j->nmembers;
+		    i++) {
+			j->members[i]->next = list;
+			list = j->members[i];
+		}
+		free(j->members);
+		j->members = NULL;
 		j->next = list;
 		list = j;
 	}
@@ -889,7 +928,7 @@ fail_all(struct fetcher *f)
 	while ((j = list) != NULL) {
 		list = j->next;
 		j->changed = 0;
-		job_end(f, j, EIO);
+		fetch_job_end(f, j, EIO);
 	}
 }
 

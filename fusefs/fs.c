@@ -49,6 +49,8 @@ struct fs {
 
 	int64_t		 down_at;	/* atomic, ms: last read that found
 					   the primary unreachable, 0 if none */
+	uint64_t	 down_answers;	/* atomic: the fetcher's answers
+					   then */
 	int		 no_open;	/* the kernel opens files without
 					   asking: reads come with no handle */
 
@@ -552,9 +554,10 @@ now_ms(void)
 }
 
 /*
- * Did a read find the primary unreachable just now, with no contact since?
- * Then the kernel's other requests for the same read(2) fail at once
- * instead of each waiting out the timeout.
+ * Did a read find the primary unreachable or silent just now, with no
+ * answer from it since? Then the kernel's other requests for the same
+ * read(2) (its read-ahead, then its retry of the first page) fail at
+ * once instead of each waiting out the timeout.
  */
 static int
 primary_down(struct fs *fs)
@@ -565,7 +568,19 @@ primary_down(struct fs *fs)
 	if (t == 0 || now_ms() - t > DOWN_WINDOW_MS)
 		return 0;
 	fetcher_stats(fs->fetcher, &st);
-	return !st.connected;
+	return !st.connected || st.answers ==
+	    __atomic_load_n(&fs->down_answers, __ATOMIC_RELAXED);
+}
+
+/* Notes that a read found the primary unreachable or silent now. */
+static void
+primary_lost(struct fs *fs)
+{
+	struct fetcher_stats st;
+
+	fetcher_stats(fs->fetcher, &st);
+	__atomic_store_n(&fs->down_answers, st.answers, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->down_at, now_ms(), __ATOMIC_RELAXED);
 }
 
 static void
@@ -621,9 +636,12 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			read_ahead(fs, ino);
 		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
 		    FETCH_VIEWER, fs->conf.timeout_ms);
-		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT))
-			__atomic_store_n(&fs->down_at, now_ms(),
-			    __ATOMIC_RELAXED);
+		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT)) {
+			int e = errno;
+
+			primary_lost(fs);
+			errno = e;
+		}
 	}
 	if (n < 0) {
 		int e = read_errno(errno);

@@ -76,6 +76,26 @@ check "multi-range: 200 whole file" eval \
 curl -s -D "$T/h" -o "$T/r" -H 'Range: bytes=x-y' "$BASE/$F"
 check "malformed range: 200" grep -q '^HTTP/1.1 200' "$T/h"
 
+# --- several files of a folder in one answer
+M=$S/news/2026/11/27/07/13
+FU=$API/files$S/news/2026/11/27/07/13
+curl -s -D "$T/h" -o "$T/r" "$FU?name=02.ts&name=00.ts"
+check "files: 200, the files back to back in the order asked" eval \
+    'grep -q "^HTTP/1.1 200" "$T/h" && cat "$M/02.ts" "$M/00.ts" | cmp -s - "$T/r"'
+check "files: X-M4F-Sizes in the same order" \
+    grep -qi "^x-m4f-sizes: $(stat -c %s "$M/02.ts"),$(stat -c %s "$M/00.ts")" "$T/h"
+check "files: a missing name fails the whole request (404)" \
+    [ "$(code "$FU?name=00.ts&name=nope.ts")" = 404 ]
+check "files: a name with a slash is refused (400)" \
+    [ "$(code "$FU?name=..%2F14%2F00.ts")" = 400 ]
+check "files: a folder as a name is refused (400)" \
+    [ "$(code "$API/files$S/news/2026/11/27/07?name=13")" = 400 ]
+check "files: no name is refused (400)" [ "$(code "$FU")" = 400 ]
+check "files: 65 names are refused (400)" \
+    [ "$(code "$FU?$(printf 'name=00.ts&%.0s' $(seq 65))name=02.ts")" = 400 ]
+check "files: hidden names are not served (404)" \
+    [ "$(code "$API/files$S/news?name=.x")" = 404 ]
+
 # --- HEAD and headers
 curl -s -I "$BASE/$F" | tr -d '\r' >"$T/h"
 check "HEAD: 200, Content-Length, X-M4F-Mtime" eval \

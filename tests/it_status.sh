@@ -123,7 +123,7 @@ is "-w -j: one JSON object per line" "$T/wj1" \
 	'[d["total"]["bytes_done"], d["streams"]["news"]["segments_done"]]' '[66153, 16]'
 
 # Live mode: a real mount of a real origin (no crawler: an on-demand
-# cache), five news segments read through it.
+# cache reading 3 segments ahead), five news segments read through it.
 P=$T/primary/storage
 MNT=$T/mnt
 LS=$T/livestore
@@ -133,7 +133,7 @@ mkdir -p "$P" "$MNT"
 PORT=$(free_port)
 bg "$BIN/m4f-origin" -r "$P" -l 127.0.0.1:$PORT -c "$T/hash.db" 2>"$T/origin.log"
 wait_port $PORT
-if ! "$BIN/dvrfs" 127.0.0.1:"$P" "$MNT" -o store="$LS",port=$PORT,timeout=5 \
+if ! "$BIN/dvrfs" 127.0.0.1:"$P" "$MNT" -o store="$LS",port=$PORT,timeout=5,readahead=3 \
     2>"$T/mount.err"; then
 	nok "mount for live mode"; cat "$T/mount.err"; finish
 fi

@@ -23,6 +23,7 @@
 
 #define LIST_PREFIX	M4F_API_PREFIX "/list/"
 #define FEED_PREFIX	M4F_API_PREFIX "/feed/"
+#define FILES_PREFIX	M4F_API_PREFIX "/files/"
 #define CONN_LIMIT	1000
 
 struct req {
@@ -94,17 +95,18 @@ send_json(struct MHD_Connection *c, char *json)
 }
 
 /*
- * The value of key in the raw query, decoded, in *val (malloc'd).
- * Returns 1 when found, 0 when absent, -1 when malformed.
+ * The next value of key in the raw query from *pos on, decoded, in *val
+ * (malloc'd); *pos moves past it. Returns 1 when found, 0 when there is
+ * no more, -1 when malformed.
  */
 static int
-query_get(const char *query, const char *key, char **val)
+query_next(const char **pos, const char *key, char **val)
 {
 	const char *p, *end, *eq;
 	size_t klen = strlen(key);
 
 	*val = NULL;
-	for (p = query; p != NULL && *p != '\0'; p = *end ? end + 1 : end) {
+	for (p = *pos; p != NULL && *p != '\0'; p = *end ? end + 1 : end) {
 		end = strchrnul(p, '&');
 		eq = memchr(p, '=', (size_t)(end - p));
 		if ((eq ? (size_t)(eq - p) : (size_t)(end - p)) != klen ||
@@ -112,10 +114,46 @@ query_get(const char *query, const char *key, char **val)
 			continue;
 		if (eq == NULL)
 			return -1;
+		*pos = end;
 		*val = m4f_unescape(eq + 1, (size_t)(end - eq - 1), 0);
 		return *val ? 1 : -1;
 	}
 	return 0;
+}
+
+/* The first value of key in the raw query: query_next() from its start. */
+static int
+query_get(const char *query, const char *key, char **val)
+{
+	return query_next(&query, key, val);
+}
+
+/*
+ * Every value of key in the raw query, decoded, in vals (malloc'd, the
+ * caller frees *n of them). Returns 0, or -1 when one is malformed or
+ * there are more than max (then nothing is left to free).
+ */
+static int
+query_all(const char *query, const char *key, char **vals, size_t max,
+    size_t *n)
+{
+	char *v;
+	int r;
+
+	*n = 0;
+	while ((r = query_next(&query, key, &v)) == 1) {
+		if (*n == max) {
+			free(v);
+			r = -1;
+			break;
+		}
+		vals[(*n)++] = v;
+	}
+	if (r == 0)
+		return 0;
+	while (*n > 0)
+		free(vals[--*n]);
+	return -1;
 }
 
 /* A decimal number in [lo, hi]; 0 or -1. */
@@ -289,6 +327,125 @@ serve_file(struct MHD_Connection *c, const struct oexport *ex,
 	return send_resp(c, rng == 1 ? 206 : 200, r);
 }
 
+/* Files of one folder sent back to back (serve_files). */
+struct bundle {
+	int		 fd[M4F_FILES_MAX];
+	uint64_t	 size[M4F_FILES_MAX];
+	size_t		 n, cur;	/* files, the one being sent */
+	uint64_t	 off;		/* bytes of fd[cur] sent */
+};
+
+static void
+bundle_free(void *arg)
+{
+	struct bundle *b = arg;
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		close(b->fd[i]);
+	free(b);
+}
+
+/* MHD asks for the next bytes in order; a file that shrank ends it. */
+static ssize_t
+bundle_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+	struct bundle *b = arg;
+	ssize_t r;
+
+	(void)pos;
+	while (b->cur < b->n && b->off == b->size[b->cur]) {
+		b->cur++;
+		b->off = 0;
+	}
+	if (b->cur == b->n)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > b->size[b->cur] - b->off)
+		max = (size_t)(b->size[b->cur] - b->off);
+	r = pread(b->fd[b->cur], buf, max, (off_t)b->off);
+	if (r <= 0)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	b->off += (uint64_t)r;
+	return r;
+}
+
+/*
+ * Several whole files of the folder rel (the query's name= values, in
+ * order) in one answer: one round trip for many segments. Their sizes are
+ * in X-M4F-Sizes; a missing one fails the whole request (404).
+ */
+static enum MHD_Result
+serve_files(struct MHD_Connection *c, const struct oexport *ex,
+    const char *rel, const struct req *q)
+{
+	char *names[M4F_FILES_MAX], *path = NULL, *real, sizes[M4F_FILES_MAX *
+	    21 + 1];
+	struct MHD_Response *r = NULL;
+	struct bundle *b;
+	struct stat st;
+	uint64_t total = 0;
+	const char *why = "bad query";
+	size_t n, i, used = 0;
+	int status = 400;
+
+	if (query_all(q->query, "name", names, M4F_FILES_MAX, &n) == -1)
+		return send_error(c, 400, "bad query");
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		status = 500, why = "out of memory";
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		free(path);
+		path = NULL;
+		if (m4f_name_check(names[i], strlen(names[i])) == -1 ||
+		    asprintf(&path, "%s%s%s", rel, *rel ? "/" : "",
+		    names[i]) < 0) {
+			path = NULL;
+			status = 400, why = "bad name";
+			goto out;
+		}
+		if ((status = ofs_resolve(ex, path, &real, &st, &why)) != 200)
+			goto out;
+		b->fd[b->n] = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		free(real);
+		if (b->fd[b->n] == -1) {
+			status = errno == ENOENT ? 404 : 500;
+			why = "cannot open";
+			goto out;
+		}
+		b->n++;
+		if (fstat(b->fd[i], &st) == -1 || !S_ISREG(st.st_mode)) {
+			status = 400, why = "not a file";
+			goto out;
+		}
+		b->size[i] = (uint64_t)st.st_size;
+		total += b->size[i];
+		used += (size_t)snprintf(sizes + used, sizeof(sizes) - used,
+		    "%s%llu", i ? "," : "", (unsigned long long)b->size[i]);
+	}
+	if ((r = MHD_create_response_from_callback(total, 256 * 1024,
+	    bundle_read, b, bundle_free)) == NULL) {
+		status = 500, why = "cannot respond";
+		goto out;
+	}
+	b = NULL;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/octet-stream");
+	MHD_add_response_header(r, M4F_FILES_SIZES, sizes);
+	status = 200;
+out:
+	free(path);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	if (b != NULL)
+		bundle_free(b);
+	if (status != 200)
+		return send_error(c, (unsigned)status, why);
+	return send_resp(c, 200, r);
+}
+
 static enum MHD_Result
 serve_list(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
     const struct oexport *ex, const char *rel, const char *urlpath)
@@ -343,10 +500,12 @@ route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
 {
 	const struct oexport *ex;
 	const char *rel, *p = q->path;
-	int list = 0, feed = 0;
+	int list = 0, feed = 0, files = 0;
 
 	if (strncmp(p, LIST_PREFIX, strlen(LIST_PREFIX)) == 0)
 		list = 1, p += strlen(LIST_PREFIX) - 1;
+	else if (strncmp(p, FILES_PREFIX, strlen(FILES_PREFIX)) == 0)
+		files = 1, p += strlen(FILES_PREFIX) - 1;
 	else if (strncmp(p, FEED_PREFIX, strlen(FEED_PREFIX)) == 0)
 		feed = 1, p += strlen(FEED_PREFIX) - 1;
 	else if (strncmp(p, M4F_API_PREFIX "/", strlen(M4F_API_PREFIX) + 1) == 0)
@@ -359,6 +518,8 @@ route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
 		return serve_list(c, h, q, ex, rel, p);
 	if (feed)
 		return serve_feed(c, h, q, ex, rel);
+	if (files)
+		return serve_files(c, ex, rel, q);
 	return serve_file(c, ex, rel);
 }
 

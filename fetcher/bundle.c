@@ -1,0 +1,248 @@
+/*
+ * bundle: the crawler's whole-file jobs of one folder fetched with one
+ * request (GET /m4f/v1/files/FOLDER?name=A&name=B...): one round trip for
+ * several segments, which is what bounds copying over a long link. Each
+ * file stays a job of its own (readers find it, the finisher verifies and
+ * stores it, the crawler hears of it); the bundle is only the transfer,
+ * owned by its first job, the leader.
+ *
+ * When a bundle fails, its files that arrived whole go on as if fetched
+ * alone and the others are queued again, one request each; a primary that
+ * answers bundles with a client error is not asked for one again for a
+ * while (an origin without the API, say).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch_int.h"
+#include "store.h"
+
+#define BUNDLE_FILES	4		/* files in one request */
+#define BUNDLE_BYTES	(8ULL << 20)	/* and their bytes */
+#define BUNDLE_OFF_MS	60000		/* after a refused bundle */
+
+/* The folder part of rel: its length, up to the last '/' (0: the root). */
+static size_t
+dir_len(const char *rel)
+{
+	const char *s = strrchr(rel, '/');
+
+	return s != NULL ? (size_t)(s - rel) : 0;
+}
+
+static int
+bundleable(const struct fetcher *f, const struct job *j)
+{
+	return j->kind == JOB_FILE && !j->single && j->members == NULL &&
+	    j->fsize > 0 && j->fsize <= f->conf.whole_max;
+}
+
+void
+bundle_gather(struct fetcher *f, struct job *j, struct jobq *q,
+    int64_t now)
+{
+	struct job *m, *prev = NULL, *next, *v[BUNDLE_FILES];
+	uint64_t bytes;
+	size_t n = 1, dl;
+
+	if (now < f->bundle_off_until || !bundleable(f, j))
+		return;
+	dl = dir_len(j->rel);
+	bytes = j->fsize;
+	v[0] = j;
+	for (m = q->head; m != NULL && n < BUNDLE_FILES; m = next) {
+		next = m->next;
+		if (!bundleable(f, m) || bytes + m->fsize > BUNDLE_BYTES ||
+		    dir_len(m->rel) != dl || strncmp(m->rel, j->rel, dl) != 0) {
+			prev = m;
+			continue;
+		}
+		if (prev != NULL)
+			prev->next = next;
+		else
+			q->head = next;
+		if (q->tail == m)
+			q->tail = prev;
+		m->next = NULL;
+		m->state = JOB_RUNNING;
+		bytes += m->fsize;
+		v[n++] = m;
+	}
+	if (n == 1 || (j->members = calloc(n, sizeof(*v))) == NULL) {
+		/* Alone after all: the others go back where they were. */
+		while (n > 1) {
+			m = v[--n];
+			m->state = JOB_QUEUED;
+			m->next = q->head;
+			q->head = m;
+			if (q->tail == NULL)
+				q->tail = m;
+		}
+		return;
+	}
+	memcpy(j->members, v, n * sizeof(*v));
+	j->nmembers = n;
+}
+
+void
+bundle_dissolve(struct fetcher *f, struct job *j)
+{
+	size_t i;
+
+	pthread_mutex_lock(&f->lock);
+	for (i = 1; i < j->nmembers; i++)
+		job_queue(f, j->members[i]);
+	pthread_mutex_unlock(&f->lock);
+	free(j->members);
+	j->members = NULL;
+	j->nmembers = 0;
+}
+
+void
+bundle_begin(struct fetcher *f, struct job *j)
+{
+	struct store_ent e;
+	struct job *m;
+	size_t i, k = 1;
+
+	/* Files complete meanwhile, or with no room for them, end here. */
+	for (i = 1; i < j->nmembers; i++) {
+		m = j->members[i];
+		m->xprio = m->prio;
+		if (store_get(f->store, m->id, &e) == -1) {
+			fetch_job_end(f, m, errno);
+			continue;
+		}
+		if (e.state == STORE_COMPLETE) {
+			fetch_job_end(f, m, 0);
+			continue;
+		}
+		if ((m->buf = malloc(m->fsize)) == NULL) {
+			fetch_job_end(f, m, ENOMEM);
+			continue;
+		}
+		m->got = 0;
+		j->members[k++] = m;
+	}
+	j->nmembers = k;
+	j->cur = 0;
+	if (k == 1) {
+		free(j->members);
+		j->members = NULL;
+		j->nmembers = 0;
+	}
+}
+
+char *
+bundle_target(struct fetcher *f, struct job *j)
+{
+	char *dir = NULL, *esc = NULL, *t = NULL, *name;
+	size_t dl = dir_len(j->rel), len, i;
+	FILE *s;
+
+	if ((dir = strndup(j->rel, dl)) == NULL ||
+	    (esc = m4f_escape_path(dir)) == NULL ||
+	    (s = open_memstream(&t, &len)) == NULL)
+		goto out;
+	fprintf(s, "%s/files%s%s%s", M4F_API_PREFIX, f->export,
+	    *esc != '\0' ? "/" : "", esc);
+	for (i = 0; i < j->nmembers; i++) {
+		const char *rel = j->members[i]->rel;
+
+		name = curl_easy_escape(NULL, rel + (dl ? dl + 1 : 0), 0);
+		if (name == NULL)
+			break;
+		fprintf(s, "%cname=%s", i == 0 ? '?' : '&', name);
+		curl_free(name);
+	}
+	if (fclose(s) != 0 || i < j->nmembers) {
+		free(t);
+		t = NULL;
+	}
+out:
+	if (t == NULL)
+		errno = ENOMEM;
+	free(esc);
+	free(dir);
+	return t;
+}
+
+int
+bundle_head_ok(struct job *j, curl_off_t cl)
+{
+	uint64_t total = 0, v;
+	const char *p = j->fsizes;
+	char *end;
+	size_t i;
+
+	for (i = 0; i < j->nmembers; i++) {
+		total += j->members[i]->fsize;
+		if (p == NULL || *p < '0' || *p > '9')
+			return 0;
+		errno = 0;
+		v = strtoull(p, &end, 10);
+		if (errno != 0 || v != j->members[i]->fsize ||
+		    (*end != (i + 1 < j->nmembers ? ',' : '\0')))
+			return 0;
+		p = end + 1;
+	}
+	return cl == (curl_off_t)total;
+}
+
+size_t
+bundle_body(struct fetcher *f, struct job *j, const char *p, size_t n)
+{
+	size_t left = n, take;
+	struct job *m;
+
+	while (left > 0 && j->cur < j->nmembers) {
+		m = j->members[j->cur];
+		take = m->fsize - m->got < left ? m->fsize - m->got : left;
+		pthread_mutex_lock(&f->lock);
+		memcpy(m->buf + m->got, p, take);
+		m->got += take;
+		if (m->got == m->fsize)
+			pthread_cond_broadcast(&m->cond);
+		pthread_mutex_unlock(&f->lock);
+		if (m->got == m->fsize)
+			j->cur++;
+		p += take;
+		left -= take;
+	}
+	return left == 0 ? n : 0;	/* more than asked for: abort */
+}
+
+void
+bundle_done(struct fetcher *f, struct job *j, int err, int transient)
+{
+	struct job **v = j->members, *m;
+	size_t i, n = j->nmembers;
+
+	j->members = NULL;
+	j->nmembers = 0;
+	free(j->fsizes);
+	j->fsizes = NULL;
+	if (err != 0 && !transient && err != EBADMSG)
+		f->bundle_off_until = fetch_now_ms() + BUNDLE_OFF_MS;
+	for (i = 0; i < n; i++) {
+		m = v[i];
+		if (err == 0 || m->got == m->fsize) {
+			fetch_finish_later(f, m, 0);
+			continue;
+		}
+		/* Once more on its own, with the usual retries. */
+		m->single = 1;
+		m->got = 0;
+		if (transient)
+			fetch_retry_later(f, m);
+		else {
+			pthread_mutex_lock(&f->lock);
+			job_queue(f, m);
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+	free(v);
+}
