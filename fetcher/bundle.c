@@ -20,7 +20,7 @@
 #include "fetch_int.h"
 #include "store.h"
 
-#define BUNDLE_FILES	4		/* files in one request */
+#define BUNDLE_FILES	8		/* files in one request */
 #define BUNDLE_BYTES	(8ULL << 20)	/* and their bytes */
 #define BUNDLE_OFF_MS	60000		/* after a refused bundle */
 

@@ -592,7 +592,7 @@ crawler_new(struct fetcher *fetcher, struct store *store,
 	cr->store = store;
 	cr->depth = conf->depth;
 	cr->replicate = conf->replicate;
-	cr->window = conf->transfers > 0 ? (size_t)conf->transfers * 4 : 16;
+	cr->window = conf->transfers > 0 ? (size_t)conf->transfers * 8 : 32;
 	if (cr->window > INFLIGHT_MAX)
 		cr->window = INFLIGHT_MAX;
 	if (conf->streams != NULL) {

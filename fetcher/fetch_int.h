@@ -111,7 +111,7 @@ struct job {
  * the others the crawler's and read-ahead's. Each one spends most of its
  * time in fsync, so several keep the disk busy while others wait.
  */
-#define FETCH_FINISHERS		8
+#define FETCH_FINISHERS		12
 #define FETCH_FIN_VIEWER	4
 
 struct jobq {

@@ -59,3 +59,25 @@ finish() {
 	[ $_fails -eq 0 ]
 	exit $?
 }
+
+# segments_got LOG: one line per file an origin (-v) sent whole, from its
+# log: the path of a plain "GET /PATH", and DIR/NAME for each name of a
+# "GET /m4f/v1/files/DIR?name=..." (several files in one answer).
+segments_got() {
+	python3 - "$1" <<-'EOF'
+	import re, sys, urllib.parse
+	for line in open(sys.argv[1], errors="replace"):
+	    m = re.search(r"GET (/\S+)", line)
+	    if not m:
+	        continue
+	    t = m.group(1)
+	    if t.startswith("/m4f/v1/files/"):
+	        path, _, q = t[len("/m4f/v1/files"):].partition("?")
+	        d = urllib.parse.unquote(path)
+	        for k, v in urllib.parse.parse_qsl(q):
+	            if k == "name":
+	                print(d + "/" + v)
+	    elif not t.startswith("/m4f/"):
+	        print(urllib.parse.unquote(t.partition("?")[0]))
+	EOF
+}
