@@ -632,8 +632,6 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = -1;
 		errno = EHOSTDOWN;
 	} else {
-		if (ahead)
-			read_ahead(fs, ino);
 		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
 		    FETCH_VIEWER, fs->conf.timeout_ms);
 		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT)) {
@@ -657,6 +655,13 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    (uint64_t)n, __ATOMIC_RELAXED);
 		store_touch(fs->store, ino);
 		fuse_reply_buf(req, buf, (size_t)n);
+		/*
+		 * Then the next segments: queued before, they would share
+		 * the link and the primary's disk with this one, and the
+		 * viewer's first byte would wait for them.
+		 */
+		if (ahead)
+			read_ahead(fs, ino);
 	}
 	free(buf);
 }

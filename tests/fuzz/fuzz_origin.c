@@ -3,7 +3,7 @@
  * the disk. The input is SIZE (8 bytes, little endian) then fields split
  * at '\n': a Range header, a query string, an Authorization header and a
  * request target. origin_http.c is compiled in so that its static parsers
- * (parse_range, query_get, query_num) are reachable.
+ * (parse_range, query_get, query_all, query_num) are reachable.
  */
 #include "../../tools/origin_http.c"
 
@@ -42,6 +42,24 @@ fuzz_range(const char *h, uint64_t size)
 	}
 }
 
+/* Every name= value, at most M4F_FILES_MAX of them, all or none. */
+static void
+fuzz_names(const char *q)
+{
+	char *names[M4F_FILES_MAX];
+	size_t n, i;
+
+	if (query_all(q, "name", names, M4F_FILES_MAX, &n) == -1) {
+		FUZZ_ASSERT(n == 0);
+		return;
+	}
+	FUZZ_ASSERT(n <= M4F_FILES_MAX);
+	for (i = 0; i < n; i++) {
+		FUZZ_ASSERT(names[i] != NULL);
+		free(names[i]);
+	}
+}
+
 static void
 fuzz_query(const char *q)
 {
@@ -58,6 +76,7 @@ fuzz_query(const char *q)
 		FUZZ_ASSERT(v >= 1 && v <= M4F_LIST_LIMIT_MAX);
 	if (query_num(q, "since", 0, (uint64_t)1 << 53, 0, &v, &present) == 0)
 		FUZZ_ASSERT(v <= (uint64_t)1 << 53);
+	fuzz_names(q);
 }
 
 static void
