@@ -53,10 +53,10 @@ fill_dvrfs() {
 	rm -rf "$W/store"
 	t0=$(now)
 	mount_dvrfs "$1" "$2" "$W/store" replicate,depth=2h || return 1
-	for ((i = 0; i < ${BENCH_FILL_MAX:-600} * 50; i++)); do
+	for ((i = 0; i < ${BENCH_FILL_MAX:-600} * 10; i++)); do
 		n=$(find "$W/store/data" -type f 2>/dev/null | wc -l)
 		[ "$n" -ge "$nfiles" ] && break
-		sleep 0.02
+		sleep 0.1
 	done
 	since "$t0"
 	done=$("$BIN/dvrfs-status" -j "$2" | python3 -c 'import json, sys

@@ -21,6 +21,7 @@
 #define RETRY_BASE_MS	200
 #define RETRY_MAX_MS	5000
 #define FEED_TIMEOUT_S	(M4F_FEED_WAIT_DEFAULT + 20)
+#define XFER_BUFFER	(256L * 1024)	/* libcurl's receive buffer */
 
 /*
  * The request target (path and query exactly as sent, the string that is
@@ -313,6 +314,8 @@ xfer_start(struct fetcher *f, struct job *j)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long)f->conf.connect_timeout_ms);
+	/* Segments are megabytes: fewer, larger reads of the socket. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, XFER_BUFFER);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
