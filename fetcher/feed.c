@@ -65,8 +65,11 @@ walk_one(void *arg, const struct store_ent *e)
 }
 
 /*
- * Queues a recursive listing of every folder the store has listed,
- * highest first: a listed folder's subtree is covered by its own listing.
+ * Queues a recursive listing of every folder below the root the store has
+ * listed, highest first: a listed folder's subtree is covered by its own
+ * listing. The root, listed at mount, is listed again alone, one level:
+ * its whole tree (every stream, days deep) is the crawler's to list, not
+ * the feed's at every start.
  */
 static void
 relist(struct fetcher *f)
@@ -85,7 +88,10 @@ relist(struct fetcher *f)
 
 		if (store_get(f->store, id, &e) == -1)
 			continue;
-		if (e.listed != 0) {
+		if (id == STORE_ROOT_ID && e.listed != 0 &&
+		    fetch_list_async(f, "", 0, FETCH_LIVE) == -1)
+			log_warn("relisting the root");
+		if (e.listed != 0 && id != STORE_ROOT_ID) {
 			if ((rel = store_path(f->store, id)) != NULL) {
 				if (fetch_list_async(f, rel, 1, FETCH_LIVE) == -1)
 					log_warn("relisting \"%s\"", rel);

@@ -22,6 +22,7 @@
 
 #include "fetcher.h"
 #include "log.h"
+#include "m4f.h"
 #include "store.h"
 
 #define KEY	"right-key"
@@ -807,6 +808,7 @@ START_TEST(t_follow)
 	struct fetcher *f;
 	struct store *s;
 	struct store_ent e;
+	char target[700];
 	int t, found = 0;
 
 	f = listed(&s, conf_for(port));
@@ -814,6 +816,24 @@ START_TEST(t_follow)
 	for (t = 0; t < 100 && atomic_load(&resets) == 0; t++)
 		usleep(100000);
 	ck_assert_int_eq(atomic_load(&resets), 1);
+	/*
+	 * The first answer relists what was listed before it: the root
+	 * alone, one level, and each listed folder under it with its
+	 * subtree; never the whole tree from the root again.
+	 */
+	snprintf(target, sizeof(target), "/m4f/v1/list%s?limit=%d", exportp,
+	    M4F_LIST_LIMIT_DEFAULT);
+	for (t = 0; t < 50 && origin_count(target) == 0; t++)
+		usleep(100000);
+	ck_assert_int_eq(origin_count(target), 1);
+	snprintf(target, sizeof(target), "/m4f/v1/list%s/cam2?recursive=1&"
+	    "limit=%d", exportp, M4F_LIST_LIMIT_DEFAULT);
+	for (t = 0; t < 50 && origin_count(target) == 0; t++)
+		usleep(100000);
+	ck_assert_int_eq(origin_count(target), 1);
+	snprintf(target, sizeof(target), "/m4f/v1/list%s?recursive=1&"
+	    "limit=%d", exportp, M4F_LIST_LIMIT_DEFAULT);
+	ck_assert_int_eq(origin_count(target), 1);	/* listed()'s own */
 	write_file("cam1/2026/01/01/00/00/08.ts", "new segment", 11);
 	for (t = 0; t < 150 && !found; t++) {
 		usleep(100000);
