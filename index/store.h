@@ -243,6 +243,9 @@ struct store_stats {
 int	store_stats(struct store *, const char *rel, int64_t since,
 	    struct store_stats *out);
 
+/* store_stats()' hash_failures alone, without a scan of the store. */
+uint64_t store_hash_failures(struct store *);
+
 /*
  * Parses a DVR segment path "STREAM/YYYY/MM/DD/HH/MM/SS.ext" (STREAM may
  * have several components) into the UTC time of the segment's start.

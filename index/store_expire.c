@@ -149,6 +149,22 @@ fail_unlocked:
 	return -1;
 }
 
+uint64_t
+store_hash_failures(struct store *s)
+{
+	sqlite3_stmt *st;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if ((st = store_q(store_rdc(s), Q_HASHFAIL)) != NULL) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			n = (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 int
 store_stats(struct store *s, const char *rel, int64_t since,
     struct store_stats *out)

@@ -474,6 +474,7 @@ START_TEST(t_hash_failure)
 	ck_assert_uint_eq(e.have, 0);
 	ck_assert_int_eq(store_stats(s, "", 0, &st), 0);
 	ck_assert_uint_eq(st.hash_failures, 1);
+	ck_assert_uint_eq(store_hash_failures(s), 1);
 	/* The right bytes afterwards complete it. */
 	ck_assert_int_eq(write_all(s, id, buf, len), 0);
 	ck_assert(data_eq("h/f.ts", buf, len));
