@@ -248,10 +248,16 @@ wait_mount() {
 
 # unmount DIR: unmounts a FUSE mount started here, waits for it to go.
 unmount() {
-	local i
+	local i pid=
+	grep -q " $1 fuse.dvrfs " /proc/mounts && pid=${DVRFS_PID:-}
 	fusermount3 -u "$1" 2>/dev/null || fusermount3 -uz "$1" 2>/dev/null
 	for ((i = 0; i < 100; i++)); do
-		mountpoint -q "$1" || return 0
+		mountpoint -q "$1" || break
+		sleep 0.05
+	done
+	# A dvrfs daemon finishes writing its store after the unmount.
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
 		sleep 0.05
 	done
 }

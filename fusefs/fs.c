@@ -632,6 +632,15 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = -1;
 		errno = EHOSTDOWN;
 	} else {
+		/*
+		 * The next segments first: they travel while the viewer
+		 * waits for this one (queued after its answer, a reader
+		 * going through a 20 ms link waited a round trip more per
+		 * read-ahead window: 1.24 s instead of 0.98 for the bench's
+		 * window).
+		 */
+		if (ahead)
+			read_ahead(fs, ino);
 		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
 		    FETCH_VIEWER, fs->conf.timeout_ms);
 		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT)) {
@@ -655,13 +664,6 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    (uint64_t)n, __ATOMIC_RELAXED);
 		store_touch(fs->store, ino);
 		fuse_reply_buf(req, buf, (size_t)n);
-		/*
-		 * Then the next segments: queued before, they would share
-		 * the link and the primary's disk with this one, and the
-		 * viewer's first byte would wait for them.
-		 */
-		if (ahead)
-			read_ahead(fs, ino);
 	}
 	free(buf);
 }
