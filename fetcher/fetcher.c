@@ -197,6 +197,27 @@ block_job(struct fetcher *f, const struct store_ent *e, const char *rel,
 	return j;
 }
 
+/* A queued whole-file job of file e, in no table. Under lock. */
+static struct job *
+file_job_new(struct fetcher *f, const struct store_ent *e, const char *rel,
+    enum fetch_prio prio)
+{
+	struct job *j;
+
+	if ((j = job_new(JOB_FILE, prio)) == NULL)
+		return NULL;
+	j->id = e->id;
+	j->fsize = e->size;
+	j->block = FETCH_WHOLE;
+	snprintf(j->fsha, sizeof(j->fsha), "%s", e->sha256);
+	if ((j->rel = strdup(rel)) == NULL) {
+		job_free(j);
+		return NULL;
+	}
+	job_queue(f, j);
+	return j;
+}
+
 /*
  * Returns the whole-file job of file e, creating and queueing it if there
  * is none; with ref set the caller gets a reference. Under lock. NULL with
@@ -214,20 +235,11 @@ file_job(struct fetcher *f, const struct store_ent *e, const char *rel,
 		if (j->id == e->id && j->block == FETCH_WHOLE)
 			break;
 	if (j == NULL) {
-		if ((j = job_new(JOB_FILE, prio)) == NULL)
+		if ((j = file_job_new(f, e, rel, prio)) == NULL)
 			return NULL;
-		j->id = e->id;
-		j->fsize = e->size;
-		j->block = FETCH_WHOLE;
 		j->hashed = 1;
-		snprintf(j->fsha, sizeof(j->fsha), "%s", e->sha256);
-		if ((j->rel = strdup(rel)) == NULL) {
-			job_free(j);
-			return NULL;
-		}
 		j->hnext = f->blocks[h];
 		f->blocks[h] = j;
-		job_queue(f, j);
 		*created = 1;
 	} else
 		job_raise(f, j, prio);
@@ -809,16 +821,8 @@ fetcher_get_file(struct fetcher *f, uint64_t id, enum fetch_prio prio,
 	err = errno;
 	if (j != NULL && !created && j->done != NULL) {
 		/* Someone else's callback: a job of its own, not in the table. */
-		if ((j = job_new(JOB_FILE, prio)) != NULL) {
-			j->id = id;
-			j->fsize = e.size;
-			j->block = FETCH_WHOLE;
-			snprintf(j->fsha, sizeof(j->fsha), "%s", e.sha256);
-			j->rel = rel;
-			rel = NULL;
-			job_queue(f, j);
-			created = 1;
-		}
+		j = file_job_new(f, &e, rel, prio);
+		created = j != NULL;
 		err = errno;
 	}
 	if (j != NULL) {

@@ -21,30 +21,9 @@ make_archive -s news -s sport -b 20m -d 2 -S 200k
 nfiles=$(wc -l <"$T/files")
 start_origin
 
-# up OPTIONS: dvrfs in the foreground (log in $LOG) until the mount answers.
-nmount=0
-up() {
-	local i
-	nmount=$((nmount + 1))
-	LOG=$T/dvrfs.$nmount.log
-	bg "$BIN/dvrfs" -f ${DVRFS_V:+-v} 127.0.0.1:"$ROOT" "$MNT" \
-		-o store="$STORE",port="$OPORT",timeout=3,"$1" 2>"$LOG"
-	DPID=$!
-	for ((i = 0; i < 100; i++)); do
-		mountpoint -q "$MNT" && [ -s "$STORE/dvrfs.json" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-down() {
-	local i
-	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$DPID" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
+# up OPTIONS: dvrfs in the foreground (lib.sh: fg_mount). down: unmount.
+up() { fg_mount "$OPORT" "$1"; }
+down() { fg_unmount; }
 add_mount "$MNT"
 done_count() { status 'd["total"]["segments_done"]'; }
 local_files() { find "$STORE/data" -type f 2>/dev/null | wc -l; }

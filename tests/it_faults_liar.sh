@@ -33,33 +33,11 @@ start_fake() {
 stop_fake() { kill "$FPID"; wait "$FPID" 2>/dev/null; }
 lie() { echo "$1" >"$CTL"; }
 
-# up OPTIONS: a fresh store, dvrfs in the foreground (its log in
-# $T/dvrfs.N.log), until the mount answers. down: unmount, wait for it.
-nmount=0
+# up OPTIONS: a fresh store, dvrfs in the foreground through the fake
+# origin (lib.sh: fg_mount). down: unmount, wait for the daemon.
 add_mount "$MNT"
-up() {
-	local i
-	rm -rf "$STORE"
-	nmount=$((nmount + 1))
-	LOG=$T/dvrfs.$nmount.log
-	bg "$BIN/dvrfs" -f 127.0.0.1:"$ROOT" "$MNT" \
-		-o store="$STORE",port="$FPORT",timeout=3,"$1" 2>"$LOG"
-	DPID=$!
-	for ((i = 0; i < 100; i++)); do
-		mountpoint -q "$MNT" && [ -s "$STORE/dvrfs.json" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-down() {
-	local i
-	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
-	for ((i = 0; i < 300; i++)); do
-		kill -0 "$DPID" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	return 1
-}
+up() { rm -rf "$STORE"; fg_mount "$FPORT" "$1"; }
+down() { fg_unmount; }
 dvrfs_pid() { sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$STORE/dvrfs.json"; }
 status() {
 	timeout 10 "$BIN/dvrfs-status" -j "$MNT" 2>/dev/null | python3 -c 'import json, sys

@@ -81,3 +81,31 @@ segments_got() {
 	        print(urllib.parse.unquote(t.partition("?")[0]))
 	EOF
 }
+
+# fg_mount PORT OPTIONS: dvrfs of $ROOT on $MNT with the store $STORE
+# through 127.0.0.1:PORT, in the foreground (-v when DVRFS_V is set), its
+# log in $LOG ($T/dvrfs.N.log), until the mount answers. Sets DPID.
+# fg_unmount: unmounts it and waits for the daemon to end.
+_nfg=0
+fg_mount() {
+	local i
+	_nfg=$((_nfg + 1))
+	LOG=$T/dvrfs.$_nfg.log
+	bg "$BIN/dvrfs" -f ${DVRFS_V:+-v} 127.0.0.1:"$ROOT" "$MNT" \
+		-o store="$STORE",port="$1",timeout=3,"$2" 2>"$LOG"
+	DPID=$!
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$MNT" && [ -s "$STORE/dvrfs.json" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+fg_unmount() {
+	local i
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$DPID" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
