@@ -3,14 +3,17 @@
 # the relay that adds 20 ms of round trip (wan), page cache dropped
 # first: dvrfs with replicate,depth=2h until every segment is verified in
 # its store (and dvrfs-status -j agrees), against rsync -a from an rsync
-# daemon and rclone copy
-# over HTTP (nginx). After the loopback fill: the dvrfs daemon's memory
-# (VmRSS, VmHWM), and nginx serving the filled mount against nginx serving
-# the native folder (one timed pass over every segment with 8 parallel
-# curls, then wrk, BENCH_CONNS (64) connections, medians of BENCH_ROUNDS
-# alternating runs). Targets: fill >= 1.5x rsync and >= 2x
-# rclone copy at 20 ms, >= rsync on loopback; memory <= 64 MiB + 200 B per
-# segment; nginx over the mount >= 0.8x nginx over the native folder.
+# daemon and rclone copy over HTTP (nginx). Neither peer syncs: their
+# clock stops with the copy in the page cache, while dvrfs counts only
+# files made durable (fdatasync) in its store. So rsync is also timed
+# until a sync of the copy's file system returns (fill_rsync_synced), the
+# finish line dvrfs has. After the loopback fill: the dvrfs daemon's
+# memory (VmRSS, VmHWM), and nginx serving the filled mount against nginx
+# serving the native folder (one timed pass over every segment with 8
+# parallel curls, then wrk, BENCH_CONNS (64) connections, medians of
+# BENCH_ROUNDS alternating runs). Targets: fill >= 1.5x rsync and >= 2x
+# rclone copy at 20 ms, >= rsync on loopback; memory <= 64 MiB + 200 B
+# per segment; nginx over the mount >= 0.8x nginx over the native folder.
 . "$(dirname "$0")/lib.sh"
 
 for p in "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvrfs-status"; do
@@ -83,8 +86,11 @@ for net in lo wan; do
 		t0=$(now)
 		rsync -a "rsync://127.0.0.1:$rp/archive/" "$W/copy/" || note "rsync failed"
 		t[rsync]=$(since "$t0")
+		sync -f "$W/copy"
+		t[synced]=$(since "$t0")
 		same "$W/copy"
 		result "fill_rsync_$net" "$(rate "$mib" "${t[rsync]}")" MiB/s
+		result "fill_rsync_synced_$net" "$(rate "$mib" "${t[synced]}")" MiB/s
 	fi
 	if command -v rclone >/dev/null; then
 		rm -rf "$W/copy"
@@ -104,6 +110,7 @@ for net in lo wan; do
 	same "$W/store/data"
 	r=$(rate "$mib" "$s")
 	[ -n "${t[rsync]:-}" ] && result "fill_dvrfs_$net" "$r" MiB/s "$(rate "$mib" "${t[rsync]}")" rsync
+	[ -n "${t[synced]:-}" ] && result "fill_dvrfs_vs_synced_$net" "$r" MiB/s "$(rate "$mib" "${t[synced]}")" "rsync + sync"
 	[ -n "${t[rclone]:-}" ] && result "fill_dvrfs_vs_rclone_$net" "$r" MiB/s "$(rate "$mib" "${t[rclone]}")" "rclone copy"
 	if [ $net = lo ]; then
 		# fill_dvrfs ran in a subshell: the daemon's pid from its store.

@@ -29,6 +29,8 @@
 #define FETCH_WHOLE_MAX		(64ULL * 1024 * 1024)	/* read as one job */
 #define FETCH_BUCKETS		256	/* in-flight block table */
 #define FETCH_WHOLE		UINT64_MAX	/* block key of a file job */
+#define FETCH_SPARE_BODIES	8	/* freed file bodies kept for reuse */
+#define FETCH_BODY_GRAIN	(64 * 1024)	/* body sizes rounded up to */
 
 enum job_kind { JOB_BLOCK, JOB_LIST, JOB_FILE, JOB_FEED };
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
@@ -57,6 +59,8 @@ struct job {
 	int		 refs;
 	int		 err;		/* errno value once done, 0: success */
 	unsigned char	*buf;		/* block and file jobs: the body */
+	size_t		 bufcap;	/* file jobs: buf is a body_get() of
+					   this many bytes */
 	size_t		 got;		/* bytes of buf filled */
 	struct job	*next;		/* in a queue or the delayed list */
 	struct job	*hnext;		/* in the block table */
@@ -118,6 +122,12 @@ struct jobq {
 	struct job	*head, *tail;
 };
 
+/* A file body's mapping, page-aligned, cap bytes. */
+struct body {
+	unsigned char	*p;
+	size_t		 cap;
+};
+
 struct fetcher {
 	/* Set by fetcher_new(), read-only afterwards. */
 	struct fetcher_conf conf;	/* strings point to the copies below */
@@ -136,6 +146,8 @@ struct fetcher {
 	pthread_mutex_t	 lock;
 	/* Under lock. */
 	int		 stop;
+	struct body	 spare[FETCH_SPARE_BODIES];	/* for body_get() */
+	int		 nspare;
 	struct jobq	 q[3];		/* queued jobs by priority */
 	struct job	*delayed;	/* waiting to be retried */
 	struct job	*blocks[FETCH_BUCKETS];	/* block jobs not yet done */
@@ -194,6 +206,13 @@ int64_t	fetch_now_ms(void);
 int	job_verify(struct fetcher *, struct job *, unsigned char md[32]);
 /* Drops one reference; frees the job with the last. Takes the lock. */
 void	job_release(struct fetcher *, struct job *);
+/*
+ * Gives file job j a body of j->fsize bytes, page-aligned (what the
+ * store's cold installs need), a spare one when there is one: reused
+ * bodies cost no page faults and leave no malloc arena grown. Takes the
+ * lock. Returns 0, or -1 with ENOMEM.
+ */
+int	body_get(struct fetcher *, struct job *j);
 /*
  * Allocates a job with one reference (the network thread's). The caller
  * fills it and queues it with job_queue(). NULL with errno.

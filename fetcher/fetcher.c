@@ -3,6 +3,8 @@
  * waiting with a deadline. The network thread is in xfer.c, the feed in
  * feed.c; the lock order is written in fetch_int.h.
  */
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -42,8 +44,57 @@ job_new(enum job_kind kind, enum fetch_prio prio)
 	return j;
 }
 
+int
+body_get(struct fetcher *f, struct job *j)
+{
+	size_t cap = (j->fsize + FETCH_BODY_GRAIN) & ~(size_t)(FETCH_BODY_GRAIN - 1);
+	void *p = NULL;
+	int i, best = -1;
+
+	pthread_mutex_lock(&f->lock);
+	/* The smallest spare that fits, if it wastes less than half. */
+	for (i = 0; i < f->nspare; i++)
+		if (f->spare[i].cap >= cap && f->spare[i].cap / 2 < cap &&
+		    (best == -1 || f->spare[i].cap < f->spare[best].cap))
+			best = i;
+	if (best != -1) {
+		p = f->spare[best].p;
+		cap = f->spare[best].cap;
+		f->spare[best] = f->spare[--f->nspare];
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (p == NULL && (p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
+		errno = ENOMEM;
+		return -1;
+	}
+	j->buf = p;
+	j->bufcap = cap;
+	return 0;
+}
+
+/* Keeps a freed body for reuse, or unmaps it (the oldest spare goes). */
 static void
-job_free(struct job *j)
+body_put(struct fetcher *f, unsigned char *p, size_t cap)
+{
+	struct body old = { NULL, 0 };
+
+	pthread_mutex_lock(&f->lock);
+	if (f->nspare == FETCH_SPARE_BODIES) {
+		old = f->spare[0];
+		memmove(f->spare, f->spare + 1, sizeof(f->spare[0]) *
+		    (FETCH_SPARE_BODIES - 1));
+		f->nspare--;
+	}
+	f->spare[f->nspare].p = p;
+	f->spare[f->nspare++].cap = cap;
+	pthread_mutex_unlock(&f->lock);
+	if (old.p != NULL)
+		munmap(old.p, old.cap);
+}
+
+static void
+job_free(struct fetcher *f, struct job *j)
 {
 	size_t i;
 
@@ -57,7 +108,10 @@ job_free(struct job *j)
 	free(j->json);
 	free(j->members);
 	free(j->fsizes);
-	free(j->buf);
+	if (j->bufcap > 0)
+		body_put(f, j->buf, j->bufcap);
+	else
+		free(j->buf);
 	free(j->rel);
 	free(j);
 }
@@ -71,7 +125,7 @@ job_release(struct fetcher *f, struct job *j)
 	last = --j->refs == 0;
 	pthread_mutex_unlock(&f->lock);
 	if (last)
-		job_free(j);
+		job_free(f, j);
 }
 
 void
@@ -185,7 +239,7 @@ block_job(struct fetcher *f, const struct store_ent *e, const char *rel,
 	j->len = e->size - j->off < f->bs ? e->size - j->off : f->bs;
 	if ((j->rel = strdup(rel)) == NULL ||
 	    (j->buf = malloc(j->len)) == NULL) {
-		job_free(j);
+		job_free(f, j);
 		return NULL;
 	}
 	j->hnext = f->blocks[h];
@@ -211,7 +265,7 @@ file_job_new(struct fetcher *f, const struct store_ent *e, const char *rel,
 	j->block = FETCH_WHOLE;
 	snprintf(j->fsha, sizeof(j->fsha), "%s", e->sha256);
 	if ((j->rel = strdup(rel)) == NULL) {
-		job_free(j);
+		job_free(f, j);
 		return NULL;
 	}
 	job_queue(f, j);
@@ -856,7 +910,7 @@ list_job(struct fetcher *f, const char *rel, int recursive,
 		return NULL;
 	j->recursive = recursive != 0;
 	if ((j->rel = strdup(rel)) == NULL) {
-		job_free(j);
+		job_free(f, j);
 		return NULL;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -1150,6 +1204,10 @@ fetcher_free(struct fetcher *f)
 	pthread_join(f->thread, NULL);
 	stop_finishers(f);
 	curl_multi_cleanup(f->multi);
+	while (f->nspare > 0) {
+		f->nspare--;
+		munmap(f->spare[f->nspare].p, f->spare[f->nspare].cap);
+	}
 	pthread_mutex_destroy(&f->lock);
 	conf_free(f);
 	free(f);

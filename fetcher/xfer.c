@@ -684,11 +684,14 @@ finish(struct fetcher *f, struct job *j)
 		log_warn("block %" PRIu64 " of \"%s\"", j->block, j->rel);
 	if (err == 0 && j->kind == JOB_FILE) {
 		unsigned char md[32];
-		int r = job_verify(f, j, md);
+		int r = job_verify(f, j, md), cold;
 
-		if ((r == -1 ? store_put_file(f->store, j->id, j->buf,
-		    j->fsize) : store_put_verified(f->store, j->id, j->buf,
-		    j->fsize, md)) == -1) {
+		/* No viewer waits for it: keep it out of the page cache. */
+		pthread_mutex_lock(&f->lock);
+		cold = j->prio != FETCH_VIEWER ? STORE_COLD : 0;
+		pthread_mutex_unlock(&f->lock);
+		if (store_put_verified(f->store, j->id, j->buf, j->fsize,
+		    r == -1 ? NULL : md, cold) == -1) {
 			err = errno;
 			log_warn("file \"%s\"", j->rel);
 		}
@@ -746,8 +749,7 @@ job_begin(struct fetcher *f, struct job *j)
 			err = -1;
 		else if (j->fsize > FETCH_FILE_MAX)
 			err = EFBIG;
-		else if ((j->buf = malloc(j->fsize > 0 ? j->fsize : 1)) ==
-		    NULL)
+		else if (body_get(f, j) == -1)
 			err = ENOMEM;
 		if (err != 0) {
 			/* Its bundle's other files go on without it. */

@@ -192,10 +192,16 @@ int	store_put_file(struct store *, uint64_t id, const void *buf,
 
 /*
  * store_put_file() for a caller that has computed buf's SHA-256 already
- * (digest): the store checks that digest, not the bytes again.
+ * (digest): the store checks that digest, not the bytes again. With
+ * flags STORE_COLD (no reader expected soon: the crawler's copies) the
+ * bytes go around the page cache (O_DIRECT where the file system takes
+ * it and buf is STORE_ALIGN-aligned): the copy costs no page-cache work
+ * and does not push out what viewers read.
  */
+#define STORE_COLD	1
+#define STORE_ALIGN	4096
 int	store_put_verified(struct store *, uint64_t id, const void *buf,
-	    size_t len, const uint8_t digest[32]);
+	    size_t len, const uint8_t digest[32], int flags);
 
 /* Notes that file id was read now (for eviction by least recent read). */
 void	store_touch(struct store *, uint64_t id);

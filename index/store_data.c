@@ -593,12 +593,39 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 int
 store_put_file(struct store *s, uint64_t id, const void *buf, size_t len)
 {
-	return store_put_verified(s, id, buf, len, NULL);
+	return store_put_verified(s, id, buf, len, NULL, 0);
+}
+
+/*
+ * Writes buf as the content of the new file fd. Cold bytes go around the
+ * page cache: the aligned head with O_DIRECT, the tail (less than
+ * STORE_ALIGN bytes) through the cache. Where the file system refuses
+ * O_DIRECT, everything goes through the cache.
+ */
+static int
+write_new(int fd, const char *buf, size_t len, int cold)
+{
+	size_t head = 0;
+	int fl;
+
+	if (cold && ((uintptr_t)buf & (STORE_ALIGN - 1)) == 0 &&
+	    len >= STORE_ALIGN && (fl = fcntl(fd, F_GETFL)) != -1 &&
+	    fcntl(fd, F_SETFL, fl | O_DIRECT) == 0) {
+		head = len & ~(size_t)(STORE_ALIGN - 1);
+		if (pwrite_all(fd, buf, head, 0) == -1) {
+			if (errno != EINVAL)
+				return -1;
+			head = 0;
+		}
+		if (fcntl(fd, F_SETFL, fl) == -1)
+			return -1;
+	}
+	return pwrite_all(fd, buf + head, len - head, head);
 }
 
 int
 store_put_verified(struct store *s, uint64_t id, const void *buf,
-    size_t len, const uint8_t digest[32])
+    size_t len, const uint8_t digest[32], int flags)
 {
 	char tmp[PATH_MAX];
 	uint8_t sha[32], want[32];
@@ -644,7 +671,7 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 	}
 	if ((fd = mkstemp(tmp)) == -1)
 		return -1;
-	if (pwrite_all(fd, buf, len, 0) == -1)
+	if (write_new(fd, buf, len, flags & STORE_COLD) == -1)
 		goto fail;
 	/* Starts the write-back now; the install batch waits for it. */
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);

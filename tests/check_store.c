@@ -1,8 +1,11 @@
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <limits.h>
 #include <pthread.h>
 #include <openssl/evp.h>
@@ -545,7 +548,7 @@ putter_main(void *arg)
 		if (i == PUT_FILES - 1)
 			md[0] ^= 1;	/* the caller's digest is checked */
 		p->rc[i] = store_put_verified(p->s, p->id[i], p->buf[i],
-		    p->len[i], md);
+		    p->len[i], md, i % 2 ? STORE_COLD : 0);
 		p->err[i] = errno;
 	}
 	return NULL;
@@ -610,6 +613,83 @@ START_TEST(t_put_concurrent)
 	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
 	ck_assert_int_eq(rmdir(tmp), 0);
 	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	store_close(s);
+}
+END_TEST
+
+/* Pages of the first len bytes of file rel in the page cache. */
+static size_t
+cached_pages(const char *rel, size_t len)
+{
+	char path[PATH_MAX];
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, i, c = 0;
+	unsigned char *vec = malloc(n);
+	void *m;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/data/%s", dir, rel);
+	ck_assert_int_ge(fd = open(path, O_RDONLY), 0);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	ck_assert_int_eq(mincore(m, len, vec), 0);
+	for (i = 0; i < n; i++)
+		c += vec[i] & 1;
+	munmap(m, len);
+	close(fd);
+	free(vec);
+	return c;
+}
+
+/*
+ * Cold installs (the crawler's) go around the page cache: files with and
+ * without an unaligned tail, from an aligned and from an unaligned
+ * buffer, end complete and byte-equal; on a disk file system the aligned
+ * head of a file written from an aligned buffer is not in the page cache.
+ * A wrong digest is refused as without the flag.
+ */
+START_TEST(t_put_cold)
+{
+	static const size_t lens[] = { 100, STORE_ALIGN,
+	    3 * STORE_ALIGN + 88, (1 << 20) + 88 };
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	struct statfs sf;
+	uint8_t md[32], *mem, *buf;
+	char rel[64];
+	unsigned n;
+	uint64_t id;
+	size_t i, shift;
+	int disk;
+
+	ck_assert_int_eq(posix_memalign((void **)&mem, STORE_ALIGN,
+	    (1 << 20) + 2 * STORE_ALIGN), 0);
+	disk = statfs(dir, &sf) == 0 && sf.f_type != TMPFS_MAGIC;
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (shift = 0; shift < 2; shift++) {
+			buf = mem + shift;
+			fill(buf, lens[i], (unsigned)(i * 2 + shift));
+			snprintf(rel, sizeof(rel), "cold/%zu-%zu.ts", lens[i],
+			    shift);
+			id = add_file(s, rel, buf, lens[i], 1);
+			EVP_Digest(buf, lens[i], md, &n, EVP_sha256(), NULL);
+			ck_assert_int_eq(store_put_verified(s, id, buf,
+			    lens[i], md, STORE_COLD), 0);
+			ck_assert_int_eq(store_get(s, id, &e), 0);
+			ck_assert_int_eq(e.state, STORE_COMPLETE);
+			if (disk && shift == 0 && lens[i] >= STORE_ALIGN)
+				ck_assert_uint_eq(cached_pages(rel, lens[i] &
+				    ~(size_t)(STORE_ALIGN - 1)), 0);
+			ck_assert(data_eq(rel, buf, lens[i]));
+		}
+	fill(mem, 2 * STORE_ALIGN, 99);
+	id = add_file(s, "cold/bad.ts", mem, 2 * STORE_ALIGN, 1);
+	EVP_Digest(mem, 2 * STORE_ALIGN, md, &n, EVP_sha256(), NULL);
+	md[5] ^= 1;
+	ck_assert_int_eq(store_put_verified(s, id, mem, 2 * STORE_ALIGN, md,
+	    STORE_COLD), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+	ck_assert(!data_exists("cold/bad.ts"));
+	free(mem);
 	store_close(s);
 }
 END_TEST
@@ -994,6 +1074,7 @@ suite(void)
 	tcase_add_test(core, t_hash_failure);
 	tcase_add_test(core, t_put_file);
 	tcase_add_test(core, t_put_concurrent);
+	tcase_add_test(core, t_put_cold);
 	tcase_add_test(core, t_coherence_size);
 	tcase_add_test(core, t_coherence_mtime);
 	tcase_add_test(core, t_coherence_hash);
