@@ -95,6 +95,8 @@ struct job {
 					   file jobs whose body matches fsha */
 	int		 whole_bad;	/* under fetcher.lock: file jobs whose
 					   body was found not to match */
+	int		 verifying;	/* under fetcher.lock: job_verify() is
+					   hashing the body */
 	unsigned char	 md[32];	/* under fetcher.lock: the body's
 					   SHA-256, once whole_ok */
 	char		 fsha[M4F_SHA256_HEX + 1];	/* file jobs: the

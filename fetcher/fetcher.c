@@ -310,19 +310,30 @@ job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
 	int ok;
 
 	pthread_mutex_lock(&f->lock);
+	/* A reader and the finisher often get there together: hash once. */
+	while (j->verifying)
+		pthread_cond_wait(&j->cond, &f->lock);
 	ok = j->whole_ok;
 	if (ok)
 		memcpy(md, j->md, 32);
+	else
+		j->verifying = 1;
 	pthread_mutex_unlock(&f->lock);
 	if (ok)
 		return 1;
 	if (EVP_Digest(j->buf, j->fsize, md, &n, EVP_sha256(), NULL) != 1 ||
-	    n != 32)
+	    n != 32) {
+		pthread_mutex_lock(&f->lock);
+		j->verifying = 0;
+		pthread_cond_broadcast(&j->cond);
+		pthread_mutex_unlock(&f->lock);
 		return -1;
+	}
 	for (i = 0; i < n; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	ok = strcmp(hex, j->fsha) == 0;
 	pthread_mutex_lock(&f->lock);
+	j->verifying = 0;
 	if (ok) {
 		j->whole_ok = 1;
 		memcpy(j->md, md, 32);
@@ -572,12 +583,15 @@ out:
  * one whole-file job: served as soon as all of it has arrived and its
  * SHA-256 matches, while the finisher makes it durable behind the reader.
  * A body that does not match is fetched again, up to 3 times. Returns
- * len, or -1 with errno (EIO after repeated hash failures).
+ * len, or -1 with errno (EIO after repeated hash failures). With pin set
+ * nothing is copied: *pin gets the job, its reference kept, and the
+ * bytes are its body's; buf may then be NULL, and 0 returned says the
+ * file is complete in the store, to be read from there.
  */
 static ssize_t
 read_whole(struct fetcher *f, const struct store_ent *e0, const char *rel,
     void *buf, size_t len, uint64_t off, enum fetch_prio prio,
-    const struct timespec *ts)
+    const struct timespec *ts, struct job **pin)
 {
 	unsigned char md[32];
 	struct store_ent e;
@@ -588,6 +602,8 @@ read_whole(struct fetcher *f, const struct store_ent *e0, const char *rel,
 		if (store_get(f->store, e0->id, &e) == -1)
 			return -1;
 		if (e.state == STORE_COMPLETE) {
+			if (buf == NULL)
+				return 0;
 			store_touch(f->store, e0->id);
 			return store_pread(f->store, e0->id, buf, len, off);
 		}
@@ -618,6 +634,10 @@ read_whole(struct fetcher *f, const struct store_ent *e0, const char *rel,
 		pthread_mutex_unlock(&f->lock);
 		if (ok == -1 && err == 0)
 			ok = job_verify(f, j, md);
+		if (ok == 1 && pin != NULL) {
+			*pin = j;
+			return (ssize_t)len;
+		}
 		if (ok == 1) {
 			memcpy(buf, j->buf + off, len);
 			job_release(f, j);
@@ -640,6 +660,76 @@ read_whole(struct fetcher *f, const struct store_ent *e0, const char *rel,
 			return -1;
 		}
 	}
+}
+
+/* Bytes a reader holds: a verified body in memory, or a copy. */
+struct fetch_ref {
+	struct job	*job;
+	unsigned char	 bytes[];
+};
+
+ssize_t
+fetcher_read_ref(struct fetcher *f, uint64_t id, size_t len, uint64_t off,
+    enum fetch_prio prio, int timeout_ms, const void **data,
+    struct fetch_ref **ref)
+{
+	struct fetch_ref *r;
+	struct store_ent e;
+	struct timespec ts;
+	struct job *j = NULL;
+	char *rel;
+	ssize_t n = 0;
+	int err;
+
+	*ref = NULL;
+	if (store_get(f->store, id, &e) == 0 && e.type == STORE_FILE &&
+	    e.state != STORE_COMPLETE && e.sha256[0] != '\0' &&
+	    e.size <= f->conf.whole_max && off < e.size && len > 0 &&
+	    prio >= FETCH_VIEWER && prio <= FETCH_BACKFILL) {
+		if ((rel = store_path(f->store, id)) == NULL)
+			return -1;
+		if (len > e.size - off)
+			len = e.size - off;
+		deadline(&ts, timeout_ms);
+		n = read_whole(f, &e, rel, NULL, len, off, prio, &ts, &j);
+		err = errno;
+		free(rel);
+		errno = err;
+		if (n < 0)
+			return -1;
+	}
+	if (j != NULL) {
+		if ((r = malloc(sizeof(*r))) == NULL) {
+			job_release(f, j);
+			return -1;
+		}
+		r->job = j;
+		*data = j->buf + off;
+	} else {
+		if ((r = malloc(sizeof(*r) + len)) == NULL)
+			return -1;
+		r->job = NULL;
+		if ((n = fetcher_read(f, id, r->bytes, len, off, prio,
+		    timeout_ms)) < 0) {
+			err = errno;
+			free(r);
+			errno = err;
+			return -1;
+		}
+		*data = r->bytes;
+	}
+	*ref = r;
+	return n;
+}
+
+void
+fetcher_unref(struct fetcher *f, struct fetch_ref *r)
+{
+	if (r == NULL)
+		return;
+	if (r->job != NULL)
+		job_release(f, r->job);
+	free(r);
 }
 
 ssize_t
@@ -677,7 +767,8 @@ fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
 			return -1;
 		deadline(&ts, timeout_ms);
 		if (e.size <= f->conf.whole_max)
-			rc = read_whole(f, &e, rel, buf, len, off, prio, &ts);
+			rc = read_whole(f, &e, rel, buf, len, off, prio, &ts,
+			    NULL);
 		else
 			rc = read_verified(f, &e, rel, buf, len, off, prio,
 			    &ts);

@@ -80,6 +80,20 @@ ssize_t	fetcher_read(struct fetcher *, uint64_t id, void *buf, size_t len,
 	    uint64_t off, enum fetch_prio prio, int timeout_ms);
 
 /*
+ * fetcher_read() without a copy where it can be: *data is set to the
+ * bytes read, inside a verified body in memory when the file is being
+ * fetched whole, and *ref to what holds them, given back with
+ * fetcher_unref() once they have been used. Returns the number of bytes,
+ * or -1 with errno (*ref NULL).
+ */
+struct fetch_ref;
+ssize_t	fetcher_read_ref(struct fetcher *, uint64_t id, size_t len,
+	    uint64_t off, enum fetch_prio prio, int timeout_ms,
+	    const void **data, struct fetch_ref **ref);
+/* Lets go of the bytes of one fetcher_read_ref(). NULL ok. */
+void	fetcher_unref(struct fetcher *, struct fetch_ref *);
+
+/*
  * Queues blocks [first, first+count) of file id into the store at prio
  * without waiting (read-ahead). Blocks already here or in flight are
  * skipped. Returns 0, or -1.

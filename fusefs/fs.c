@@ -600,9 +600,10 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct fetch_ref *ref = NULL;
+	const void *data = NULL;
 	int fd, local, ahead;
 	ssize_t n;
-	char *buf;
 
 	/*
 	 * Only a read from the start is a viewer watching forward; a read
@@ -622,10 +623,6 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			read_ahead(fs, ino);
 		return;
 	}
-	if ((buf = malloc(size)) == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
 	local = store_have(fs->store, ino, (uint64_t)off, size, NULL) == 1;
 	if (!local && primary_down(fs)) {
 		/* One wait per outage, not one per request of a read. */
@@ -641,8 +638,8 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 */
 		if (ahead)
 			read_ahead(fs, ino);
-		n = fetcher_read(fs->fetcher, ino, buf, size, (uint64_t)off,
-		    FETCH_VIEWER, fs->conf.timeout_ms);
+		n = fetcher_read_ref(fs->fetcher, ino, size, (uint64_t)off,
+		    FETCH_VIEWER, fs->conf.timeout_ms, &data, &ref);
 		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT)) {
 			int e = errno;
 
@@ -663,9 +660,9 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		__atomic_add_fetch(local ? &fs->bytes_local : &fs->bytes_fetched,
 		    (uint64_t)n, __ATOMIC_RELAXED);
 		store_touch(fs->store, ino);
-		fuse_reply_buf(req, buf, (size_t)n);
+		fuse_reply_buf(req, data, (size_t)n);
 	}
-	free(buf);
+	fetcher_unref(fs->fetcher, ref);
 }
 
 static void
