@@ -10,8 +10,8 @@
 # finish line dvrfs has. After the loopback fill: the dvrfs daemon's
 # memory (VmRSS, VmHWM), and nginx serving the filled mount against nginx
 # serving the native folder (one timed pass over every segment with 8
-# parallel curls, then wrk, BENCH_CONNS (64) connections, medians of
-# BENCH_ROUNDS alternating runs). Targets: fill >= 1.5x rsync and >= 2x
+# parallel curls from a dropped page cache, then wrk, BENCH_CONNS (64)
+# connections, medians of BENCH_ROUNDS alternating runs). Targets: fill >= 1.5x rsync and >= 2x
 # rclone copy at 20 ms, >= rsync on loopback; memory <= 64 MiB + 200 B
 # per segment; nginx over the mount >= 0.8x nginx over the native folder.
 . "$(dirname "$0")/lib.sh"
@@ -129,9 +129,10 @@ for net in lo wan; do
 		[ "$(curl -sf "http://127.0.0.1:$nginx_lo$p" | md5sum)" = \
 		  "$(curl -sf "http://127.0.0.1:$mport$q" | md5sum)" ] ||
 		    note "nginx over the mount returns other bytes"
-		# One pass over every segment first, 8 at a time, timed: the
-		# mount's first pass goes through the daemon, later ones come
-		# from the kernel's cache, as the native folder's do.
+		# One pass over every segment first, 8 at a time, timed, each
+		# side from a dropped page cache: the mount's first pass goes
+		# through the daemon, later ones come from the kernel's cache,
+		# as the native folder's do.
 		first_pass() {
 			local t0
 			t0=$(now)
@@ -140,7 +141,10 @@ for net in lo wan; do
 			    note "first pass on $1 failed"
 			rate "$mib" "$(since "$t0")"
 		}
-		a=$(first_pass "$nginx_lo" "$W/paths") b=$(first_pass "$mport" "$W/mpaths")
+		drop_caches
+		a=$(first_pass "$nginx_lo" "$W/paths")
+		drop_caches
+		b=$(first_pass "$mport" "$W/mpaths")
 		result nginx_native_first "$a" MiB/s
 		result nginx_mount_first "$b" MiB/s "$a" "nginx native, first pass"
 		nat=() mnt=()
