@@ -124,13 +124,14 @@ FUZZ_CC	?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_NAMES := listing feed origin options dvrpath
+FUZZ_NAMES := listing feed origin options dvrpath sizes
 FUZZ_SRC_listing := fetcher/m4f.c
 FUZZ_SRC_feed := fetcher/m4f.c
 FUZZ_SRC_origin := fetcher/m4f.c index/log.c tools/origin_fs.c \
 	tools/origin_hash.c tools/origin_feed.c
 FUZZ_SRC_options := fusefs/options.c fetcher/m4f.c
 FUZZ_SRC_dvrpath := index/dvrpath.c
+FUZZ_SRC_sizes := fetcher/m4f.c
 REPLAY_OBJS_origin := $(B)/tools/origin_fs.o $(B)/tools/origin_hash.o \
 	$(B)/tools/origin_feed.o
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)

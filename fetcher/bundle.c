@@ -173,21 +173,16 @@ out:
 int
 bundle_head_ok(struct job *j, curl_off_t cl)
 {
-	uint64_t total = 0, v;
-	const char *p = j->fsizes;
-	char *end;
-	size_t i;
+	uint64_t v[M4F_FILES_MAX], total = 0;
+	size_t i, n;
 
-	for (i = 0; i < j->nmembers; i++) {
-		total += j->members[i]->fsize;
-		if (p == NULL || *p < '0' || *p > '9')
+	if (m4f_sizes_parse(j->fsizes, v, M4F_FILES_MAX, &n) == -1 ||
+	    n != j->nmembers)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (v[i] != j->members[i]->fsize)
 			return 0;
-		errno = 0;
-		v = strtoull(p, &end, 10);
-		if (errno != 0 || v != j->members[i]->fsize ||
-		    (*end != (i + 1 < j->nmembers ? ',' : '\0')))
-			return 0;
-		p = end + 1;
+		total += v[i];
 	}
 	return cl == (curl_off_t)total;
 }

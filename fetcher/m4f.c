@@ -22,6 +22,36 @@
 _Static_assert(sizeof(json_int_t) >= 8, "json_int_t holds 2^53");
 
 int
+m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
+{
+	uint64_t x;
+	size_t k = 0;
+
+	if (s == NULL)
+		goto bad;
+	for (;;) {
+		if (k == max || *s < '0' || *s > '9' || (*s == '0' &&
+		    s[1] >= '0' && s[1] <= '9'))
+			goto bad;
+		for (x = 0; *s >= '0' && *s <= '9'; s++) {
+			if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+				goto bad;
+			x = x * 10 + (uint64_t)(*s - '0');
+		}
+		v[k++] = x;
+		if (*s == '\0')
+			break;
+		if (*s++ != ',')
+			goto bad;
+	}
+	*n = k;
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+int
 m4f_name_check(const char *name, size_t len)
 {
 	size_t i;

@@ -30,6 +30,14 @@
 #define M4F_FILES_SIZES		"X-M4F-Sizes"
 
 /*
+ * Parses an X-M4F-Sizes value: 1 to max decimal sizes, comma-separated,
+ * nothing else (no spaces, signs or leading zeros, none over 2^64-1).
+ * Stores them in v and their count in *n. Returns 0, or -1 with errno
+ * EINVAL.
+ */
+int	m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n);
+
+/*
  * Is name one valid path component? Not empty, not "." or "..", no '/',
  * no byte 0x01-0x1f or 0x7f, at most M4F_NAME_MAX bytes.
  * Returns 0, or -1 with errno EINVAL (ENAMETOOLONG when too long).

@@ -53,6 +53,34 @@ START_TEST(body_digest)
 }
 END_TEST
 
+/* X-M4F-Sizes: exact decimal lists only, as many as asked at most. */
+START_TEST(sizes_parse)
+{
+	static const char *bad[] = { "", ",", "1,", ",1", "1,,2", " 1",
+	    "1 ", "+1", "-1", "01", "00", "1a", "18446744073709551616",
+	    "99999999999999999999", "1;2" };
+	uint64_t v[4];
+	size_t n = 0, i;
+
+	ck_assert_int_eq(m4f_sizes_parse("1048664,0,18446744073709551615",
+	    v, 4, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(v[0], 1048664);
+	ck_assert_uint_eq(v[1], 0);
+	ck_assert_uint_eq(v[2], UINT64_MAX);
+	ck_assert_int_eq(m4f_sizes_parse("1,2,3,4", v, 4, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(m4f_sizes_parse("1,2,3,4,5", v, 4, &n), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(m4f_sizes_parse(NULL, v, 4, &n), -1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		ck_assert_msg(m4f_sizes_parse(bad[i], v, 4, &n) == -1 &&
+		    errno == EINVAL, "accepted \"%s\"", bad[i]);
+	}
+}
+END_TEST
+
 START_TEST(name_valid)
 {
 	ck_assert_int_eq(m4f_name_check("04.ts", 5), 0);
@@ -552,6 +580,7 @@ m4f_suite(void)
 	Suite *s = suite_create("m4f");
 	TCase *core = tcase_create("core"), *lim = tcase_create("limits");
 
+	tcase_add_test(core, sizes_parse);
 	tcase_add_test(core, name_valid);
 	tcase_add_test(core, body_digest);
 	tcase_add_test(core, name_invalid);
