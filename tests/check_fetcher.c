@@ -349,6 +349,61 @@ START_TEST(t_read)
 }
 END_TEST
 
+/*
+ * fetcher_read_ref: the bytes of a file fetched whole stay valid while
+ * they are held, also after the finisher has installed the file; later
+ * reads come from the store. At and past the end: 0 bytes; an unknown
+ * id: -1 with ENOENT and nothing held. Every byte compared.
+ */
+START_TEST(t_read_ref)
+{
+	struct fetch_ref *ref = NULL, *ref2 = NULL;
+	const void *d = NULL, *d2 = NULL;
+	struct store_ent e;
+	struct fetcher *f;
+	struct store *s;
+	uint64_t id;
+	ssize_t n;
+	int i;
+
+	f = listed(&s, conf_for(port));
+	id = file_id(s, files[0].rel);
+	n = fetcher_read_ref(f, id, files[0].size, 0, FETCH_VIEWER, 10000, &d,
+	    &ref);
+	ck_assert_msg(n >= 0, "read: %s", strerror(errno));
+	ck_assert_uint_eq((size_t)n, files[0].size);
+	ck_assert_ptr_nonnull(ref);
+	ck_assert(memcmp(d, files[0].data, files[0].size) == 0);
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(store_get(s, id, &e), 0);
+		if (e.state == STORE_COMPLETE)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert(memcmp(d, files[0].data, files[0].size) == 0);
+	n = fetcher_read_ref(f, id, 5000, BS - 10, FETCH_VIEWER, 10000, &d2,
+	    &ref2);
+	ck_assert_int_eq(n, 5000);
+	ck_assert(memcmp(d2, files[0].data + BS - 10, 5000) == 0);
+	fetcher_unref(f, ref2);
+	fetcher_unref(f, ref);
+	n = fetcher_read_ref(f, id, 100, files[0].size, FETCH_VIEWER, 10000,
+	    &d, &ref);
+	ck_assert_int_eq(n, 0);
+	fetcher_unref(f, ref);
+	ref = NULL;
+	errno = 0;
+	ck_assert_int_eq(fetcher_read_ref(f, 987654321, 100, 0, FETCH_VIEWER,
+	    1000, &d, &ref), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_ptr_null(ref);
+	fetcher_unref(f, NULL);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
 struct reader {
 	struct fetcher	*f;
 	uint64_t	 id;
@@ -905,6 +960,7 @@ fetcher_suite(void)
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_set_timeout(core, 60);
 	tcase_add_loop_test(core, t_read, 0, 2);
+	tcase_add_test(core, t_read_ref);
 	tcase_add_test(core, t_coalesce);
 	tcase_add_test(core, t_list_paging);
 	tcase_add_test(core, t_wrong_key);
