@@ -29,7 +29,8 @@
 #define FETCH_WHOLE_MAX		(64ULL * 1024 * 1024)	/* read as one job */
 #define FETCH_BUCKETS		256	/* in-flight block table */
 #define FETCH_WHOLE		UINT64_MAX	/* block key of a file job */
-#define FETCH_SPARE_BODIES	8	/* freed file bodies kept for reuse */
+#define FETCH_SPARE_BODIES	8	/* freed file bodies kept for reuse, */
+#define FETCH_SPARE_BYTES	(16ULL << 20)	/* at most this much of them */
 #define FETCH_BODY_GRAIN	(64 * 1024)	/* body sizes rounded up to */
 
 enum job_kind { JOB_BLOCK, JOB_LIST, JOB_FILE, JOB_FEED };
@@ -148,8 +149,6 @@ struct fetcher {
 	pthread_mutex_t	 lock;
 	/* Under lock. */
 	int		 stop;
-	struct body	 spare[FETCH_SPARE_BODIES];	/* for body_get() */
-	int		 nspare;
 	struct jobq	 q[3];		/* queued jobs by priority */
 	struct job	*delayed;	/* waiting to be retried */
 	struct job	*blocks[FETCH_BUCKETS];	/* block jobs not yet done */
@@ -176,6 +175,12 @@ struct fetcher {
 	int		 feed_known;	/* epoch and seq are known */
 	char		 feed_epoch[33];
 	uint64_t	 feed_seq;
+
+	/* body_get()'s spare bodies, under spare_lock. */
+	pthread_mutex_t	 spare_lock;
+	struct body	 spare[FETCH_SPARE_BODIES];
+	int		 nspare;
+	size_t		 spare_bytes;
 
 	/* Atomic. */
 	_Atomic uint64_t st_bytes[3];
@@ -211,8 +216,8 @@ void	job_release(struct fetcher *, struct job *);
 /*
  * Gives file job j a body of j->fsize bytes, page-aligned (what the
  * store's cold installs need), a spare one when there is one: reused
- * bodies cost no page faults and leave no malloc arena grown. Takes the
- * lock. Returns 0, or -1 with ENOMEM.
+ * bodies cost no page faults and leave no malloc arena grown. Takes
+ * spare_lock. Returns 0, or -1 with ENOMEM.
  */
 int	body_get(struct fetcher *, struct job *j);
 /*

@@ -51,7 +51,7 @@ body_get(struct fetcher *f, struct job *j)
 	void *p = NULL;
 	int i, best = -1;
 
-	pthread_mutex_lock(&f->lock);
+	pthread_mutex_lock(&f->spare_lock);
 	/* The smallest spare that fits, if it wastes less than half. */
 	for (i = 0; i < f->nspare; i++)
 		if (f->spare[i].cap >= cap && f->spare[i].cap / 2 < cap &&
@@ -60,9 +60,10 @@ body_get(struct fetcher *f, struct job *j)
 	if (best != -1) {
 		p = f->spare[best].p;
 		cap = f->spare[best].cap;
+		f->spare_bytes -= cap;
 		f->spare[best] = f->spare[--f->nspare];
 	}
-	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_unlock(&f->spare_lock);
 	if (p == NULL && (p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
 		errno = ENOMEM;
@@ -73,24 +74,35 @@ body_get(struct fetcher *f, struct job *j)
 	return 0;
 }
 
-/* Keeps a freed body for reuse, or unmaps it (the oldest spare goes). */
+/*
+ * Keeps a freed body for reuse, the oldest spares unmapped to make room;
+ * one bigger than all the room is unmapped at once.
+ */
 static void
 body_put(struct fetcher *f, unsigned char *p, size_t cap)
 {
-	struct body old = { NULL, 0 };
+	struct body old[FETCH_SPARE_BODIES + 1];
+	int n = 0, i;
 
-	pthread_mutex_lock(&f->lock);
-	if (f->nspare == FETCH_SPARE_BODIES) {
-		old = f->spare[0];
-		memmove(f->spare, f->spare + 1, sizeof(f->spare[0]) *
-		    (FETCH_SPARE_BODIES - 1));
+	if (cap > FETCH_SPARE_BYTES) {
+		munmap(p, cap);
+		return;
+	}
+	pthread_mutex_lock(&f->spare_lock);
+	while (f->nspare > 0 && (f->nspare == FETCH_SPARE_BODIES ||
+	    f->spare_bytes + cap > FETCH_SPARE_BYTES)) {
+		old[n++] = f->spare[0];
+		f->spare_bytes -= f->spare[0].cap;
 		f->nspare--;
+		memmove(f->spare, f->spare + 1, sizeof(f->spare[0]) *
+		    (size_t)f->nspare);
 	}
 	f->spare[f->nspare].p = p;
 	f->spare[f->nspare++].cap = cap;
-	pthread_mutex_unlock(&f->lock);
-	if (old.p != NULL)
-		munmap(old.p, old.cap);
+	f->spare_bytes += cap;
+	pthread_mutex_unlock(&f->spare_lock);
+	for (i = 0; i < n; i++)
+		munmap(old[i].p, old[i].cap);
 }
 
 static void
@@ -1242,6 +1254,7 @@ fetcher_new(const struct fetcher_conf *conf, struct store *store)
 	f->reachable = -1;
 	f->refill = fetch_now_ms();
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->spare_lock, NULL);
 	if ((f->multi = curl_multi_init()) == NULL) {
 		errno = ENOMEM;
 		goto fail_lock;
@@ -1274,6 +1287,7 @@ fail_finishers:
 	curl_multi_cleanup(f->multi);
 	errno = err;
 fail_lock:
+	pthread_mutex_destroy(&f->spare_lock);
 	pthread_mutex_destroy(&f->lock);
 fail:
 	err = errno;
@@ -1299,6 +1313,7 @@ fetcher_free(struct fetcher *f)
 		f->nspare--;
 		munmap(f->spare[f->nspare].p, f->spare[f->nspare].cap);
 	}
+	pthread_mutex_destroy(&f->spare_lock);
 	pthread_mutex_destroy(&f->lock);
 	conf_free(f);
 	free(f);
