@@ -47,7 +47,8 @@ job_new(enum job_kind kind, enum fetch_prio prio)
 int
 body_get(struct fetcher *f, struct job *j)
 {
-	size_t cap = (j->fsize + FETCH_BODY_GRAIN) & ~(size_t)(FETCH_BODY_GRAIN - 1);
+	size_t cap = ((j->fsize > 0 ? j->fsize : 1) + FETCH_BODY_GRAIN - 1) &
+	    ~(size_t)(FETCH_BODY_GRAIN - 1);
 	void *p = NULL;
 	int i, best = -1;
 
@@ -81,7 +82,7 @@ body_get(struct fetcher *f, struct job *j)
 static void
 body_put(struct fetcher *f, unsigned char *p, size_t cap)
 {
-	struct body old[FETCH_SPARE_BODIES + 1];
+	struct body old[FETCH_SPARE_BODIES];
 	int n = 0, i;
 
 	if (cap > FETCH_SPARE_BYTES) {

@@ -280,21 +280,22 @@ send_416(struct MHD_Connection *c, uint64_t size)
 }
 
 /*
- * Asks the kernel to read [off, off+len) of fd now, in the background:
- * the files of a bundle come off the disk all at once instead of each
- * when its turn comes. At most READ_SOON_MAX bytes at a time, so that a
+ * Asks the kernel to read the first len bytes of fd now, in the
+ * background: the files of a bundle come off the disk all at once instead
+ * of each when its turn comes. At most READ_SOON_MAX bytes, so that a
  * huge file cannot flood the page cache. (A single file's answer goes
- * without: sendfile starts with the first pages read, and asking for
- * the whole file first made the bench's cold window 7 % slower.)
+ * without: sendfile starts with the first pages read, and waiting for
+ * the advice on the whole file made a cold read of the bench's window
+ * slower, 0.54 s against 0.49 s.)
  */
 #define READ_SOON_MAX	(32ULL << 20)
 
 static void
-read_soon(int fd, uint64_t off, uint64_t len)
+read_soon(int fd, uint64_t len)
 {
 	if (len > READ_SOON_MAX)
 		len = READ_SOON_MAX;
-	(void)posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+	(void)posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);
 }
 
 /* Serves the file at rel of ex, or a range of it, from its descriptor. */
@@ -440,7 +441,7 @@ serve_files(struct MHD_Connection *c, const struct oexport *ex,
 		}
 		b->size[i] = (uint64_t)st.st_size;
 		if (total < READ_SOON_MAX)
-			read_soon(b->fd[i], 0, b->size[i]);
+			read_soon(b->fd[i], b->size[i]);
 		total += b->size[i];
 		used += (size_t)snprintf(sizes + used, sizeof(sizes) - used,
 		    "%s%llu", i ? "," : "", (unsigned long long)b->size[i]);
