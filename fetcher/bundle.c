@@ -120,7 +120,7 @@ bundle_begin(struct fetcher *f, struct job *j)
 			fetch_job_end(f, m, 0);
 			continue;
 		}
-		if (body_get(f, m) == -1) {
+		if (body_get(f, m, m->fsize) == -1) {
 			fetch_job_end(f, m, ENOMEM);
 			continue;
 		}

@@ -8,7 +8,9 @@
  * job has no lock of its own), then the store's internal locks. The store
  * is never called with fetcher.lock held, and libcurl is only called on
  * the network thread (curl_multi_wakeup excepted), never with the lock
- * held by that thread across a transfer callback.
+ * held by that thread across a transfer callback. spare_lock (the spare
+ * bodies) is taken last, with or without fetcher.lock, and nothing is
+ * taken under it.
  */
 #ifndef DVRFS_FETCH_INT_H
 #define DVRFS_FETCH_INT_H
@@ -60,8 +62,8 @@ struct job {
 	int		 refs;
 	int		 err;		/* errno value once done, 0: success */
 	unsigned char	*buf;		/* block and file jobs: the body */
-	size_t		 bufcap;	/* file jobs: buf is a body_get() of
-					   this many bytes */
+	size_t		 bufcap;	/* buf is a body_get() of this many
+					   bytes */
 	size_t		 got;		/* bytes of buf filled */
 	struct job	*next;		/* in a queue or the delayed list */
 	struct job	*hnext;		/* in the block table */
@@ -214,12 +216,12 @@ int	job_verify(struct fetcher *, struct job *, unsigned char md[32]);
 /* Drops one reference; frees the job with the last. Takes the lock. */
 void	job_release(struct fetcher *, struct job *);
 /*
- * Gives file job j a body of j->fsize bytes, page-aligned (what the
- * store's cold installs need), a spare one when there is one: reused
- * bodies cost no page faults and leave no malloc arena grown. Takes
- * spare_lock. Returns 0, or -1 with ENOMEM.
+ * Gives job j a body (buf) of size bytes, page-aligned (what the store's
+ * cold installs need), a spare one when there is one: reused bodies cost
+ * no page faults and leave no malloc arena grown. Takes spare_lock.
+ * Returns 0, or -1 with ENOMEM.
  */
-int	body_get(struct fetcher *, struct job *j);
+int	body_get(struct fetcher *, struct job *j, uint64_t size);
 /*
  * Allocates a job with one reference (the network thread's). The caller
  * fills it and queues it with job_queue(). NULL with errno.

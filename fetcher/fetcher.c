@@ -45,9 +45,9 @@ job_new(enum job_kind kind, enum fetch_prio prio)
 }
 
 int
-body_get(struct fetcher *f, struct job *j)
+body_get(struct fetcher *f, struct job *j, uint64_t size)
 {
-	size_t cap = ((j->fsize > 0 ? j->fsize : 1) + FETCH_BODY_GRAIN - 1) &
+	size_t cap = ((size > 0 ? size : 1) + FETCH_BODY_GRAIN - 1) &
 	    ~(size_t)(FETCH_BODY_GRAIN - 1);
 	void *p = NULL;
 	int i, best = -1;
@@ -121,10 +121,8 @@ job_free(struct fetcher *f, struct job *j)
 	free(j->json);
 	free(j->members);
 	free(j->fsizes);
-	if (j->bufcap > 0)
+	if (j->buf != NULL)
 		body_put(f, j->buf, j->bufcap);
-	else
-		free(j->buf);
 	free(j->rel);
 	free(j);
 }
@@ -251,7 +249,7 @@ block_job(struct fetcher *f, const struct store_ent *e, const char *rel,
 	j->off = b * f->bs;
 	j->len = e->size - j->off < f->bs ? e->size - j->off : f->bs;
 	if ((j->rel = strdup(rel)) == NULL ||
-	    (j->buf = malloc(j->len)) == NULL) {
+	    body_get(f, j, j->len) == -1) {
 		job_free(f, j);
 		return NULL;
 	}
@@ -262,6 +260,17 @@ block_job(struct fetcher *f, const struct store_ent *e, const char *rel,
 		j->refs++;
 	*created = 1;
 	return j;
+}
+
+/*
+ * Is file e fetched with one request for all of it? It has a known hash
+ * (so it is served verified only) and at most whole_max bytes.
+ */
+static int
+whole_file(const struct fetcher *f, const struct store_ent *e)
+{
+	return e->sha256[0] != '\0' && e->size > 0 &&
+	    e->size <= f->conf.whole_max;
 }
 
 /* A queued whole-file job of file e, in no table. Under lock. */
@@ -320,41 +329,36 @@ job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
 {
 	char hex[M4F_SHA256_HEX + 1];
 	unsigned int n = 0, i;
-	int ok;
+	int ok = 0, hashed;
 
 	pthread_mutex_lock(&f->lock);
 	/* A reader and the finisher often get there together: hash once. */
 	while (j->verifying)
 		pthread_cond_wait(&j->cond, &f->lock);
-	ok = j->whole_ok;
-	if (ok)
+	if (j->whole_ok) {
 		memcpy(md, j->md, 32);
-	else
-		j->verifying = 1;
-	pthread_mutex_unlock(&f->lock);
-	if (ok)
-		return 1;
-	if (EVP_Digest(j->buf, j->fsize, md, &n, EVP_sha256(), NULL) != 1 ||
-	    n != 32) {
-		pthread_mutex_lock(&f->lock);
-		j->verifying = 0;
-		pthread_cond_broadcast(&j->cond);
 		pthread_mutex_unlock(&f->lock);
-		return -1;
+		return 1;
 	}
-	for (i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	ok = strcmp(hex, j->fsha) == 0;
+	j->verifying = 1;
+	pthread_mutex_unlock(&f->lock);
+	hashed = EVP_Digest(j->buf, j->fsize, md, &n, EVP_sha256(), NULL) ==
+	    1 && n == 32;
+	if (hashed) {
+		for (i = 0; i < n; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		ok = strcmp(hex, j->fsha) == 0;
+	}
 	pthread_mutex_lock(&f->lock);
 	j->verifying = 0;
-	if (ok) {
+	if (hashed && ok) {
 		j->whole_ok = 1;
 		memcpy(j->md, md, 32);
-	} else
+	} else if (hashed)
 		j->whole_bad = 1;
 	pthread_cond_broadcast(&j->cond);
 	pthread_mutex_unlock(&f->lock);
-	return ok;
+	return hashed ? ok : -1;
 }
 
 /* Fills ts with the monotonic time timeout_ms from now. */
@@ -695,10 +699,13 @@ fetcher_read_ref(struct fetcher *f, uint64_t id, size_t len, uint64_t off,
 	int err;
 
 	*ref = NULL;
+	if (prio < FETCH_VIEWER || prio > FETCH_BACKFILL) {
+		errno = EINVAL;
+		return -1;
+	}
 	if (store_get(f->store, id, &e) == 0 && e.type == STORE_FILE &&
-	    e.state != STORE_COMPLETE && e.sha256[0] != '\0' &&
-	    e.size <= f->conf.whole_max && off < e.size && len > 0 &&
-	    prio >= FETCH_VIEWER && prio <= FETCH_BACKFILL) {
+	    e.state != STORE_COMPLETE && whole_file(f, &e) && off < e.size &&
+	    len > 0) {
 		if ((rel = store_path(f->store, id)) == NULL)
 			return -1;
 		if (len > e.size - off)
@@ -779,7 +786,7 @@ fetcher_read(struct fetcher *f, uint64_t id, void *buf, size_t len,
 		if ((rel = store_path(f->store, id)) == NULL)
 			return -1;
 		deadline(&ts, timeout_ms);
-		if (e.size <= f->conf.whole_max)
+		if (whole_file(f, &e))
 			rc = read_whole(f, &e, rel, buf, len, off, prio, &ts,
 			    NULL);
 		else
@@ -898,7 +905,7 @@ fetcher_prefetch(struct fetcher *f, uint64_t id, uint64_t first,
 		free(rel);
 		return 0;
 	}
-	if (e.sha256[0] != '\0' && e.size > 0 && e.size <= f->conf.whole_max) {
+	if (whole_file(f, &e)) {
 		/* Served whole and verified: fetched whole. */
 		pthread_mutex_lock(&f->lock);
 		r = file_job(f, &e, rel, prio, 0, &created) == NULL ? -1 : 0;

@@ -749,7 +749,7 @@ job_begin(struct fetcher *f, struct job *j)
 			err = -1;
 		else if (j->fsize > FETCH_FILE_MAX)
 			err = EFBIG;
-		else if (body_get(f, j) == -1)
+		else if (body_get(f, j, j->fsize) == -1)
 			err = ENOMEM;
 		if (err != 0) {
 			/* Its bundle's other files go on without it. */
