@@ -8,43 +8,56 @@ DATADIR	?= $(PREFIX)/share/dvrfs
 DESTDIR	?=
 
 CC	?= cc
+# Each library and program names the pkg-config packages it uses, and is
+# given only those.
+PKGS_COMMON := libcrypto jansson
+PKGS_INDEX := sqlite3 libcrypto
+PKGS_FETCHER := libcurl
+PKGS_FUSEFS := fuse3
+PKGS_ORIGIN := libmicrohttpd sqlite3
 PKGS	:= fuse3 libcurl libcrypto sqlite3 libmicrohttpd jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pkg_libs = $(shell pkg-config --libs $(sort $(1)) 2>/dev/null)
+PKG_CFLAGS := $(call pkg_cflags,$(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 CFLAGS	?= -O2 -g
 WARN	:= -Wall -Wextra -Wshadow -Wmissing-prototypes -Wformat=2 \
 	   -Wstrict-prototypes -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Iindex -Ifetcher -Ifusefs
+CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Icommon -Iindex -Ifetcher \
+	    -Ifusefs
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -pthread -MMD -MP
-LDLIBS	+= $(PKG_LIBS) -pthread -lm
+LDLIBS	+= -pthread -lm
 
 B	:= build
 
-# One flat object list per library.
-INDEX_OBJS := $(B)/index/log.o $(B)/index/bitmap.o $(B)/index/dvrpath.o \
+# One flat object list per library. common/ is what every program
+# links: logging and the M4F wire protocol.
+COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o
+INDEX_OBJS := $(B)/index/bitmap.o $(B)/index/dvrpath.o \
 	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
-FETCHER_OBJS := $(B)/fetcher/m4f.o $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
+FETCHER_OBJS := $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
 	$(B)/fetcher/feed.o $(B)/fetcher/crawler.o $(B)/fetcher/bundle.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \
 	$(B)/fusefs/status.o
 
+LIBCOMMON := $(B)/libcommon.a
 LIBINDEX := $(B)/libindex.a
 LIBFETCHER := $(B)/libfetcher.a
 LIBFUSEFS := $(B)/libfusefs.a
-LIBS	:= $(LIBFUSEFS) $(LIBFETCHER) $(LIBINDEX)
+LIBS	:= $(LIBFUSEFS) $(LIBFETCHER) $(LIBINDEX) $(LIBCOMMON)
+LIBS_PKGS := $(PKGS_FUSEFS) $(PKGS_FETCHER) $(PKGS_INDEX) $(PKGS_COMMON)
 
-# Programs: name and its own objects.
-ORIGIN_OBJS := $(B)/tools/m4f-origin.o $(B)/tools/origin_http.o \
-	$(B)/tools/origin_fs.o $(B)/tools/origin_hash.o $(B)/tools/origin_feed.o
-FAKE_OBJS := $(B)/tools/dvr-fake.o $(B)/tools/tswriter.o
-
+# Programs: one folder each under tools/, its objects and its libraries.
+ORIGIN_OBJS := $(B)/tools/origin/m4f-origin.o $(B)/tools/origin/origin_http.o \
+	$(B)/tools/origin/origin_req.o $(B)/tools/origin/origin_fs.o \
+	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o
+FAKE_OBJS := $(B)/tools/dvr-fake/dvr-fake.o $(B)/tools/dvr-fake/tswriter.o
+STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
+	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o
+STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
-STATUS_LIB_OBJS := $(B)/tools/status_scan.o $(B)/tools/status_info.o \
-	$(B)/tools/status_fmt.o
-STATUS_OBJS := $(B)/tools/dvrfs-status.o $(STATUS_LIB_OBJS)
 
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 
@@ -66,17 +79,18 @@ MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
-.PHONY: fuzz check-asan check-valgrind demo
+.PHONY: fuzz check-asan check-valgrind demo depcheck
 all: $(PROGS) bin/mount.dvrfs
 
 # mount(8) runs /sbin/mount.dvrfs for -t dvrfs: the same program.
 bin/mount.dvrfs: bin/dvrfs
 	ln -sf dvrfs $@
 
-$(B)/%.o: %.c
+$(B)/%.o: %.c | depcheck
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
+$(LIBCOMMON): $(COMMON_OBJS)
 $(LIBINDEX): $(INDEX_OBJS)
 $(LIBFETCHER): $(FETCHER_OBJS)
 $(LIBFUSEFS): $(FUSEFS_OBJS)
@@ -85,36 +99,60 @@ $(LIBS):
 	rm -f $@
 	$(AR) rcs $@ $^
 
-bin/m4f-origin: $(ORIGIN_OBJS) $(LIBS)
-bin/dvr-fake: $(FAKE_OBJS) $(LIBS)
-bin/dvrfs: $(DVRFS_OBJS) $(LIBS)
-bin/dvrfs-status: $(STATUS_OBJS) $(LIBS)
-$(PROGS):
+bin/m4f-origin: $(ORIGIN_OBJS) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(call pkg_libs,$(PKGS_ORIGIN) $(PKGS_COMMON)) $(LDLIBS)
+bin/dvr-fake: $(FAKE_OBJS) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bin/dvrfs: $(DVRFS_OBJS) $(LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(LIBS_PKGS)) \
+	    $(LDLIBS)
+bin/dvrfs-status: $(STATUS_OBJS) $(LIBINDEX) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(call pkg_libs,$(PKGS_INDEX) $(PKGS_COMMON)) $(LDLIBS)
+
+# Stops a build on a machine without the build dependencies with the
+# packages to install, before the compiler fails on a missing header.
+DEP_PKGS := fuse3:libfuse3-dev libcurl:libcurl4-openssl-dev \
+	libcrypto:libssl-dev sqlite3:libsqlite3-dev \
+	libmicrohttpd:libmicrohttpd-dev jansson:libjansson-dev check:check
+depcheck:
+	@missing=""; command -v pkg-config >/dev/null || missing=" pkg-config"; \
+	for d in $(DEP_PKGS); do pkg-config --exists $${d%%:*} 2>/dev/null || \
+	    missing="$$missing $${d#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "dvrfs: missing build dependencies (Debian packages):$$missing" >&2; \
+	    echo "dvrfs: run 'make deps' as root to install them" >&2; exit 1; fi
 
 # Drivers of the store's crash, full-disk and speed tests.
 STORE_DRIVERS := $(B)/tests/store_crasher $(B)/bench/store_bench
-$(B)/tests/store_crasher: tests/store_crasher.c $(LIBINDEX)
-$(B)/bench/store_bench: bench/store_bench.c $(LIBINDEX)
+$(B)/tests/store_crasher: tests/store_crasher.c $(LIBINDEX) $(LIBCOMMON)
+$(B)/bench/store_bench: bench/store_bench.c $(LIBINDEX) $(LIBCOMMON)
 $(STORE_DRIVERS):
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) \
+	    $(LIBCOMMON) $(call pkg_libs,$(PKGS_INDEX) $(PKGS_COMMON)) $(LDLIBS)
 
 # dvrfs-status: a store filled through the store API, and its unit test.
-$(B)/tests/status_fill: tests/status_fill.c $(LIBINDEX)
+$(B)/tests/status_fill: tests/status_fill.c $(LIBINDEX) $(LIBCOMMON)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) \
+	    $(LIBCOMMON) $(call pkg_libs,$(PKGS_INDEX) $(PKGS_COMMON)) $(LDLIBS)
 $(B)/tests/check_status: tests/check_status.c $(STATUS_LIB_OBJS) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itools $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) \
-	    -o $@ $< $(STATUS_LIB_OBJS) $(LIBS) $(LDLIBS) $(CHECK_LIBS)
+	$(CC) $(CPPFLAGS) -Itools/status $(ALL_CFLAGS) $(CHECK_CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(STATUS_LIB_OBJS) $(LIBS) \
+	    $(call pkg_libs,$(LIBS_PKGS)) $(LDLIBS) $(CHECK_LIBS)
 
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
 $(B)/tests/check_%: tests/check_%.c $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $< \
-	    $(LIBS) $(LDLIBS) $(CHECK_LIBS)
+	    $(LIBS) $(call pkg_libs,$(LIBS_PKGS)) $(LDLIBS) $(CHECK_LIBS)
 
 # Fuzzing (tests/fuzz/): libFuzzer harnesses built with clang, and the
 # same harnesses built with a plain driver that feeds each corpus file
@@ -125,31 +163,34 @@ FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_NAMES := listing feed origin options dvrpath sizes
-FUZZ_SRC_listing := fetcher/m4f.c
-FUZZ_SRC_feed := fetcher/m4f.c
-FUZZ_SRC_origin := fetcher/m4f.c index/log.c tools/origin_fs.c \
-	tools/origin_hash.c tools/origin_feed.c
-FUZZ_SRC_options := fusefs/options.c fetcher/m4f.c
+FUZZ_SRC_listing := common/m4f.c
+FUZZ_SRC_feed := common/m4f.c
+FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
+	tools/origin/origin_fs.c tools/origin/origin_hash.c \
+	tools/origin/origin_feed.c
+FUZZ_SRC_options := fusefs/options.c common/m4f.c
 FUZZ_SRC_dvrpath := index/dvrpath.c
-FUZZ_SRC_sizes := fetcher/m4f.c
-REPLAY_OBJS_origin := $(B)/tools/origin_fs.o $(B)/tools/origin_hash.o \
-	$(B)/tools/origin_feed.o
+FUZZ_SRC_sizes := common/m4f.c
+REPLAY_OBJS_origin := $(B)/tools/origin/origin_req.o \
+	$(B)/tools/origin/origin_fs.o $(B)/tools/origin/origin_hash.o \
+	$(B)/tools/origin/origin_feed.o
+FUZZ_LIBS := $(call pkg_libs,$(LIBS_PKGS) $(PKGS_ORIGIN))
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(B)/tests/replay_%)
 
 $(FUZZ_BINS): $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_fail.c \
     tests/fuzz/fuzz.h $(sort $(foreach n,$(FUZZ_NAMES),$(FUZZ_SRC_$(n))))
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -Itools -Itests/fuzz -std=c11 $(FUZZ_FLAGS) \
+	$(FUZZ_CC) $(CPPFLAGS) -Itools/origin -Itests/fuzz -std=c11 $(FUZZ_FLAGS) \
 	    $(PKG_CFLAGS) -pthread -o $@ $< tests/fuzz/fuzz_fail.c \
-	    $(FUZZ_SRC_$*) $(LDLIBS)
+	    $(FUZZ_SRC_$*) $(FUZZ_LIBS) $(LDLIBS)
 
 $(FUZZ_REPLAYS): $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c \
     tests/fuzz/fuzz_fail.c tests/fuzz/fuzz.h $(REPLAY_OBJS_origin) $(LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itools -Itests/fuzz $(ALL_CFLAGS) $(LDFLAGS) -o $@ \
-	    $< tests/fuzz/replay.c tests/fuzz/fuzz_fail.c $(REPLAY_OBJS_$*) \
-	    $(LIBS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itools/origin -Itests/fuzz $(ALL_CFLAGS) $(LDFLAGS) \
+	    -o $@ $< tests/fuzz/replay.c tests/fuzz/fuzz_fail.c \
+	    $(REPLAY_OBJS_$*) $(LIBS) $(FUZZ_LIBS) $(LDLIBS)
 
 fuzz:
 	@sh packaging/deps.sh --fuzz

@@ -20,6 +20,7 @@
 #include "origin_feed.h"
 #include "origin_fs.h"
 #include "origin_http.h"
+#include "origin_req.h"
 
 #define LIST_PREFIX	M4F_API_PREFIX "/list/"
 #define FEED_PREFIX	M4F_API_PREFIX "/feed/"
@@ -92,155 +93,6 @@ send_json(struct MHD_Connection *c, char *json)
 	MHD_add_response_header(r, M4F_BODY_SHA256, digest);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	return send_resp(c, 200, r);
-}
-
-/*
- * The next value of key in the raw query from *pos on, decoded, in *val
- * (malloc'd); *pos moves past it. Returns 1 when found, 0 when there is
- * no more, -1 when malformed.
- */
-static int
-query_next(const char **pos, const char *key, char **val)
-{
-	const char *p, *end, *eq;
-	size_t klen = strlen(key);
-
-	*val = NULL;
-	for (p = *pos; p != NULL && *p != '\0'; p = *end ? end + 1 : end) {
-		end = strchrnul(p, '&');
-		eq = memchr(p, '=', (size_t)(end - p));
-		if ((eq ? (size_t)(eq - p) : (size_t)(end - p)) != klen ||
-		    strncmp(p, key, klen) != 0)
-			continue;
-		if (eq == NULL)
-			return -1;
-		*pos = end;
-		*val = m4f_unescape(eq + 1, (size_t)(end - eq - 1), 0);
-		return *val ? 1 : -1;
-	}
-	return 0;
-}
-
-/* The first value of key in the raw query: query_next() from its start. */
-static int
-query_get(const char *query, const char *key, char **val)
-{
-	return query_next(&query, key, val);
-}
-
-/*
- * Every value of key in the raw query, decoded, in vals (malloc'd, the
- * caller frees *n of them). Returns 0, or -1 when one is malformed or
- * there are more than max (then nothing is left to free).
- */
-static int
-query_all(const char *query, const char *key, char **vals, size_t max,
-    size_t *n)
-{
-	char *v;
-	int r;
-
-	*n = 0;
-	while ((r = query_next(&query, key, &v)) == 1) {
-		if (*n == max) {
-			free(v);
-			r = -1;
-			break;
-		}
-		vals[(*n)++] = v;
-	}
-	if (r == 0)
-		return 0;
-	while (*n > 0)
-		free(vals[--*n]);
-	return -1;
-}
-
-/* A decimal number in [lo, hi]; 0 or -1. */
-static int
-parse_num(const char *s, uint64_t lo, uint64_t hi, uint64_t *v)
-{
-	uint64_t n = 0;
-
-	if (*s == '\0' || strlen(s) > 19)
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		n = n * 10 + (uint64_t)(*s - '0');
-	}
-	if (n < lo || n > hi)
-		return -1;
-	*v = n;
-	return 0;
-}
-
-/* An optional numeric query parameter: 0 with *v set (or def), -1 bad. */
-static int
-query_num(const char *q, const char *key, uint64_t lo, uint64_t hi,
-    uint64_t def, uint64_t *v, int *present)
-{
-	char *s;
-	int rc;
-
-	*v = def;
-	if ((rc = query_get(q, key, &s)) <= 0) {
-		if (present)
-			*present = 0;
-		return rc;
-	}
-	if (present)
-		*present = 1;
-	rc = parse_num(s, lo, hi, v);
-	free(s);
-	return rc;
-}
-
-/*
- * Parses a Range header against size. Returns 1 with [*off, *off + *len)
- * for a single satisfiable range, 0 to send the whole file (no header,
- * malformed, several ranges), 416 when it cannot be satisfied.
- */
-static int
-parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	uint64_t a, b;
-	const char *dash;
-	char num[21];
-	size_t n;
-
-	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
-		return 0;
-	h += 6;
-	if ((dash = strchr(h, '-')) == NULL)
-		return 0;
-	n = (size_t)(dash - h);
-	if (n >= sizeof(num) || strlen(dash + 1) >= sizeof(num))
-		return 0;
-	memcpy(num, h, n);
-	num[n] = '\0';
-	if (n == 0) {			/* bytes=-N: the last N */
-		if (parse_num(dash + 1, 0, UINT64_MAX, &b) == -1)
-			return 0;
-		if (b == 0 || size == 0)
-			return 416;
-		*len = b < size ? b : size;
-		*off = size - *len;
-		return 1;
-	}
-	if (parse_num(num, 0, UINT64_MAX, &a) == -1)
-		return 0;
-	if (dash[1] == '\0')
-		b = UINT64_MAX;
-	else if (parse_num(dash + 1, 0, UINT64_MAX, &b) == -1 || b < a)
-		return 0;
-	if (a >= size)
-		return 416;
-	if (b >= size)
-		b = size - 1;
-	*off = a;
-	*len = b - a + 1;
-	return 1;
 }
 
 static void
@@ -321,7 +173,7 @@ serve_file(struct MHD_Connection *c, const struct oexport *ex,
 		return send_error(c, 400, "not a file");
 	}
 	size = len = (uint64_t)st.st_size;
-	rng = parse_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	rng = oreq_range(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_RANGE), size, &off, &len);
 	if (rng == 416) {
 		close(fd);
@@ -407,7 +259,7 @@ serve_files(struct MHD_Connection *c, const struct oexport *ex,
 	size_t n, i, used = 0;
 	int status = 400;
 
-	if (query_all(q->query, "name", names, M4F_FILES_MAX, &n) == -1)
+	if (oreq_all(q->query, "name", names, M4F_FILES_MAX, &n) == -1)
 		return send_error(c, 400, "bad query");
 	if ((b = calloc(1, sizeof(*b))) == NULL) {
 		status = 500, why = "out of memory";
@@ -476,10 +328,10 @@ serve_list(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 	const char *why;
 	int status;
 
-	if (query_num(q->query, "recursive", 0, 1, 0, &rec, NULL) == -1 ||
-	    query_num(q->query, "limit", 1, M4F_LIST_LIMIT_MAX,
+	if (oreq_num(q->query, "recursive", 0, 1, 0, &rec, NULL) == -1 ||
+	    oreq_num(q->query, "limit", 1, M4F_LIST_LIMIT_MAX,
 	    M4F_LIST_LIMIT_DEFAULT, &limit, NULL) == -1 ||
-	    query_get(q->query, "after", &after) == -1 ||
+	    oreq_get(q->query, "after", &after) == -1 ||
 	    (after != NULL && (m4f_path_check(after) == -1 || *after == '\0'))) {
 		free(after);
 		return send_error(c, 400, "bad query");
@@ -502,8 +354,8 @@ serve_feed(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 	char *real;
 	int has_since, status;
 
-	if (query_num(q->query, "since", 0, (uint64_t)1 << 53, 0, &since,
-	    &has_since) == -1 || query_num(q->query, "wait", 0,
+	if (oreq_num(q->query, "since", 0, (uint64_t)1 << 53, 0, &since,
+	    &has_since) == -1 || oreq_num(q->query, "wait", 0,
 	    M4F_FEED_WAIT_MAX, M4F_FEED_WAIT_DEFAULT, &wait, NULL) == -1)
 		return send_error(c, 400, "bad query");
 	if ((status = ofs_resolve(ex, rel, &real, &st, &why)) != 200)
@@ -644,7 +496,7 @@ resolve_addr(const char *hostport)
 	int e;
 
 	if ((colon = strrchr(hostport, ':')) == NULL ||
-	    parse_num(colon + 1, 1, 65535, &port) == -1)
+	    oreq_parse_num(colon + 1, 1, 65535, &port) == -1)
 		return NULL;
 	hl = (size_t)(colon - hostport);
 	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
