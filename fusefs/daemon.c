@@ -13,6 +13,7 @@
 
 #include "crawler.h"
 #include "daemon.h"
+#include "dvrfs_status.h"
 #include "fetcher.h"
 #include "fs.h"
 #include "log.h"
@@ -127,7 +128,7 @@ open_parts(struct mount *m, const char *progname)
 	if (probe_primary(m, progname) == -1)
 		return -1;
 	if (status_write_mount(o, o->store) == -1)
-		log_warn("%s/dvrfs.json", o->store);
+		log_warn("%s/" DVRFS_MOUNT_FILE, o->store);
 	if ((m->fs = fs_new(m->store, m->fetcher, &fsc)) == NULL) {
 		say(progname, "%s", strerror(errno));
 		return -1;

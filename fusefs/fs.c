@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dvrfs_status.h"
 #include "fetcher.h"
 #include "fs.h"
 #include "log.h"
@@ -53,6 +54,8 @@ struct fs {
 					   then */
 	int		 no_open;	/* the kernel opens files without
 					   asking: reads come with no handle */
+	int64_t		 mounted;	/* wall clock at fs_new(): the root's
+					   times until the primary gives one */
 
 	/* Counters, atomic. */
 	uint64_t	 reads_local, reads_fetched, reads_failed;
@@ -115,8 +118,14 @@ read_errno(int e)
 }
 
 static void
-ent_to_stat(const struct store_ent *e, struct stat *st)
+ent_to_stat(const struct fs *fs, const struct store_ent *e, struct stat *st)
 {
+	int64_t t = e->mtime;
+
+	/* No listing carries the export's own folder: `ls -la` in a stream
+	 * folder shows the mount's time for "..", not 1970. */
+	if (e->id == STORE_ROOT_ID && t == 0)
+		t = fs->mounted;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = e->id;
 	if (e->type == STORE_DIR) {
@@ -130,18 +139,19 @@ ent_to_stat(const struct store_ent *e, struct stat *st)
 	}
 	st->st_blksize = 65536;
 	st->st_blocks = (blkcnt_t)((st->st_size + 511) / 512);
-	st->st_mtim.tv_sec = e->mtime;
-	st->st_ctim.tv_sec = e->mtime;
-	st->st_atim.tv_sec = e->mtime;
+	st->st_mtim.tv_sec = t;
+	st->st_ctim.tv_sec = t;
+	st->st_atim.tv_sec = t;
 }
 
 static void
-ent_to_entry(const struct store_ent *e, struct fuse_entry_param *p)
+ent_to_entry(const struct fs *fs, const struct store_ent *e,
+    struct fuse_entry_param *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->ino = e->id;
 	p->generation = 1;
-	ent_to_stat(e, &p->attr);
+	ent_to_stat(fs, e, &p->attr);
 	p->attr_timeout = e->type == STORE_DIR ? DIR_TIMEOUT : FILE_TIMEOUT;
 	p->entry_timeout = e->type == STORE_DIR ? DIR_TIMEOUT : FILE_TIMEOUT;
 }
@@ -248,7 +258,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc;
 
 	if ((rc = do_lookup(fs, parent, name, &e)) == 0) {
-		ent_to_entry(&e, &p);
+		ent_to_entry(fs, &e, &p);
 		fuse_reply_entry(req, &p);
 	} else if (rc == ENOENT) {
 		memset(&p, 0, sizeof(p));
@@ -269,7 +279,7 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
 		return;
 	}
-	ent_to_stat(&e, &st);
+	ent_to_stat(fs, &e, &st);
 	fuse_reply_attr(req, &st, e.type == STORE_DIR ? DIR_TIMEOUT :
 	    FILE_TIMEOUT);
 }
@@ -369,6 +379,7 @@ static void
 do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi, int plus)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	struct dirsnap *s = (struct dirsnap *)(uintptr_t)fi->fh;
 	struct fuse_entry_param p;
 	struct stat st;
@@ -398,7 +409,7 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    .size = d->size, .mtime = d->mtime };
 
 			name = s->names + d->name;
-			ent_to_entry(&e, &p);
+			ent_to_entry(fs, &e, &p);
 		}
 		if (plus) {
 			if (off < 2)
@@ -689,8 +700,8 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-static const char xattr_store[] = "user.dvrfs.store";
-static const char xattr_status[] = "user.dvrfs.status";
+static const char xattr_store[] = DVRFS_XATTR_STORE;
+static const char xattr_status[] = DVRFS_XATTR_STATUS;
 
 static void
 reply_xattr_value(fuse_req_t req, const char *v, size_t len, size_t size)
@@ -731,7 +742,7 @@ fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 static void
 fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	static const char names[] = "user.dvrfs.store\0user.dvrfs.status";
+	static const char names[] = DVRFS_XATTR_STORE "\0" DVRFS_XATTR_STATUS;
 
 	if (ino != FUSE_ROOT_ID)
 		reply_xattr_value(req, "", 0, size);
@@ -841,6 +852,7 @@ fs_new(struct store *store, struct fetcher *fetcher, const struct fs_conf *conf)
 	fs->store = store;
 	fs->fetcher = fetcher;
 	fs->conf = *conf;
+	fs->mounted = (int64_t)time(NULL);
 	pthread_mutex_init(&fs->qlock, NULL);
 	pthread_cond_init(&fs->qcond, NULL);
 	return fs;

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,109 +208,182 @@ is_ignored(const char *name)
 	return 0;
 }
 
-/* One OPTION of -o; *in_streams says the previous one was streams=. */
+static int
+opt_key(struct dvrfs_opts *o, const char *val, char *err, size_t errlen)
+{
+	if (*val == '\0' || strlen(val) > KEY_MAX)
+		return fail(err, errlen, "cluster_key= must have 1 to %d bytes",
+		    KEY_MAX);
+	if (set_str(&o->key, val, "cluster_key", err, errlen) == -1)
+		return -1;
+	o->keylen = strlen(val);
+	return 0;
+}
+
+static int
+opt_streams(struct dvrfs_opts *o, const char *val, char *err, size_t errlen)
+{
+	return add_streams(o, val, err, errlen);
+}
+
+enum opt_kind {
+	OPT_STR,	/* char *, not empty */
+	OPT_INT,	/* int in [lo, hi] */
+	OPT_DURATION,	/* seconds (30s, 10m, 2h, 7d) in [lo, hi] */
+	OPT_SIZE,	/* bytes (64k, 2M, 1G) in [lo, hi], or 0 if zero_ok */
+	OPT_POW2,	/* OPT_SIZE, a power of two */
+	OPT_FLAG,	/* no value: the int field is set to flag */
+	OPT_FUNC,	/* a value handed to func */
+};
+
+/*
+ * One mount option: its name, how its value is read, where it goes. The
+ * error for a bad value is "NAME=VALUE: " then what.
+ */
+struct opt_def {
+	const char	*name;
+	enum opt_kind	 kind;
+	size_t		 off;		/* the field in struct dvrfs_opts */
+	size_t		 size;		/* its size: int, int64_t, uint32_t… */
+	int64_t		 lo, hi;
+	int		 flag;		/* OPT_FLAG: the value set */
+	int		 zero_ok;	/* OPT_SIZE: 0 (none) is allowed too */
+	int		(*func)(struct dvrfs_opts *, const char *, char *,
+			    size_t);
+	const char	*what;
+};
+
+#define FIELD(f)	offsetof(struct dvrfs_opts, f), \
+			sizeof(((struct dvrfs_opts *)0)->f)
+
+static const struct opt_def opt_table[] = {
+	{ "store", OPT_STR, FIELD(store), .what = "" },
+	{ "cafile", OPT_STR, FIELD(cafile), .what = "" },
+	{ "port", OPT_INT, FIELD(port), 1, 65535, .what = "not a port" },
+	{ "replication_port", OPT_INT, FIELD(replication_port), 1, 65535,
+	    .what = "not a port" },
+	{ "transfers", OPT_INT, FIELD(transfers), 1, 64,
+	    .what = "not a number from 1 to 64" },
+	{ "readahead", OPT_INT, FIELD(readahead), 0, 64,
+	    .what = "not a number from 0 to 64" },
+	{ "depth", OPT_DURATION, FIELD(depth), 1, DEPTH_MAX,
+	    .what = "not a duration like 30m, 12h or 7d (at most 366d)" },
+	{ "timeout", OPT_DURATION, FIELD(timeout), 1, 3600,
+	    .what = "not a number of seconds from 1 to 3600" },
+	{ "bwlimit", OPT_SIZE, FIELD(bwlimit), 1024, INT64_MAX, .zero_ok = 1,
+	    .what = "not a rate like 500k or 10M (bytes per second, at least "
+	    "1k)" },
+	{ "max_size", OPT_SIZE, FIELD(max_size), 0, INT64_MAX,
+	    .what = "not a size like 500G" },
+	{ "block_size", OPT_POW2, FIELD(block_size), 4096, 64 << 20,
+	    .what = "not a power of two from 4k to 64M" },
+	{ "replicate", OPT_FLAG, FIELD(replicate), .flag = 1 },
+	{ "allow_other", OPT_FLAG, FIELD(allow_other), .flag = 1 },
+	{ "noallow_other", OPT_FLAG, FIELD(allow_other), .flag = 0 },
+	{ "debug", OPT_FLAG, FIELD(debug), .flag = 1 },
+	{ "streams", OPT_FUNC, .func = opt_streams },
+	{ "cluster_key", OPT_FUNC, .func = opt_key },
+	{ "cluster_key_file", OPT_FUNC, .func = read_key_file },
+};
+
+static const struct opt_def *
+opt_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(opt_table) / sizeof(opt_table[0]); i++)
+		if (strcmp(opt_table[i].name, name) == 0)
+			return &opt_table[i];
+	return NULL;
+}
+
+_Static_assert(sizeof(int) == sizeof(int32_t), "int fields are 32 bits");
+
+/* Stores v into the integer field of size d->size at d->off. */
+static void
+opt_store(struct dvrfs_opts *o, const struct opt_def *d, int64_t v)
+{
+	char *f = (char *)o + d->off;
+
+	switch (d->size) {
+	case sizeof(int32_t): {
+		int32_t x = (int32_t)v;
+
+		memcpy(f, &x, sizeof(x));
+		break;
+	}
+	default: {
+		int64_t x = v;
+
+		memcpy(f, &x, sizeof(x));
+		break;
+	}
+	}
+}
+
+/* Applies the value val of option d; 0, or -1 with err set. */
+static int
+opt_apply(struct dvrfs_opts *o, const struct opt_def *d, const char *val,
+    char *err, size_t errlen)
+{
+	int64_t v = 0;
+	uint64_t u;
+	int i, ok;
+
+	switch (d->kind) {
+	case OPT_STR:
+		return set_str((char **)((char *)o + d->off), val, d->name,
+		    err, errlen);
+	case OPT_FUNC:
+		return d->func(o, val, err, errlen);
+	case OPT_FLAG:
+		return 0;
+	case OPT_INT:
+		ok = parse_int(val, (long)d->lo, (long)d->hi, &i) == 0;
+		v = i;
+		break;
+	case OPT_DURATION:
+		ok = opts_duration(val, &v) == 0 && v >= d->lo && v <= d->hi;
+		break;
+	case OPT_SIZE:
+	case OPT_POW2:
+		ok = opts_size(val, &u) == 0 && u <= (uint64_t)d->hi &&
+		    (u >= (uint64_t)d->lo || (d->zero_ok && u == 0)) &&
+		    (d->kind != OPT_POW2 || (u & (u - 1)) == 0);
+		v = (int64_t)u;
+		break;
+	default:
+		ok = 0;
+	}
+	if (!ok)
+		return fail(err, errlen, "%s=%s: %s", d->name, val, d->what);
+	opt_store(o, d, v);
+	return 0;
+}
+
+/*
+ * One OPTION of -o; *in_streams says the previous one was streams=, so a
+ * bare word that is no option is one more stream (streams=a,b).
+ */
 static int
 parse_one(struct dvrfs_opts *o, char *opt, int *in_streams, int sloppy,
     char *err, size_t errlen)
 {
+	const struct opt_def *d;
 	char *val = strchr(opt, '=');
-	int64_t d;
 
 	if (val != NULL)
 		*val++ = '\0';
+	d = opt_find(opt);
 	if (val == NULL && *in_streams && !is_ignored(opt) &&
-	    strcmp(opt, "replicate") != 0 && strcmp(opt, "allow_other") != 0 &&
-	    strcmp(opt, "noallow_other") != 0 && strcmp(opt, "debug") != 0)
+	    (d == NULL || d->kind != OPT_FLAG))
 		return add_stream(o, opt, strlen(opt), err, errlen);
-	*in_streams = 0;
-
-	if (strcmp(opt, "store") == 0 && val != NULL)
-		return set_str(&o->store, val, opt, err, errlen);
-	if (strcmp(opt, "port") == 0 && val != NULL) {
-		if (parse_int(val, 1, 65535, &o->port) == -1)
-			return fail(err, errlen, "port=%s: not a port", val);
-		return 0;
+	*in_streams = d != NULL && strcmp(d->name, "streams") == 0;
+	if (d != NULL && (val == NULL) == (d->kind == OPT_FLAG)) {
+		if (d->kind == OPT_FLAG)
+			opt_store(o, d, d->flag);
+		return opt_apply(o, d, val, err, errlen);
 	}
-	if (strcmp(opt, "replication_port") == 0 && val != NULL) {
-		if (parse_int(val, 1, 65535, &o->replication_port) == -1)
-			return fail(err, errlen, "replication_port=%s: not a "
-			    "port", val);
-		return 0;
-	}
-	if (strcmp(opt, "depth") == 0 && val != NULL) {
-		if (opts_duration(val, &d) == -1 || d <= 0 || d > DEPTH_MAX)
-			return fail(err, errlen, "depth=%s: not a duration "
-			    "like 30m, 12h or 7d (at most 366d)", val);
-		o->depth = d;
-		return 0;
-	}
-	if (strcmp(opt, "timeout") == 0 && val != NULL) {
-		if (opts_duration(val, &d) == -1 || d < 1 || d > 3600)
-			return fail(err, errlen, "timeout=%s: not a number of "
-			    "seconds from 1 to 3600", val);
-		o->timeout = (int)d;
-		return 0;
-	}
-	if (strcmp(opt, "transfers") == 0 && val != NULL) {
-		if (parse_int(val, 1, 64, &o->transfers) == -1)
-			return fail(err, errlen, "transfers=%s: not a number "
-			    "from 1 to 64", val);
-		return 0;
-	}
-	if (strcmp(opt, "readahead") == 0 && val != NULL) {
-		if (parse_int(val, 0, 64, &o->readahead) == -1)
-			return fail(err, errlen, "readahead=%s: not a number "
-			    "from 0 to 64", val);
-		return 0;
-	}
-	if (strcmp(opt, "bwlimit") == 0 && val != NULL) {
-		if (opts_size(val, &o->bwlimit) == -1 ||
-		    (o->bwlimit != 0 && o->bwlimit < 1024))
-			return fail(err, errlen, "bwlimit=%s: not a rate like "
-			    "500k or 10M (bytes per second, at least 1k)", val);
-		return 0;
-	}
-	if (strcmp(opt, "block_size") == 0 && val != NULL) {
-		uint64_t b;
-
-		if (opts_size(val, &b) == -1 || b < 4096 || b > (64 << 20) ||
-		    (b & (b - 1)) != 0)
-			return fail(err, errlen, "block_size=%s: not a power "
-			    "of two from 4k to 64M", val);
-		o->block_size = (uint32_t)b;
-		return 0;
-	}
-	if (strcmp(opt, "max_size") == 0 && val != NULL) {
-		if (opts_size(val, &o->max_size) == -1)
-			return fail(err, errlen, "max_size=%s: not a size like "
-			    "500G", val);
-		return 0;
-	}
-	if (strcmp(opt, "streams") == 0 && val != NULL) {
-		*in_streams = 1;
-		return add_streams(o, val, err, errlen);
-	}
-	if (strcmp(opt, "cluster_key") == 0 && val != NULL) {
-		if (*val == '\0' || strlen(val) > KEY_MAX)
-			return fail(err, errlen, "cluster_key= must have 1 to "
-			    "%d bytes", KEY_MAX);
-		if (set_str(&o->key, val, opt, err, errlen) == -1)
-			return -1;
-		o->keylen = strlen(val);
-		return 0;
-	}
-	if (strcmp(opt, "cluster_key_file") == 0 && val != NULL)
-		return read_key_file(o, val, err, errlen);
-	if (strcmp(opt, "cafile") == 0 && val != NULL)
-		return set_str(&o->cafile, val, opt, err, errlen);
-	if (val == NULL && strcmp(opt, "replicate") == 0)
-		return o->replicate = 1, 0;
-	if (val == NULL && strcmp(opt, "allow_other") == 0)
-		return o->allow_other = 1, 0;
-	if (val == NULL && strcmp(opt, "noallow_other") == 0)
-		return o->allow_other = 0, 0;
-	if (val == NULL && strcmp(opt, "debug") == 0)
-		return o->debug = 1, 0;
 	if (val != NULL)
 		val[-1] = '=';
 	if (is_ignored(opt) || sloppy)

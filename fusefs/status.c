@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "crawler.h"
+#include "dvrfs_status.h"
 #include "fetcher.h"
 #include "fs.h"
 #include "log.h"
@@ -29,16 +30,17 @@ status_write_mount(const struct dvrfs_opts *o, const char *store_dir)
 	streams = o->streams != NULL ? json_array() : json_null();
 	for (i = 0; i < o->nstreams; i++)
 		json_array_append_new(streams, json_string(o->streams[i]));
-	j = json_pack("{s:s, s:s, s:I, s:b, s:o, s:I}", "spec", o->fsname,
-	    "mountpoint", mnt, "depth", (json_int_t)o->depth, "replicate",
-	    o->replicate, "streams", streams, "pid", (json_int_t)getpid());
+	j = json_pack("{s:s, s:s, s:I, s:b, s:o, s:I}", DS_SPEC, o->fsname,
+	    DS_MOUNTPOINT, mnt, DS_DEPTH, (json_int_t)o->depth, DS_REPLICATE,
+	    o->replicate, DS_STREAMS, streams, DS_PID, (json_int_t)getpid());
 	if (j == NULL || (text = json_dumps(j, JSON_INDENT(2))) == NULL) {
 		errno = ENOMEM;
 		goto out;
 	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/dvrfs.json", store_dir) >=
+	if ((size_t)snprintf(path, sizeof(path), "%s/" DVRFS_MOUNT_FILE,
+	    store_dir) >=
 	    sizeof(path) || (size_t)snprintf(tmp, sizeof(tmp),
-	    "%s/.dvrfs.json.tmp", store_dir) >= sizeof(tmp)) {
+	    "%s/" DVRFS_MOUNT_TMP, store_dir) >= sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		goto out;
 	}
@@ -91,28 +93,28 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 	j = json_pack("{s:I, s:I, s:I, s:I, s:I, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:b}, s:I}",
-	    "reads_local", (json_int_t)c.reads_local,
-	    "reads_fetched", (json_int_t)c.reads_fetched,
-	    "reads_failed", (json_int_t)c.reads_failed,
-	    "bytes_local", (json_int_t)c.bytes_local,
-	    "bytes_fetched", (json_int_t)c.bytes_fetched,
-	    "fetcher",
-	    "bytes_viewer", (json_int_t)fst.bytes[FETCH_VIEWER],
-	    "bytes_live", (json_int_t)fst.bytes[FETCH_LIVE],
-	    "bytes_backfill", (json_int_t)fst.bytes[FETCH_BACKFILL],
-	    "requests", (json_int_t)fst.requests,
-	    "failures", (json_int_t)fst.failures,
-	    "bad_answers", (json_int_t)fst.bad_answers,
-	    "connected", fst.connected,
-	    "auth_failed", fst.auth_failed,
-	    "crawler",
-	    "done", (json_int_t)cst.done,
-	    "done_bytes", (json_int_t)cst.done_bytes,
-	    "failed", (json_int_t)cst.failed,
-	    "queued", (json_int_t)cst.queued,
-	    "expired", (json_int_t)cst.expired,
-	    "listing", cr != NULL && cst.replicating && cst.last_listing == 0,
-	    "hash_failures", (json_int_t)hash_failures);
+	    DS_READS_LOCAL, (json_int_t)c.reads_local,
+	    DS_READS_FETCHED, (json_int_t)c.reads_fetched,
+	    DS_READS_FAILED, (json_int_t)c.reads_failed,
+	    DS_BYTES_LOCAL, (json_int_t)c.bytes_local,
+	    DS_BYTES_FETCHED, (json_int_t)c.bytes_fetched,
+	    DS_FETCHER,
+	    DS_F_BYTES_VIEWER, (json_int_t)fst.bytes[FETCH_VIEWER],
+	    DS_F_BYTES_LIVE, (json_int_t)fst.bytes[FETCH_LIVE],
+	    DS_F_BYTES_BACKFILL, (json_int_t)fst.bytes[FETCH_BACKFILL],
+	    DS_F_REQUESTS, (json_int_t)fst.requests,
+	    DS_F_FAILURES, (json_int_t)fst.failures,
+	    DS_F_BAD_ANSWERS, (json_int_t)fst.bad_answers,
+	    DS_F_CONNECTED, fst.connected,
+	    DS_F_AUTH_FAILED, fst.auth_failed,
+	    DS_CRAWLER,
+	    DS_C_DONE, (json_int_t)cst.done,
+	    DS_C_DONE_BYTES, (json_int_t)cst.done_bytes,
+	    DS_C_FAILED, (json_int_t)cst.failed,
+	    DS_C_QUEUED, (json_int_t)cst.queued,
+	    DS_C_EXPIRED, (json_int_t)cst.expired,
+	    DS_C_LISTING, cr != NULL && cst.replicating && cst.last_listing == 0,
+	    DS_HASH_FAILURES, (json_int_t)hash_failures);
 	if (j == NULL)
 		return NULL;
 	text = json_dumps(j, JSON_COMPACT);

@@ -1,8 +1,8 @@
 /*
- * status: what a mount tells dvrfs-status. STORE/dvrfs.json describes the
- * mount (so a stopped store can be read too); the live counters are a
- * JSON object served as the extended attribute user.dvrfs.status of the
- * mount's root.
+ * status: what a mount tells dvrfs-status, in the names common/dvrfs_status.h
+ * owns: STORE/dvrfs.json describes the mount (so a stopped store can be
+ * read too); the live counters are a JSON object served as an extended
+ * attribute of the mount's root.
  */
 #ifndef DVRFS_STATUS_H
 #define DVRFS_STATUS_H

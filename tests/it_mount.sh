@@ -44,6 +44,12 @@ dirs() { (cd "$1" && find . -type d -printf '%P\n' | sort); }
 check "file names and sizes equal the primary's" \
 	test "$(tree "$ROOT")" = "$(tree "$MNT")"
 check "folders equal the primary's" test "$(dirs "$ROOT")" = "$(dirs "$MNT")"
+# The export's own folder has no listing of its own: its times are the
+# mount's, never 1970 ("ls -la" in a stream folder shows "..").
+now=$(date +%s)
+rt=$(stat -c %Y "$MNT/news/..")
+check "the mount's root is dated now, not 1970 (saw $rt)" \
+	test "$rt" -ge $((now - 60)) -a "$rt" -le $((now + 5))
 check "mtimes equal the primary's" test \
 	"$(cd "$ROOT/news" && find . -type f -printf '%T@ %P\n' | sed 's/\.0* / /' | sort)" = \
 	"$(cd "$MNT/news" && find . -type f -printf '%T@ %P\n' | sed 's/\.0* / /' | sort)"

@@ -19,14 +19,13 @@
 
 #include <jansson.h>
 
+#include "dvrfs_status.h"
 #include "log.h"
 #include "status_fmt.h"
 #include "status_info.h"
 #include "status_scan.h"
 #include "store.h"
 
-#define XATTR_STORE	"user.dvrfs.store"
-#define XATTR_STATUS	"user.dvrfs.status"
 #define GAPS_SHOWN	10	/* per stream in the text report */
 #define XATTR_MAX	(1024 * 1024)
 
@@ -132,7 +131,7 @@ find_mount(struct status *st, const char *path)
 {
 	char *v;
 
-	if ((v = xattr_get(path, XATTR_STORE, NULL)) == NULL)
+	if ((v = xattr_get(path, DVRFS_XATTR_STORE, NULL)) == NULL)
 		return -1;
 	if (*v != '/' || strlen(v) >= sizeof(st->store_dir) ||
 	    realpath(path, st->mnt) == NULL) {
@@ -164,7 +163,7 @@ locate(struct status *st, const char *arg)
 		return -1;
 	snprintf(st->store_dir, sizeof(st->store_dir), "%s", real);
 	if (sinfo_mount_load(real, &st->mi) == -1 && errno != ENOENT)
-		log_warn("%s/dvrfs.json", real);
+		log_warn("%s/" DVRFS_MOUNT_FILE, real);
 	if (st->mi.mountpoint != NULL) {
 		memset(&m, 0, sizeof(m));
 		if (find_mount(&m, st->mi.mountpoint) == 0 &&
@@ -257,7 +256,7 @@ read_live(struct status *st)
 
 	if (st->mnt[0] == '\0')
 		return;
-	if ((v = xattr_get(st->mnt, XATTR_STATUS, &len)) == NULL)
+	if ((v = xattr_get(st->mnt, DVRFS_XATTR_STATUS, &len)) == NULL)
 		return;
 	sinfo_live_clear(&st->li);
 	st->have_live = 0;
@@ -266,7 +265,7 @@ read_live(struct status *st)
 		listing = st->li.listing;
 	} else {
 		log_warnx("%s: %s is not a counters object", st->mnt,
-		    XATTR_STATUS);
+		    DVRFS_XATTR_STATUS);
 		sinfo_live_clear(&st->li);
 	}
 	free(v);
@@ -688,7 +687,7 @@ main(int argc, char **argv)
 	}
 	if (st.mnt[0] != '\0' && st.mi.spec == NULL &&
 	    sinfo_mount_load(st.store_dir, &st.mi) == -1 && errno != ENOENT)
-		log_warn("%s/dvrfs.json", st.store_dir);
+		log_warn("%s/" DVRFS_MOUNT_FILE, st.store_dir);
 	if ((st.store = store_open(st.store_dir, &conf)) == NULL) {
 		fprintf(stderr, "dvrfs-status: %s: %s\n", st.store_dir,
 		    strerror(errno));

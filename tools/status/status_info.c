@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dvrfs_status.h"
 #include "status_info.h"
 
 #define MOUNT_JSON_MAX	(64 * 1024)
@@ -49,25 +50,25 @@ sinfo_live_parse(const char *text, size_t len, struct sinfo_live *l)
 	if ((l->raw = json_loadb(text, len, 0, NULL)) == NULL ||
 	    !json_is_object(l->raw))
 		goto bad;
-	if (counter(l->raw, "reads_local", &l->reads_local) == -1 ||
-	    counter(l->raw, "reads_fetched", &l->reads_fetched) == -1 ||
-	    counter(l->raw, "reads_failed", &l->reads_failed) == -1 ||
-	    counter(l->raw, "bytes_local", &l->bytes_local) == -1 ||
-	    counter(l->raw, "bytes_fetched", &l->bytes_fetched) == -1 ||
-	    counter(l->raw, "hash_failures", &l->hash_failures) == -1)
+	if (counter(l->raw, DS_READS_LOCAL, &l->reads_local) == -1 ||
+	    counter(l->raw, DS_READS_FETCHED, &l->reads_fetched) == -1 ||
+	    counter(l->raw, DS_READS_FAILED, &l->reads_failed) == -1 ||
+	    counter(l->raw, DS_BYTES_LOCAL, &l->bytes_local) == -1 ||
+	    counter(l->raw, DS_BYTES_FETCHED, &l->bytes_fetched) == -1 ||
+	    counter(l->raw, DS_HASH_FAILURES, &l->hash_failures) == -1)
 		goto bad;
-	if ((f = json_object_get(l->raw, "fetcher")) != NULL) {
+	if ((f = json_object_get(l->raw, DS_FETCHER)) != NULL) {
 		if (!json_is_object(f) ||
-		    flag(f, "connected", &l->connected) == -1 ||
-		    flag(f, "auth_failed", &l->auth_failed) == -1 ||
-		    counter(f, "requests", &skip) == -1)
+		    flag(f, DS_F_CONNECTED, &l->connected) == -1 ||
+		    flag(f, DS_F_AUTH_FAILED, &l->auth_failed) == -1 ||
+		    counter(f, DS_F_REQUESTS, &skip) == -1)
 			goto bad;
 	}
-	if ((c = json_object_get(l->raw, "crawler")) != NULL) {
+	if ((c = json_object_get(l->raw, DS_CRAWLER)) != NULL) {
 		if (!json_is_object(c) ||
-		    counter(c, "done_bytes", &l->crawler_done_bytes) == -1 ||
-		    counter(c, "queued", &l->crawler_queued) == -1 ||
-		    flag(c, "listing", &l->listing) == -1)
+		    counter(c, DS_C_DONE_BYTES, &l->crawler_done_bytes) == -1 ||
+		    counter(c, DS_C_QUEUED, &l->crawler_queued) == -1 ||
+		    flag(c, DS_C_LISTING, &l->listing) == -1)
 			goto bad;
 	}
 	return 0;
@@ -110,24 +111,24 @@ sinfo_mount_parse(const char *text, size_t len, struct sinfo_mount *m)
 	m->depth = SINFO_DEPTH_DEFAULT;
 	if ((j = json_loadb(text, len, 0, NULL)) == NULL || !json_is_object(j))
 		goto bad;
-	if (dup_str(j, "spec", &m->spec) == -1 ||
-	    dup_str(j, "mountpoint", &m->mountpoint) == -1)
+	if (dup_str(j, DS_SPEC, &m->spec) == -1 ||
+	    dup_str(j, DS_MOUNTPOINT, &m->mountpoint) == -1)
 		goto out;
-	if ((v = json_object_get(j, "depth")) != NULL) {
+	if ((v = json_object_get(j, DS_DEPTH)) != NULL) {
 		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
 		    json_integer_value(v) > SINFO_DEPTH_MAX)
 			goto bad;
 		m->depth = json_integer_value(v);
 	}
-	if (flag(j, "replicate", &m->replicate) == -1)
+	if (flag(j, DS_REPLICATE, &m->replicate) == -1)
 		goto bad;
-	if ((v = json_object_get(j, "pid")) != NULL && !json_is_null(v)) {
+	if ((v = json_object_get(j, DS_PID)) != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 		    json_integer_value(v) > INT_MAX)
 			goto bad;
 		m->pid = (long)json_integer_value(v);
 	}
-	if ((v = json_object_get(j, "streams")) != NULL && !json_is_null(v)) {
+	if ((v = json_object_get(j, DS_STREAMS)) != NULL && !json_is_null(v)) {
 		if (!json_is_array(v))
 			goto bad;
 		if ((m->streams = calloc(json_array_size(v) + 1,
@@ -164,7 +165,7 @@ sinfo_mount_load(const char *store, struct sinfo_mount *m)
 
 	memset(m, 0, sizeof(*m));
 	m->depth = SINFO_DEPTH_DEFAULT;
-	if ((size_t)snprintf(path, sizeof(path), "%s/dvrfs.json", store) >=
+	if ((size_t)snprintf(path, sizeof(path), "%s/" DVRFS_MOUNT_FILE, store) >=
 	    sizeof(path))
 		return errno = ENAMETOOLONG, -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
