@@ -40,7 +40,7 @@ INDEX_OBJS := $(B)/index/bitmap.o $(B)/index/dvrpath.o \
 FETCHER_OBJS := $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
 	$(B)/fetcher/feed.o $(B)/fetcher/crawler.o $(B)/fetcher/bundle.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \
-	$(B)/fusefs/status.o
+	$(B)/fusefs/status.o $(B)/fusefs/playback.o $(B)/fusefs/vfile.o
 
 LIBCOMMON := $(B)/libcommon.a
 LIBINDEX := $(B)/libindex.a
@@ -62,12 +62,12 @@ DVRFS_OBJS := $(B)/fusefs/main.o
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f options bitmap store fetcher status
+UNIT_TESTS := m4f options bitmap store fetcher status playback
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
 	tests/it_store_enospc.sh tests/it_mount.sh tests/it_replicate.sh \
-	tests/it_status.sh \
+	tests/it_status.sh tests/it_playback.sh \
 	tests/it_fuzz_replay.sh tests/it_scaleout.sh tests/it_demo.sh \
 	tests/it_fresh_clone.sh
 # Fault tests (docs/reliability.md).

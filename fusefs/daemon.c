@@ -115,7 +115,8 @@ open_parts(struct mount *m, const char *progname)
 		.transfers = o->transfers, .bwlimit = o->bwlimit,
 	};
 	struct fs_conf fsc = { .timeout_ms = o->timeout * 1000,
-	    .readahead = o->readahead, .status = live_status, .status_arg = m };
+	    .readahead = o->readahead, .depth = o->depth, .status = live_status,
+	    .status_arg = m };
 
 	if ((m->store = store_open(o->store, &sc)) == NULL) {
 		say(progname, "store=%s: %s", o->store, strerror(errno));

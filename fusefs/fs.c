@@ -19,6 +19,7 @@
 #include "fs.h"
 #include "log.h"
 #include "store.h"
+#include "vfile.h"
 
 #define FILE_TIMEOUT	3600.0	/* closed segments never change */
 #define DIR_TIMEOUT	1.0	/* the live edge does */
@@ -56,6 +57,7 @@ struct fs {
 					   asking: reads come with no handle */
 	int64_t		 mounted;	/* wall clock at fs_new(): the root's
 					   times until the primary gives one */
+	struct vf	*vf;		/* playlists and range files */
 
 	/* Counters, atomic. */
 	uint64_t	 reads_local, reads_fetched, reads_failed;
@@ -257,7 +259,29 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct store_ent e;
 	int rc;
 
-	if ((rc = do_lookup(fs, parent, name, &e)) == 0) {
+	/*
+	 * A playback name in a stream folder: a file of that name that the
+	 * primary listed wins; else the mount answers it, without first
+	 * asking the primary for the folder again.
+	 */
+	if (vf_claims(name) && store_get(fs->store, parent, &e) == 0 &&
+	    e.parent == STORE_ROOT_ID) {
+		if (store_lookup(fs->store, parent, name, &e) == 0)
+			rc = 0;
+		else {
+			memset(&p, 0, sizeof(p));
+			if ((rc = vf_lookup(fs->vf, &e, name, &p.attr,
+			    &p.entry_timeout)) == 0) {
+				p.ino = p.attr.st_ino;
+				p.generation = 1;
+				p.attr_timeout = p.entry_timeout;
+				fuse_reply_entry(req, &p);
+				return;
+			}
+		}
+	} else
+		rc = do_lookup(fs, parent, name, &e);
+	if (rc == 0) {
 		ent_to_entry(fs, &e, &p);
 		fuse_reply_entry(req, &p);
 	} else if (rc == ENOENT) {
@@ -274,7 +298,15 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fuse_req_userdata(req);
 	struct store_ent e;
 	struct stat st;
+	int rc;
 
+	if (vf_is(ino)) {
+		if ((rc = vf_getattr(fs->vf, ino, &st)) != 0)
+			fuse_reply_err(req, rc);
+		else
+			fuse_reply_attr(req, &st, 0);
+		return;
+	}
 	if (store_get(fs->store, ino, &e) == -1) {
 		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
 		return;
@@ -461,6 +493,13 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (vf_is(ino)) {
+		/* Each lookup made a new inode: nothing stale to keep. */
+		fi->fh = 0;
+		fi->noflush = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	if (fs->no_open) {
 		/*
 		 * The kernel then opens every file on its own, keeping its
@@ -605,6 +644,47 @@ reply_from_fd(fuse_req_t req, int fd, size_t size, off_t off)
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* A read of a playlist or range file (vfile.c): one reply. */
+static void
+read_virtual(fuse_req_t req, struct fs *fs, fuse_ino_t ino, size_t size,
+    off_t off)
+{
+	size_t n;
+	char *buf;
+	int rc;
+
+	if ((rc = vf_read(fs->vf, ino, size, (uint64_t)off, &buf, &n)) != 0) {
+		__atomic_add_fetch(&fs->reads_failed, 1, __ATOMIC_RELAXED);
+		fuse_reply_err(req, rc);
+		return;
+	}
+	fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+static void
+fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = fuse_req_userdata(req);
+
+	if (vf_is(ino))
+		vf_forget(fs->vf, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+fs_forget_multi(fuse_req_t req, size_t count,
+    struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (vf_is(forgets[i].ino))
+			vf_forget(fs->vf, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
 static void
 fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
@@ -616,6 +696,11 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int fd, local, ahead;
 	ssize_t n;
 
+
+	if (vf_is(ino)) {
+		read_virtual(req, fs, ino, size, off);
+		return;
+	}
 	/*
 	 * Only a read from the start is a viewer watching forward; a read
 	 * elsewhere (a seek, random access) fetches just what it touches.
@@ -771,6 +856,8 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 static const struct fuse_lowlevel_ops ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
 	.getattr = fs_getattr,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
@@ -845,6 +932,7 @@ notifier_main(void *arg)
 struct fs *
 fs_new(struct store *store, struct fetcher *fetcher, const struct fs_conf *conf)
 {
+	struct vf_conf vfc;
 	struct fs *fs;
 
 	if ((fs = calloc(1, sizeof(*fs))) == NULL)
@@ -853,6 +941,12 @@ fs_new(struct store *store, struct fetcher *fetcher, const struct fs_conf *conf)
 	fs->fetcher = fetcher;
 	fs->conf = *conf;
 	fs->mounted = (int64_t)time(NULL);
+	vfc.timeout_ms = conf->timeout_ms;
+	vfc.depth = conf->depth > 0 ? conf->depth : 7 * 86400;
+	if ((fs->vf = vf_new(store, fetcher, &vfc)) == NULL) {
+		free(fs);
+		return NULL;
+	}
 	pthread_mutex_init(&fs->qlock, NULL);
 	pthread_cond_init(&fs->qcond, NULL);
 	return fs;
@@ -888,6 +982,7 @@ fs_free(struct fs *fs)
 	}
 	pthread_mutex_destroy(&fs->qlock);
 	pthread_cond_destroy(&fs->qcond);
+	vf_free(fs->vf);
 	free(fs);
 }
 

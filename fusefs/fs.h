@@ -20,6 +20,7 @@ struct fs;
 struct fs_conf {
 	int		 timeout_ms;	/* a read waiting on the primary */
 	int		 readahead;	/* next segments of a stream to fetch */
+	int64_t		 depth;		/* seconds: recording_status.json */
 	/* The live counters as malloc'd JSON (user.dvrfs.status), or NULL. */
 	char		*(*status)(void *arg);
 	void		*status_arg;
