@@ -162,7 +162,7 @@ FUZZ_CC	?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_NAMES := listing feed origin options dvrpath sizes
+FUZZ_NAMES := listing feed origin options dvrpath sizes playback
 FUZZ_SRC_listing := common/m4f.c
 FUZZ_SRC_feed := common/m4f.c
 FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
@@ -171,6 +171,7 @@ FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
 FUZZ_SRC_options := fusefs/options.c common/m4f.c
 FUZZ_SRC_dvrpath := index/dvrpath.c
 FUZZ_SRC_sizes := common/m4f.c
+FUZZ_SRC_playback := fusefs/playback.c
 REPLAY_OBJS_origin := $(B)/tools/origin/origin_req.o \
 	$(B)/tools/origin/origin_fs.o $(B)/tools/origin/origin_hash.o \
 	$(B)/tools/origin/origin_feed.o
