@@ -39,9 +39,8 @@ ROOT=$W/storage			# the primary's DVR folder
 MNT=$W/mnt			# the secondary's mount point
 STORE=$W/store			# the secondary's local store
 STAGE=$W/stage			# ffmpeg's segments before they are complete
-HLS=$W/hls			# playlists nginx serves next to the mount
-mkdir -p "$ROOT" "$MNT" "$STAGE" "$HLS" "$W/nginx" "$W/log"
-chmod 755 "$ROOT" "$MNT" "$HLS"
+mkdir -p "$ROOT" "$MNT" "$STAGE" "$W/nginx" "$W/log"
+chmod 755 "$ROOT" "$MNT"
 
 pids=()
 mounted=
@@ -123,12 +122,11 @@ TZ=UTC ffmpeg -nostdin -hide_banner -loglevel error -re \
 	"$STAGE/%Y-%m-%d-%H-%M-%S.ts" 2>"$W/log/ffmpeg.log" &
 pids+=($!)
 
-# Moves closed testsrc segments into the archive and keeps two playlists
-# of the segments the mount shows: live.m3u8 (the last six) and
-# archive.m3u8 (all of them).
+# Moves closed testsrc segments into the archive, as a recorder would.
+# The playlists come from the mount itself (index.m3u8,
+# archive-FROM-DURATION.m3u8 in the stream's folder).
 recorder() {
-	local f y mo d h mi s n seq rel
-	local -a segs
+	local f y mo d h mi s
 	while :; do
 		if [ -f "$STAGE/list.csv" ]; then
 			while IFS=, read -r f _; do
@@ -138,30 +136,6 @@ recorder() {
 				mkdir -p "$ROOT/testsrc/$y/$mo/$d/$h/$mi"
 				mv "$STAGE/$f" "$ROOT/testsrc/$y/$mo/$d/$h/$mi/$s.ts"
 			done <"$STAGE/list.csv"
-		fi
-		if grep -q " $MNT " /proc/mounts && [ -d "$MNT/testsrc" ]; then
-			mapfile -t segs < <(cd "$MNT" &&
-				find testsrc -name '*.ts' 2>/dev/null | sort)
-			n=${#segs[@]}
-			if [ "$n" -gt 0 ]; then
-				seq=$((n > 6 ? n - 6 : 0))
-				{
-					printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n'
-					printf '#EXT-X-MEDIA-SEQUENCE:%d\n' "$seq"
-					for rel in "${segs[@]:seq}"; do
-						printf '#EXTINF:2.000,\n/%s\n' "$rel"
-					done
-				} >"$HLS/.live.m3u8" && mv "$HLS/.live.m3u8" "$HLS/live.m3u8"
-				{
-					printf '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n'
-					printf '#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:0\n'
-					for rel in "${segs[@]}"; do
-						printf '#EXTINF:2.000,\n/%s\n' "$rel"
-					done
-					printf '#EXT-X-ENDLIST\n'
-				} >"$HLS/.archive.m3u8" && mv "$HLS/.archive.m3u8" "$HLS/archive.m3u8"
-				chmod 644 "$HLS"/*.m3u8
-			fi
 		fi
 		sleep 1
 	done
@@ -188,10 +162,8 @@ mount -t dvrfs 127.0.0.1:"$ROOT" "$MNT" -o "$opts" 2>"$W/log/mount.err" ||
 mounted=1
 DPID=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$STORE/dvrfs.json" 2>/dev/null)
 
-# nginx over the mount: the packaged site, on a loopback port, plus the
-# playlists under /hls/.
-sed -e "s|listen 80;|listen 127.0.0.1:$NPORT;|" \
-	-e "s|root /mnt/dvr;|root $MNT;\n\tlocation ^~ /hls/ { alias $HLS/; }|" \
+# nginx over the mount: the packaged site, on a loopback port.
+sed -e "s|listen 80;|listen 127.0.0.1:$NPORT;|" -e "s|root /mnt/dvr;|root $MNT;|" \
 	"$TOP/packaging/nginx-dvrfs.conf" >"$W/nginx/site.conf"
 cat >"$W/nginx/nginx.conf" <<EOF
 daemon off;
@@ -214,11 +186,15 @@ URL=http://127.0.0.1:$NPORT
 say "nginx: $URL/ serves $MNT"
 
 urls() {
-	say "open in a player (ffplay, mpv, VLC):"
-	echo "    $URL/hls/live.m3u8      testsrc, live"
-	echo "    $URL/hls/archive.m3u8   testsrc, everything recorded"
+	local from=$(( $(date +%s) - 600 ))
+	say "open in a player (ffplay, mpv, VLC); the mount answers these:"
+	echo "    $URL/testsrc/index.m3u8                     testsrc, live"
+	echo "    $URL/testsrc/archive-$from-now.m3u8  testsrc, the last 10 minutes, growing"
+	echo "    $URL/news/archive-$from-600.m3u8     news, 10 minutes of archive"
+	echo "    $URL/news/archive-$from-600.ts       the same as one file to download"
+	echo "    $URL/news/recording_status.json         what news has recorded"
 	echo "    $URL/$(cd "$MNT" 2>/dev/null && find news -name '*.ts' 2>/dev/null | sort | tail -1)"
-	echo "e.g.  ffplay $URL/hls/live.m3u8"
+	echo "e.g.  ffplay $URL/testsrc/index.m3u8"
 }
 # Prints 1 when the depth is filled: every segment the primary has within
 # the depth is complete here, and the oldest one is as old as the depth.

@@ -28,16 +28,16 @@ W=$(log_value 's/^demo: working in //p')
 URL=$(log_value 's|^demo: nginx: \(http://[0-9.:]*\)/.*|\1|p')
 check "the demo starts a primary, a mount and nginx ($URL)" test -n "$URL"
 
-# While it runs: the live playlist names testsrc segments that nginx
-# serves through the mount, and ffprobe accepts them as 2-second H.264.
+# While it runs: the mount's live playlist names testsrc segments that
+# nginx serves through the mount, and ffprobe accepts them as 2-second H.264.
 seg=
 for ((i = 0; i < 300; i++)); do
-	seg=$(curl -sf "$URL/hls/live.m3u8" | grep '^/testsrc/.*\.ts$' | head -1)
+	seg=$(curl -sf "$URL/testsrc/index.m3u8" | grep '^[0-9].*\.ts$' | head -1)
 	[ -n "$seg" ] && break
 	sleep 0.2
 done
-check "live.m3u8 names testsrc segments ($seg)" test -n "$seg"
-curl -sf -o "$T/testsrc.ts" "$URL$seg"
+check "index.m3u8 names testsrc segments ($seg)" test -n "$seg"
+curl -sf -o "$T/testsrc.ts" "$URL/testsrc/$seg"
 info=$(ffprobe -v error -select_streams v:0 -show_entries \
 	stream=codec_name,width,height -of csv=p=0 "$T/testsrc.ts" 2>&1 |
 	grep . | sort -u)	# mpegts lists the stream under its program too
@@ -46,9 +46,12 @@ check "ffprobe accepts a testsrc segment from nginx ($info)" \
 dur=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$T/testsrc.ts")
 check "the segment lasts 2 s ($dur)" \
 	awk -v d="$dur" 'BEGIN { exit !(d > 1.9 && d < 2.1) }'
-check "the segment equals the primary's file" cmp -s "$T/testsrc.ts" "$W/storage$seg"
-curl -sf "$URL/hls/archive.m3u8" >"$T/archive.m3u8"
-check "archive.m3u8 is a closed playlist" grep -q '^#EXT-X-ENDLIST' "$T/archive.m3u8"
+check "the segment equals the primary's file" \
+	cmp -s "$T/testsrc.ts" "$W/storage/testsrc/$seg"
+from=$(( $(date +%s) - 600 ))
+curl -sf "$URL/news/archive-$from-300.m3u8" >"$T/archive.m3u8"
+check "an archive playlist of news is a closed playlist" \
+	grep -q '^#EXT-X-ENDLIST' "$T/archive.m3u8"
 
 # A fake stream's segment from the backfill, fetched through nginx.
 news=$(log_value 's|^    http://[0-9.:]*\(/news/.*\.ts\)$|\1|p')

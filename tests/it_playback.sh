@@ -33,6 +33,9 @@ wait_port $PORT
 add_mount "$MNT"
 
 NPORT=$(free_port)
+# The packaged site (open_file_cache and all), as an operator runs it.
+sed -e "s|listen 80;|listen 127.0.0.1:$NPORT;|" -e "s|root /mnt/dvr;|root $MNT;|" \
+	"$TOP/packaging/nginx-dvrfs.conf" >"$T/nginx/site.conf"
 cat >"$T/nginx/nginx.conf" <<EOF
 daemon off;
 worker_processes 2;
@@ -41,13 +44,10 @@ error_log $T/nginx/error.log;
 events { worker_connections 256; }
 http {
 	access_log off;
-	sendfile on;
-	types { video/mp2t ts; application/vnd.apple.mpegurl m3u8;
-		application/json json; }
 	client_body_temp_path $T/nginx; proxy_temp_path $T/nginx;
 	fastcgi_temp_path $T/nginx; uwsgi_temp_path $T/nginx;
 	scgi_temp_path $T/nginx;
-	server { listen 127.0.0.1:$NPORT; root $MNT; }
+	include $T/nginx/site.conf;
 }
 EOF
 bg nginx -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
