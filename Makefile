@@ -34,7 +34,7 @@ B	:= build
 
 # One flat object list per library. common/ is what every program
 # links: logging and the M4F wire protocol.
-COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o
+COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o
 INDEX_OBJS := $(B)/index/bitmap.o $(B)/index/dvrpath.o \
 	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
 FETCHER_OBJS := $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
@@ -62,7 +62,7 @@ DVRFS_OBJS := $(B)/fusefs/main.o
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f options bitmap store fetcher status playback
+UNIT_TESTS := m4f answer options bitmap store fetcher status playback
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
@@ -162,7 +162,7 @@ FUZZ_CC	?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_NAMES := listing feed origin options dvrpath sizes playback
+FUZZ_NAMES := listing feed origin options dvrpath sizes playback digest
 FUZZ_SRC_listing := common/m4f.c
 FUZZ_SRC_feed := common/m4f.c
 FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
@@ -172,6 +172,7 @@ FUZZ_SRC_options := fusefs/options.c common/m4f.c
 FUZZ_SRC_dvrpath := index/dvrpath.c
 FUZZ_SRC_sizes := common/m4f.c
 FUZZ_SRC_playback := fusefs/playback.c
+FUZZ_SRC_digest := common/answer.c
 REPLAY_OBJS_origin := $(B)/tools/origin/origin_req.o \
 	$(B)/tools/origin/origin_fs.o $(B)/tools/origin/origin_hash.o \
 	$(B)/tools/origin/origin_feed.o

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 RB=${REPLAY_DIR:-$TOP/build/tests}
 
-for n in listing feed origin options dvrpath sizes playback; do
+for n in listing feed origin options dvrpath sizes playback digest; do
 	if [ ! -x "$RB/replay_$n" ]; then
 		nok "replay $n: $RB/replay_$n not built (make $RB/replay_$n)"
 		continue

@@ -30,7 +30,7 @@ units=$(sed -n 's/^UNIT_TESTS[ \t]*:=[ \t]*//p' Makefile)
 bins=""
 for u in $units; do bins="$bins build/tests/check_$u"; done
 replays=""
-for n in listing feed origin options dvrpath sizes playback; do
+for n in listing feed origin options dvrpath sizes playback digest; do
 	replays="$replays build/tests/replay_$n"
 done
 echo "check-asan: building in $SRC"
