@@ -55,7 +55,10 @@ ORIGIN_OBJS := $(B)/tools/origin/m4f-origin.o $(B)/tools/origin/origin_http.o \
 	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o
 FAKE_OBJS := $(B)/tools/dvr-fake/dvr-fake.o $(B)/tools/dvr-fake/tswriter.o
 STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
-	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o
+	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o \
+	$(B)/tools/status/status_report.o $(B)/tools/status/status_text.o \
+	$(B)/tools/status/status_json.o $(B)/tools/status/status_prom.o \
+	$(B)/tools/status/status_html.o
 STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
 

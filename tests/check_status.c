@@ -33,12 +33,15 @@ START_TEST(gaps_merge_adjacent)
 	ck_assert_int_eq(sc.oldest, 100);
 	ck_assert_int_eq(sc.newest, 114);
 	ck_assert_int_eq(sc.newest_known, 114);
-	ck_assert_uint_eq(sc.ngaps, 2);
-	/* Two missing segments, one range up to the next complete one. */
-	ck_assert_int_eq(sc.gaps[0].start, 102);
-	ck_assert_int_eq(sc.gaps[0].end, 110);
-	ck_assert_int_eq(sc.gaps[1].start, 112);
-	ck_assert_int_eq(sc.gaps[1].end, 114);
+	ck_assert_uint_eq(sc.gaps.n, 2);
+	/*
+	 * Two missing segments, one range; it stops where the second ends
+	 * (its mtime, 106): the primary has nothing from there to 110.
+	 */
+	ck_assert_int_eq(sc.gaps.v[0].start, 102);
+	ck_assert_int_eq(sc.gaps.v[0].end, 106);
+	ck_assert_int_eq(sc.gaps.v[1].start, 112);
+	ck_assert_int_eq(sc.gaps.v[1].end, 114);
 	sscan_clear(&sc);
 }
 END_TEST
@@ -52,8 +55,8 @@ START_TEST(gaps_live_edge)
 	sscan_seg(&sc, 100, 104, 1, 1, 1);
 	sscan_seg(&sc, 104, 108, 1, 0, 0);
 	sscan_finish(&sc);
-	ck_assert_uint_eq(sc.ngaps, 1);
-	ck_assert_int_eq(sc.gaps[0].end, 108);
+	ck_assert_uint_eq(sc.gaps.n, 1);
+	ck_assert_int_eq(sc.gaps.v[0].end, 108);
 	sscan_clear(&sc);
 
 	/* An mtime that is no end time: the spacing before it. */
@@ -61,9 +64,9 @@ START_TEST(gaps_live_edge)
 	sscan_seg(&sc, 100, 5, 1, 0, 0);
 	sscan_seg(&sc, 106, 5, 1, 0, 0);
 	sscan_finish(&sc);
-	ck_assert_uint_eq(sc.ngaps, 1);
-	ck_assert_int_eq(sc.gaps[0].start, 100);
-	ck_assert_int_eq(sc.gaps[0].end, 112);
+	ck_assert_uint_eq(sc.gaps.n, 1);
+	ck_assert_int_eq(sc.gaps.v[0].start, 100);
+	ck_assert_int_eq(sc.gaps.v[0].end, 112);
 	ck_assert_int_eq(sc.oldest, -1);
 	ck_assert_int_eq(sc.newest, -1);
 	sscan_clear(&sc);
@@ -72,7 +75,7 @@ START_TEST(gaps_live_edge)
 	sscan_init(&sc, 0);
 	sscan_seg(&sc, 100, 100 + 7200, 1, 0, 0);
 	sscan_finish(&sc);
-	ck_assert_int_eq(sc.gaps[0].end, 101);
+	ck_assert_int_eq(sc.gaps.v[0].end, 101);
 	sscan_clear(&sc);
 }
 END_TEST
@@ -238,9 +241,9 @@ START_TEST(many_and_huge)
 	for (t = 0; t < 200000; t += 2)
 		ck_assert_int_eq(sscan_seg(&sc, t, t + 2, 1, (t / 2) % 2, 0), 0);
 	sscan_finish(&sc);
-	ck_assert_uint_eq(sc.ngaps, 50000);
-	ck_assert_int_eq(sc.gaps[49999].start, 199996);
-	ck_assert_int_eq(sc.gaps[49999].end, 199998);
+	ck_assert_uint_eq(sc.gaps.n, 50000);
+	ck_assert_int_eq(sc.gaps.v[49999].start, 199996);
+	ck_assert_int_eq(sc.gaps.v[49999].end, 199998);
 	sscan_clear(&sc);
 	sscan_clear(NULL);
 

@@ -93,7 +93,7 @@ check "a plain folder: nothing on stdout" test ! -s "$T/out"
 check "a missing path: exit 1, one line" test $rc -eq 1 -a "$(wc -l <"$T/err")" -eq 1
 "$ST" -x "$S" 2>"$T/err"; rc=$?
 check "unknown flag: usage, exit 1" test $rc -eq 1
-check "usage is the synopsis" grep -q '^usage: dvrfs-status \[-jw\] MOUNTPOINT|STORE$' "$T/err"
+check "usage is the synopsis" grep -qF 'usage: dvrfs-status [-jptw] [-H file | -o file] MOUNTPOINT|STORE' "$T/err"
 "$ST" 2>/dev/null; rc=$?
 check "no argument: exit 1" test $rc -eq 1
 
