@@ -52,7 +52,8 @@ LIBS_PKGS := $(PKGS_FUSEFS) $(PKGS_FETCHER) $(PKGS_INDEX) $(PKGS_COMMON)
 # Programs: one folder each under tools/, its objects and its libraries.
 ORIGIN_OBJS := $(B)/tools/origin/m4f-origin.o $(B)/tools/origin/origin_http.o \
 	$(B)/tools/origin/origin_req.o $(B)/tools/origin/origin_fs.o \
-	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o
+	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o \
+	$(B)/tools/origin/origin_metrics.o
 FAKE_OBJS := $(B)/tools/dvr-fake/dvr-fake.o $(B)/tools/dvr-fake/tswriter.o
 STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
 	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o \
