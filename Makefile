@@ -71,7 +71,7 @@ UNIT_TESTS := m4f options bitmap store fetcher status
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
 	tests/it_store_enospc.sh tests/it_mount.sh tests/it_replicate.sh \
-	tests/it_status.sh \
+	tests/it_status.sh tests/it_observe.sh \
 	tests/it_fuzz_replay.sh tests/it_scaleout.sh tests/it_demo.sh \
 	tests/it_fresh_clone.sh
 # Fault tests (docs/reliability.md).
