@@ -260,5 +260,4 @@ check "-w -H: the page reloads itself" grep -q 'http-equiv="refresh"' "$T/live.h
 check "-w -H: no temporary file left" bash -c "! ls -a '$T' | grep -q '^\\.live\\.html\\..*\\.tmp$'"
 fg_unmount
 
-[ -n "${KEEP:-}" ] && cp -r "$T" /tmp/x/keep
 finish
