@@ -32,6 +32,21 @@ ranges_json(const struct sscan_ranges *r)
 	return a;
 }
 
+/* The progress figures both -j and -w -j have. */
+static json_t *
+progress_json(const struct srep *rep, uint64_t done, uint64_t total,
+    uint64_t segs_done, uint64_t segs, double rate)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:o, s:o}",
+	    "bytes_done", (json_int_t)done,
+	    "bytes_total", (json_int_t)total,
+	    "segments_done", (json_int_t)segs_done,
+	    "segments_total", (json_int_t)segs,
+	    "percent", srep_pct(rep, done, total),
+	    "rate_bps", opt_rate(rate),
+	    "eta_s", opt_int(sfmt_eta(done, total, rate)));
+}
+
 /* The figures of a row; with_ranges adds its timeline. */
 static json_t *
 row_json(const struct srep *rep, const struct srow *r, int64_t lag,
@@ -40,21 +55,19 @@ row_json(const struct srep *rep, const struct srow *r, int64_t lag,
 	const struct sscan *sc = &r->sc;
 	json_t *o;
 
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, "
-	    "s:I}",
-	    "bytes_done", (json_int_t)sc->bytes_done,
-	    "bytes_total", (json_int_t)sc->bytes,
+	o = progress_json(rep, sc->bytes_done, sc->bytes, sc->segs_done,
+	    sc->segs, r->rate);
+	if (o == NULL || json_object_update_new(o, json_pack("{s:I, s:o, s:o, "
+	    "s:o, s:I}",
 	    "bytes_partial", (json_int_t)sc->bytes_partial,
-	    "segments_done", (json_int_t)sc->segs_done,
-	    "segments_total", (json_int_t)sc->segs,
-	    "percent", srep_pct(rep, sc->bytes_done, sc->bytes),
-	    "rate_bps", opt_rate(r->rate),
-	    "eta_s", opt_int(sfmt_eta(sc->bytes_done, sc->bytes, r->rate)),
 	    "live_lag_s", opt_int(lag),
 	    "oldest", opt_int(sc->oldest),
 	    "newest", opt_int(sc->newest),
-	    "gap_s", (json_int_t)gap_s);
-	if (o == NULL || !with_ranges)
+	    "gap_s", (json_int_t)gap_s)) == -1) {
+		json_decref(o);
+		return NULL;
+	}
+	if (!with_ranges)
 		return o;
 	if (json_object_set_new(o, "gaps", ranges_json(&sc->gaps)) == -1 ||
 	    json_object_set_new(o, "primary", ranges_json(&sc->prim)) == -1 ||
@@ -115,14 +128,8 @@ sjson_report(const struct srep *rep)
 static json_t *
 watch_row(const struct srep *rep, const struct srow *r)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:o, s:o}",
-	    "bytes_done", (json_int_t)r->done,
-	    "bytes_total", (json_int_t)r->total,
-	    "segments_done", (json_int_t)r->segs_done,
-	    "segments_total", (json_int_t)r->segs,
-	    "percent", srep_pct(rep, r->done, r->total),
-	    "rate_bps", opt_rate(r->rate),
-	    "eta_s", opt_int(sfmt_eta(r->done, r->total, r->rate)));
+	return progress_json(rep, r->done, r->total, r->segs_done, r->segs,
+	    r->rate);
 }
 
 json_t *
