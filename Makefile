@@ -52,10 +52,14 @@ LIBS_PKGS := $(PKGS_FUSEFS) $(PKGS_FETCHER) $(PKGS_INDEX) $(PKGS_COMMON)
 # Programs: one folder each under tools/, its objects and its libraries.
 ORIGIN_OBJS := $(B)/tools/origin/m4f-origin.o $(B)/tools/origin/origin_http.o \
 	$(B)/tools/origin/origin_req.o $(B)/tools/origin/origin_fs.o \
-	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o
+	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o \
+	$(B)/tools/origin/origin_metrics.o
 FAKE_OBJS := $(B)/tools/dvr-fake/dvr-fake.o $(B)/tools/dvr-fake/tswriter.o
 STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
-	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o
+	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o \
+	$(B)/tools/status/status_report.o $(B)/tools/status/status_text.o \
+	$(B)/tools/status/status_json.o $(B)/tools/status/status_prom.o \
+	$(B)/tools/status/status_html.o
 STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
 
@@ -67,7 +71,7 @@ UNIT_TESTS := m4f answer options bitmap store fetcher status playback
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
 	tests/it_store_enospc.sh tests/it_mount.sh tests/it_replicate.sh \
-	tests/it_status.sh tests/it_playback.sh \
+	tests/it_status.sh tests/it_observe.sh tests/it_playback.sh \
 	tests/it_fuzz_replay.sh tests/it_scaleout.sh tests/it_demo.sh \
 	tests/it_fresh_clone.sh
 # Fault tests (docs/reliability.md).

@@ -26,6 +26,7 @@
 #define DS_REPLICATE		"replicate"	/* boolean */
 #define DS_STREAMS		"streams"	/* array of names, or null */
 #define DS_PID			"pid"		/* integer */
+#define DS_MAX_SIZE		"max_size"	/* integer: bytes, 0 no cap */
 
 /* The keys of the live counters; integers unless said otherwise. */
 #define DS_READS_LOCAL		"reads_local"
@@ -40,6 +41,7 @@
 #define DS_F_BYTES_BACKFILL	"bytes_backfill"
 #define DS_F_REQUESTS		"requests"
 #define DS_F_FAILURES		"failures"
+#define DS_F_RETRIES		"retries"
 #define DS_F_BAD_ANSWERS	"bad_answers"
 #define DS_F_CONNECTED		"connected"	/* boolean */
 #define DS_F_AUTH_FAILED	"auth_failed"	/* boolean */

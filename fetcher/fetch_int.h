@@ -188,6 +188,7 @@ struct fetcher {
 	_Atomic uint64_t st_bytes[3];
 	_Atomic uint64_t st_requests;
 	_Atomic uint64_t st_failures;
+	_Atomic uint64_t st_retries;
 	_Atomic uint64_t st_bad;
 	_Atomic uint64_t st_answers;
 	atomic_int	 st_connected;

@@ -1110,6 +1110,7 @@ fetcher_stats(struct fetcher *f, struct fetcher_stats *out)
 		out->bytes[i] = atomic_load(&f->st_bytes[i]);
 	out->requests = atomic_load(&f->st_requests);
 	out->failures = atomic_load(&f->st_failures);
+	out->retries = atomic_load(&f->st_retries);
 	out->bad_answers = atomic_load(&f->st_bad);
 	out->connected = atomic_load(&f->st_connected);
 	out->answers = atomic_load(&f->st_answers);

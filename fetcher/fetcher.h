@@ -143,6 +143,7 @@ struct fetcher_stats {
 	uint64_t	 bytes[3];	/* received, by priority */
 	uint64_t	 requests;
 	uint64_t	 failures;	/* requests that ended in an error */
+	uint64_t	 retries;	/* requests tried again (transient) */
 	uint64_t	 bad_answers;	/* malformed, short, wrong hash */
 	uint64_t	 answers;	/* responses received from the primary */
 	int		 connected;	/* the last request reached the primary */

@@ -601,6 +601,7 @@ fetch_retry_later(struct fetcher *f, struct job *j)
 	if (wait > RETRY_MAX_MS)
 		wait = RETRY_MAX_MS;
 	j->attempts++;
+	atomic_fetch_add(&f->st_retries, 1);
 	j->not_before = fetch_now_ms() + wait;
 	if (j->kind == JOB_FILE)
 		j->got = 0;	/* whole files start over */

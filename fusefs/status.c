@@ -30,9 +30,10 @@ status_write_mount(const struct dvrfs_opts *o, const char *store_dir)
 	streams = o->streams != NULL ? json_array() : json_null();
 	for (i = 0; i < o->nstreams; i++)
 		json_array_append_new(streams, json_string(o->streams[i]));
-	j = json_pack("{s:s, s:s, s:I, s:b, s:o, s:I}", DS_SPEC, o->fsname,
+	j = json_pack("{s:s, s:s, s:I, s:b, s:o, s:I, s:I}", DS_SPEC, o->fsname,
 	    DS_MOUNTPOINT, mnt, DS_DEPTH, (json_int_t)o->depth, DS_REPLICATE,
-	    o->replicate, DS_STREAMS, streams, DS_PID, (json_int_t)getpid());
+	    o->replicate, DS_STREAMS, streams, DS_PID, (json_int_t)getpid(),
+	    DS_MAX_SIZE, (json_int_t)o->max_size);
 	if (j == NULL || (text = json_dumps(j, JSON_INDENT(2))) == NULL) {
 		errno = ENOMEM;
 		goto out;
@@ -91,7 +92,7 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 	if (store != NULL)
 		hash_failures = store_hash_failures(store);
 	j = json_pack("{s:I, s:I, s:I, s:I, s:I, "
-	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}, "
+	    "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}, "
 	    "s:{s:I, s:I, s:I, s:I, s:I, s:b}, s:I}",
 	    DS_READS_LOCAL, (json_int_t)c.reads_local,
 	    DS_READS_FETCHED, (json_int_t)c.reads_fetched,
@@ -104,6 +105,7 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 	    DS_F_BYTES_BACKFILL, (json_int_t)fst.bytes[FETCH_BACKFILL],
 	    DS_F_REQUESTS, (json_int_t)fst.requests,
 	    DS_F_FAILURES, (json_int_t)fst.failures,
+	    DS_F_RETRIES, (json_int_t)fst.retries,
 	    DS_F_BAD_ANSWERS, (json_int_t)fst.bad_answers,
 	    DS_F_CONNECTED, fst.connected,
 	    DS_F_AUTH_FAILED, fst.auth_failed,

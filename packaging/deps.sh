@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential pkg-config libfuse3-dev fuse3 libcurl4-openssl-dev
 libssl-dev check libsqlite3-dev libmicrohttpd-dev libjansson-dev nginx
-ffmpeg curl groff-base psmisc procps python3 git"
+ffmpeg curl groff-base psmisc procps python3 git prometheus chromium"
 [ "${1:-}" = "--bench" ] && pkgs="$pkgs wrk rsync rclone httpdirfs"
 # make fuzz: clang with libFuzzer and the sanitizer runtimes.
 [ "${1:-}" = "--fuzz" ] && pkgs="$pkgs clang libclang-rt-14-dev"

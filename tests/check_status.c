@@ -1,6 +1,7 @@
 /*
- * dvrfs-status's pure parts: gap merging, folder pruning spans, number
- * formatting, dvrfs.json and live counter parsing.
+ * dvrfs-status's pure parts: gap merging, timeline ranges, folder pruning
+ * spans, number formatting, dvrfs.json and live counter parsing, and the
+ * outputs: text bars, Prometheus, HTML, JSON.
  */
 #include <check.h>
 #include <errno.h>
@@ -9,8 +10,22 @@
 #include <string.h>
 
 #include "status_fmt.h"
+#include "status_html.h"
 #include "status_info.h"
+#include "status_json.h"
+#include "status_prom.h"
+#include "status_report.h"
 #include "status_scan.h"
+#include "status_text.h"
+
+/* Runs fn into a memory buffer; the caller frees the string. */
+#define CAPTURE(buf, len, call) do {					\
+	FILE *f_ = open_memstream(&(buf), &(len));			\
+	ck_assert_ptr_nonnull(f_);					\
+	call;								\
+	ck_assert_int_eq(fclose(f_), 0);				\
+} while (0)
+#define OUT f_
 
 START_TEST(gaps_merge_adjacent)
 {
@@ -33,12 +48,15 @@ START_TEST(gaps_merge_adjacent)
 	ck_assert_int_eq(sc.oldest, 100);
 	ck_assert_int_eq(sc.newest, 114);
 	ck_assert_int_eq(sc.newest_known, 114);
-	ck_assert_uint_eq(sc.ngaps, 2);
-	/* Two missing segments, one range up to the next complete one. */
-	ck_assert_int_eq(sc.gaps[0].start, 102);
-	ck_assert_int_eq(sc.gaps[0].end, 110);
-	ck_assert_int_eq(sc.gaps[1].start, 112);
-	ck_assert_int_eq(sc.gaps[1].end, 114);
+	ck_assert_uint_eq(sc.gaps.n, 2);
+	/*
+	 * Two missing segments, one range; it stops where the second ends
+	 * (its mtime, 106): the primary has nothing from there to 110.
+	 */
+	ck_assert_int_eq(sc.gaps.v[0].start, 102);
+	ck_assert_int_eq(sc.gaps.v[0].end, 106);
+	ck_assert_int_eq(sc.gaps.v[1].start, 112);
+	ck_assert_int_eq(sc.gaps.v[1].end, 114);
 	sscan_clear(&sc);
 }
 END_TEST
@@ -52,8 +70,8 @@ START_TEST(gaps_live_edge)
 	sscan_seg(&sc, 100, 104, 1, 1, 1);
 	sscan_seg(&sc, 104, 108, 1, 0, 0);
 	sscan_finish(&sc);
-	ck_assert_uint_eq(sc.ngaps, 1);
-	ck_assert_int_eq(sc.gaps[0].end, 108);
+	ck_assert_uint_eq(sc.gaps.n, 1);
+	ck_assert_int_eq(sc.gaps.v[0].end, 108);
 	sscan_clear(&sc);
 
 	/* An mtime that is no end time: the spacing before it. */
@@ -61,9 +79,9 @@ START_TEST(gaps_live_edge)
 	sscan_seg(&sc, 100, 5, 1, 0, 0);
 	sscan_seg(&sc, 106, 5, 1, 0, 0);
 	sscan_finish(&sc);
-	ck_assert_uint_eq(sc.ngaps, 1);
-	ck_assert_int_eq(sc.gaps[0].start, 100);
-	ck_assert_int_eq(sc.gaps[0].end, 112);
+	ck_assert_uint_eq(sc.gaps.n, 1);
+	ck_assert_int_eq(sc.gaps.v[0].start, 100);
+	ck_assert_int_eq(sc.gaps.v[0].end, 112);
 	ck_assert_int_eq(sc.oldest, -1);
 	ck_assert_int_eq(sc.newest, -1);
 	sscan_clear(&sc);
@@ -72,8 +90,184 @@ START_TEST(gaps_live_edge)
 	sscan_init(&sc, 0);
 	sscan_seg(&sc, 100, 100 + 7200, 1, 0, 0);
 	sscan_finish(&sc);
-	ck_assert_int_eq(sc.gaps[0].end, 101);
+	ck_assert_int_eq(sc.gaps.v[0].end, 101);
 	sscan_clear(&sc);
+}
+END_TEST
+
+/* What the primary has, what is local, and a hole in the recording. */
+START_TEST(ranges_and_holes)
+{
+	struct sscan sc;
+
+	sscan_init(&sc, 0);
+	/* 2 s segments, mtime = end; 106..110 missing on the primary. */
+	sscan_seg(&sc, 100, 102, 1, 1, 1);
+	sscan_seg(&sc, 102, 104, 1, 1, 1);
+	sscan_seg(&sc, 104, 106, 1, 0, 0);
+	sscan_seg(&sc, 110, 112, 1, 1, 1);
+	sscan_seg(&sc, 112, 114, 1, 0, 0);
+	ck_assert_int_eq(sscan_finish(&sc), 0);
+	ck_assert_uint_eq(sc.prim.n, 2);
+	ck_assert_int_eq(sc.prim.v[0].start, 100);
+	ck_assert_int_eq(sc.prim.v[0].end, 106);
+	ck_assert_int_eq(sc.prim.v[1].start, 110);
+	ck_assert_int_eq(sc.prim.v[1].end, 114);
+	ck_assert_uint_eq(sc.local.n, 2);
+	ck_assert_int_eq(sc.local.v[0].end, 104);
+	ck_assert_int_eq(sc.local.v[1].start, 110);
+	ck_assert_int_eq(sc.local.v[1].end, 112);
+	ck_assert_uint_eq(sc.gaps.n, 2);
+	ck_assert_int_eq(sc.gaps.v[0].start, 104);
+	ck_assert_int_eq(sc.gaps.v[0].end, 106);
+	ck_assert_int_eq(sc.edge, 114);
+	ck_assert_int_eq(sscan_gap_seconds(&sc), 4);
+	sscan_clear(&sc);
+
+	/* No mtimes: a spacing much longer than the one before is a hole. */
+	sscan_init(&sc, 0);
+	sscan_seg(&sc, 0, 0, 1, 1, 1);
+	sscan_seg(&sc, 10, 0, 1, 1, 1);
+	sscan_seg(&sc, 20, 0, 1, 1, 1);
+	sscan_seg(&sc, 60, 0, 1, 1, 1);
+	sscan_finish(&sc);
+	ck_assert_uint_eq(sc.prim.n, 2);
+	ck_assert_int_eq(sc.prim.v[0].end, 30);
+	ck_assert_int_eq(sc.prim.v[1].start, 60);
+	ck_assert_int_eq(sc.prim.v[1].end, 100);	/* spacing before: 40 */
+	sscan_clear(&sc);
+}
+END_TEST
+
+START_TEST(text_bar)
+{
+	struct sscan sc;
+	char bar[11];
+
+	sscan_init(&sc, 0);
+	/* 0..40 local, 40..50 missing, 50..60 half missing, 80..100 local */
+	sscan_seg(&sc, 0, 40, 1, 1, 1);
+	sscan_seg(&sc, 40, 50, 1, 0, 0);
+	sscan_seg(&sc, 50, 55, 1, 0, 0);
+	sscan_seg(&sc, 55, 60, 1, 1, 1);
+	sscan_seg(&sc, 80, 100, 1, 1, 1);
+	sscan_finish(&sc);
+	ck_assert_str_eq(stl_bar(&sc, 0, 100, bar, 10), "####.+  ##");
+	ck_assert_str_eq(stl_bar(&sc, 0, 100, bar, 0), "");
+	sscan_clear(&sc);
+}
+END_TEST
+
+/* A report of one stream with a gap, for the output tests. */
+static void
+small_report(struct srep *rep, struct srow *row, const char *name)
+{
+	memset(rep, 0, sizeof(*rep));
+	memset(row, 0, sizeof(*row));
+	snprintf(rep->store_dir, sizeof(rep->store_dir), "/st");
+	snprintf(rep->mnt, sizeof(rep->mnt), "/mnt/d\"v\\r");
+	rep->mi.depth = 1000;
+	rep->now = 2000;
+	rep->since = 1000;
+	snprintf(row->name, sizeof(row->name), "%s", name);
+	row->rate = 10.4;
+	sscan_init(&row->sc, rep->since);
+	sscan_seg(&row->sc, 1000, 1100, 100, 1, 100);
+	sscan_seg(&row->sc, 1100, 1250, 100, 0, 0);
+	sscan_seg(&row->sc, 1250, 1300, 100, 1, 100);
+	sscan_finish(&row->sc);
+	rep->rows = row;
+	rep->nrows = 1;
+}
+
+START_TEST(prometheus)
+{
+	struct srep rep;
+	struct srow row;
+	char *buf = NULL;
+	size_t len;
+
+	CAPTURE(buf, len, sprom_label(OUT, "a\"b\\c\nd"));
+	ck_assert_str_eq(buf, "a\\\"b\\\\c\\nd");
+	free(buf);
+	CAPTURE(buf, len, sprom_help(OUT, "x\"\\\n"));
+	ck_assert_str_eq(buf, "x\"\\\\\\n");
+	free(buf);
+
+	small_report(&rep, &row, "ne\"ws");
+	CAPTURE(buf, len, sprom_report(OUT, &rep));
+	ck_assert_ptr_nonnull(strstr(buf, "# HELP dvrfs_stream_done_bytes "));
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "# TYPE dvrfs_hash_failures_total counter\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "dvrfs_stream_done_bytes{mount="
+	    "\"/mnt/d\\\"v\\\\r\",stream=\"ne\\\"ws\"} 200\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "dvrfs_stream_gap_seconds{mount="
+	    "\"/mnt/d\\\"v\\\\r\",stream=\"ne\\\"ws\"} 150\n"));
+	ck_assert_ptr_nonnull(strstr(buf,
+	    "dvrfs_fill_rate_bytes_per_second{mount=\"/mnt/d\\\"v\\\\r\"} 10\n"));
+	/* Not live: no read counters. */
+	ck_assert_ptr_null(strstr(buf, "dvrfs_reads_total"));
+	free(buf);
+	sscan_clear(&row.sc);
+}
+END_TEST
+
+START_TEST(html_page)
+{
+	struct srep rep;
+	struct srow row;
+	char *buf = NULL, *p;
+	size_t len;
+
+	CAPTURE(buf, len, shtml_text(OUT, "<a href=\"x\">&'"));
+	ck_assert_str_eq(buf, "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+	free(buf);
+	ck_assert(shtml_x(1500, 1000, 2000) == SHTML_W / 2);
+	ck_assert(shtml_x(0, 1000, 2000) == 0);
+	ck_assert(shtml_x(9000, 1000, 2000) == SHTML_W);
+	ck_assert(shtml_x(5, 5, 5) == 0);
+
+	small_report(&rep, &row, "<news>");
+	CAPTURE(buf, len, shtml_report(OUT, &rep, 1));
+	ck_assert(strncmp(buf, "<!DOCTYPE html>", 15) == 0);
+	ck_assert_ptr_nonnull(strstr(buf, "http-equiv=\"refresh\""));
+	ck_assert_ptr_nonnull(strstr(buf, "data-stream=\"&lt;news&gt;\" "
+	    "data-from=\"1000\" data-to=\"2000\""));
+	ck_assert_ptr_nonnull(strstr(buf, "<rect class=\"gap\" "
+	    "data-from=\"1100\" data-to=\"1250\" x=\"100.00\" y=\"0\" "
+	    "width=\"150.00\""));
+	ck_assert_ptr_nonnull(strstr(buf, "<line class=\"edge\" "
+	    "data-t=\"1300\" x1=\"300.00\""));
+	ck_assert_ptr_null(strstr(buf, "<news>"));
+	/* Nothing loaded from elsewhere. */
+	ck_assert_ptr_null(strstr(buf, "src="));
+	ck_assert_ptr_null(strstr(buf, "href="));
+	ck_assert_ptr_null(strstr(buf, "http:"));
+	p = buf + len - strlen("</html>\n");
+	ck_assert_str_eq(p, "</html>\n");
+	free(buf);
+	sscan_clear(&row.sc);
+}
+END_TEST
+
+START_TEST(json_timeline)
+{
+	struct srep rep;
+	struct srow row;
+	json_t *j, *s;
+
+	small_report(&rep, &row, "news");
+	ck_assert_ptr_nonnull(j = sjson_report(&rep));
+	s = json_object_get(json_object_get(j, "streams"), "news");
+	ck_assert_int_eq(json_array_size(json_object_get(s, "primary")), 1);
+	ck_assert_int_eq(json_array_size(json_object_get(s, "local")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(
+	    json_object_get(s, "gaps"), 0), "end")), 1250);
+	ck_assert_int_eq(json_integer_value(json_object_get(s, "live_edge")),
+	    1300);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "from")), 1000);
+	json_decref(j);
+	sscan_clear(&row.sc);
 }
 END_TEST
 
@@ -238,9 +432,9 @@ START_TEST(many_and_huge)
 	for (t = 0; t < 200000; t += 2)
 		ck_assert_int_eq(sscan_seg(&sc, t, t + 2, 1, (t / 2) % 2, 0), 0);
 	sscan_finish(&sc);
-	ck_assert_uint_eq(sc.ngaps, 50000);
-	ck_assert_int_eq(sc.gaps[49999].start, 199996);
-	ck_assert_int_eq(sc.gaps[49999].end, 199998);
+	ck_assert_uint_eq(sc.gaps.n, 50000);
+	ck_assert_int_eq(sc.gaps.v[49999].start, 199996);
+	ck_assert_int_eq(sc.gaps.v[49999].end, 199998);
 	sscan_clear(&sc);
 	sscan_clear(NULL);
 
@@ -259,6 +453,11 @@ status_suite(void)
 
 	tcase_add_test(core, gaps_merge_adjacent);
 	tcase_add_test(core, gaps_live_edge);
+	tcase_add_test(core, ranges_and_holes);
+	tcase_add_test(core, text_bar);
+	tcase_add_test(core, prometheus);
+	tcase_add_test(core, html_page);
+	tcase_add_test(core, json_timeline);
 	tcase_add_test(core, folder_spans);
 	tcase_add_test(core, formatting);
 	tcase_add_test(core, live_counters);

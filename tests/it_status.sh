@@ -8,20 +8,6 @@ ST=$BIN/dvrfs-status
 make -s -C "$TOP" build/tests/status_fill >/dev/null ||
 	{ nok "build status_fill"; finish; }
 
-# jget FILE EXPR: the value of a Python expression over the JSON d.
-jget() {
-	python3 -c 'import json, sys
-d = json.load(open(sys.argv[1]))
-print(json.dumps(eval(sys.argv[2], {"d": d}), sort_keys=True))' "$1" "$2"
-}
-# is NAME FILE EXPR EXPECTED
-is() {
-	local got
-	got=$(jget "$2" "$3" 2>&1)
-	if [ "$got" = "$4" ]; then ok "$1"; else
-		nok "$1"; echo "# $3: got '$got', want '$4'"; fi
-}
-
 S=$T/store
 BASE=$(( ($(date +%s) - 1000) / 10 * 10 ))
 "$TOP/build/tests/status_fill" "$S" $BASE || { nok "status_fill"; finish; }
@@ -93,7 +79,7 @@ check "a plain folder: nothing on stdout" test ! -s "$T/out"
 check "a missing path: exit 1, one line" test $rc -eq 1 -a "$(wc -l <"$T/err")" -eq 1
 "$ST" -x "$S" 2>"$T/err"; rc=$?
 check "unknown flag: usage, exit 1" test $rc -eq 1
-check "usage is the synopsis" grep -q '^usage: dvrfs-status \[-jw\] MOUNTPOINT|STORE$' "$T/err"
+check "usage is the synopsis" grep -qF 'usage: dvrfs-status [-jptw] [-H file | -o file] MOUNTPOINT|STORE' "$T/err"
 "$ST" 2>/dev/null; rc=$?
 check "no argument: exit 1" test $rc -eq 1
 

@@ -16,6 +16,20 @@ skip() { echo "skip - $*"; }
 # check NAME COMMAND...: runs the command, reports the case.
 check() { local n=$1; shift; if "$@"; then ok "$n"; else nok "$n"; fi; }
 
+# jget FILE EXPR: the value of a Python expression over the JSON d.
+jget() {
+	python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(json.dumps(eval(sys.argv[2], {"d": d}), sort_keys=True))' "$1" "$2"
+}
+# is NAME FILE EXPR EXPECTED
+is() {
+	local got
+	got=$(jget "$2" "$3" 2>&1)
+	if [ "$got" = "$4" ]; then ok "$1"; else
+		nok "$1"; echo "# $3: got '$got', want '$4'"; fi
+}
+
 # A TCP port nobody listens on now.
 free_port() {
 	python3 - <<'PY'

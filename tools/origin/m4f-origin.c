@@ -21,6 +21,7 @@
 #include "origin_fs.h"
 #include "origin_hash.h"
 #include "origin_http.h"
+#include "origin_metrics.h"
 
 #define DEFAULT_CACHE	"/var/lib/m4f-origin/hashes.db"
 #define MAX_EXPORTS	64
@@ -188,6 +189,10 @@ main(int argc, char *argv[])
 	}
 	if ((h.feed = ofeed_open(o.ex, o.nex, h.hash)) == NULL)
 		goto out;
+	if ((h.metrics = ometrics_new(h.hash)) == NULL) {
+		log_err("metrics");
+		goto out;
+	}
 	for (i = 0; i < o.nlisten; i++)
 		if ((d[i] = ohttp_start(&h, o.listen[i])) == NULL)
 			goto out;
@@ -203,6 +208,7 @@ out:
 	for (i = 0; i < o.nlisten; i++)
 		ohttp_stop(d[i]);
 	ofeed_close(h.feed);
+	ometrics_free(h.metrics);
 	ohash_close(h.hash);
 	for (i = 0; i < o.nex; i++) {
 		free(o.ex[i].url);

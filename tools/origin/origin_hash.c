@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct ohash {
 	sqlite3		*db;		/* under lock */
 	sqlite3_stmt	*get;		/* under lock */
 	sqlite3_stmt	*put;		/* under lock */
+	_Atomic uint64_t hits;
+	_Atomic uint64_t misses;
+	_Atomic int64_t	 pending;
 };
 
 static const char schema[] =
@@ -197,11 +201,16 @@ ohash_get(struct ohash *h, const char *abspath, const struct stat *st,
 	struct stat after;
 	int fd, rc;
 
-	if ((rc = cache_get(h, abspath, st, hex)) == 1)
+	if ((rc = cache_get(h, abspath, st, hex)) == 1) {
+		atomic_fetch_add(&h->hits, 1);
 		return 0;
+	}
+	atomic_fetch_add(&h->misses, 1);
 	if ((fd = open(abspath, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
+	atomic_fetch_add(&h->pending, 1);
 	rc = hash_fd(fd, hex);
+	atomic_fetch_sub(&h->pending, 1);
 	if (rc == 0 && fstat(fd, &after) == 0 && (after.st_size !=
 	    st->st_size || mtime_ns(&after) != mtime_ns(st))) {
 		errno = EAGAIN;
@@ -211,4 +220,13 @@ ohash_get(struct ohash *h, const char *abspath, const struct stat *st,
 	if (rc == 0)
 		cache_put(h, abspath, st, hex);
 	return rc;
+}
+
+void
+ohash_stats(struct ohash *h, uint64_t *hits, uint64_t *misses,
+    int64_t *pending)
+{
+	*hits = atomic_load(&h->hits);
+	*misses = atomic_load(&h->misses);
+	*pending = atomic_load(&h->pending);
 }

@@ -7,6 +7,7 @@
 #ifndef ORIGIN_HASH_H
 #define ORIGIN_HASH_H
 
+#include <stdint.h>
 #include <sys/stat.h>
 
 struct ohash;
@@ -23,5 +24,12 @@ void		 ohash_close(struct ohash *);
  */
 int		 ohash_get(struct ohash *, const char *abspath,
 		    const struct stat *st, char hex[65]);
+
+/*
+ * Look-ups answered from the cache (hits), that read the file (misses),
+ * and files being read now (pending), since ohash_open.
+ */
+void		 ohash_stats(struct ohash *, uint64_t *hits, uint64_t *misses,
+		    int64_t *pending);
 
 #endif

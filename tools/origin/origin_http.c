@@ -20,6 +20,7 @@
 #include "origin_feed.h"
 #include "origin_fs.h"
 #include "origin_http.h"
+#include "origin_metrics.h"
 #include "origin_req.h"
 
 #define LIST_PREFIX	M4F_API_PREFIX "/list/"
@@ -92,6 +93,7 @@ send_json(struct MHD_Connection *c, char *json)
 	/* Listings say what the files' hashes are: they are checked too. */
 	MHD_add_response_header(r, M4F_BODY_SHA256, digest);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	ometrics_body(c, len);
 	return send_resp(c, 200, r);
 }
 
@@ -195,6 +197,7 @@ serve_file(struct MHD_Connection *c, const struct oexport *ex,
 		    (unsigned long long)size);
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
 	}
+	ometrics_body(c, len);
 	return send_resp(c, rng == 1 ? 206 : 200, r);
 }
 
@@ -307,6 +310,7 @@ serve_files(struct MHD_Connection *c, const struct oexport *ex,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/octet-stream");
 	MHD_add_response_header(r, M4F_FILES_SIZES, sizes);
+	ometrics_body(c, total);
 	status = 200;
 out:
 	free(path);
@@ -383,6 +387,9 @@ route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
 		feed = 1, p += strlen(FEED_PREFIX) - 1;
 	else if (strncmp(p, M4F_API_PREFIX "/", strlen(M4F_API_PREFIX) + 1) == 0)
 		return send_error(c, 404, "no such API");
+	if (!list && !files && !feed && h->metrics != NULL &&
+	    strcmp(p, OMETRICS_PATH) == 0)
+		return ometrics_serve(h->metrics, c);
 	if (p[0] != '/' || m4f_path_check(p + 1) == -1)
 		return send_error(c, 400, "bad path");
 	if ((ex = ofs_export(h->ex, h->nex, p, &rel)) == NULL)
@@ -456,6 +463,7 @@ req_new(void *cls, const char *uri, struct MHD_Connection *c)
 
 	if (q != NULL)
 		q->target = strdup(uri);
+	ometrics_start(cls, c, uri);
 	return q;
 }
 
@@ -465,6 +473,7 @@ req_done(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct req *q = *con_cls;
 
+	ometrics_done(cls, c, toe);
 	if (q == NULL)
 		return;
 	free(q->target);
@@ -529,8 +538,9 @@ ohttp_start(struct ohttp *h, const char *hostport)
 	d = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_URI_LOG_CALLBACK, req_new, NULL,
-	    MHD_OPTION_NOTIFY_COMPLETED, req_done, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, req_new, h->metrics,
+	    MHD_OPTION_NOTIFY_COMPLETED, req_done, h->metrics,
+	    MHD_OPTION_NOTIFY_CONNECTION, ometrics_conn, h->metrics,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 	    MHD_OPTION_END);

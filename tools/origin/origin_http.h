@@ -11,6 +11,7 @@
 struct oexport;
 struct ohash;
 struct ofeed;
+struct ometrics;
 struct MHD_Daemon;
 
 struct ohttp {
@@ -20,6 +21,7 @@ struct ohttp {
 	struct ofeed	*feed;
 	const char	*key;		/* NULL: no authentication */
 	size_t		 keylen;
+	struct ometrics	*metrics;	/* GET /metrics; NULL: 404 */
 };
 
 /*

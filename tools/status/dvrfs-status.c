@@ -2,16 +2,18 @@
  * dvrfs-status: how far a secondary's store is filled, like rsync's
  * summary. Reads the store (read-only, also while the daemon runs) and,
  * when the store is mounted, the daemon's live counters from the mount
- * root's extended attributes.
+ * root's extended attributes. The outputs are in status_text.c (table,
+ * -t), status_json.c (-j), status_prom.c (-p) and status_html.c (-H).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -22,59 +24,34 @@
 #include "dvrfs_status.h"
 #include "log.h"
 #include "status_fmt.h"
+#include "status_html.h"
 #include "status_info.h"
+#include "status_json.h"
+#include "status_prom.h"
+#include "status_report.h"
 #include "status_scan.h"
+#include "status_text.h"
 #include "store.h"
 
-#define GAPS_SHOWN	10	/* per stream in the text report */
 #define XATTR_MAX	(1024 * 1024)
+#define TLINE_WIDTH	72	/* cells of -t, off a terminal */
 
-struct row {
-	char		 name[256];
-	int		 here;		/* the store has the folder */
-	struct sscan	 sc;
-	uint64_t	 done;		/* complete bytes now (-w) */
-	uint64_t	 total;
-	uint64_t	 segs_done;
-	uint64_t	 segs;
-	double		 rate;		/* bytes/s, -1 unknown */
-};
+enum format { FMT_TABLE, FMT_JSON, FMT_PROM, FMT_TLINE, FMT_HTML };
 
 struct status {
-	int		 json;
+	enum format	 fmt;
 	int		 watch;
-	char		 store_dir[PATH_MAX];
-	char		 mnt[PATH_MAX];	/* "" when not mounted */
-	struct sinfo_mount mi;
-	int		 have_live;
-	struct sinfo_live li;
-	struct store	*store;
-	struct row	*rows;
-	size_t		 nrows;
-	int64_t		 now;
-	int64_t		 since;
-	uint64_t	 hash_failures;
+	const char	*out;		/* -o or -H FILE, or NULL: stdout */
+	struct srep	 r;
 };
 
 static volatile sig_atomic_t stop;
 
-/* The mount has not walked the primary yet: nothing is "done". */
-static int listing;
-
-static double
-pct(uint64_t done, uint64_t total)
-{
-	double p = sfmt_percent(done, total);
-
-	if (!listing)
-		return p;
-	return total == 0 ? 0.0 : p > 99.9 ? 99.9 : p;
-}
-
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: dvrfs-status [-jw] MOUNTPOINT|STORE\n");
+	fprintf(stderr, "usage: dvrfs-status [-jptw] [-H file | -o file] "
+	    "MOUNTPOINT|STORE\n");
 }
 
 static void
@@ -127,7 +104,7 @@ xattr_get(const char *path, const char *name, size_t *lenp)
 
 /* Is path a dvrfs mount? Then fills st->store_dir and st->mnt. */
 static int
-find_mount(struct status *st, const char *path)
+find_mount(struct srep *st, const char *path)
 {
 	char *v;
 
@@ -149,11 +126,11 @@ find_mount(struct status *st, const char *path)
  * folder, which is live too when dvrfs.json's mount point still shows it.
  */
 static int
-locate(struct status *st, const char *arg)
+locate(struct srep *st, const char *arg)
 {
 	char db[PATH_MAX], real[PATH_MAX];
 	struct stat sb;
-	struct status m;
+	struct srep m;
 
 	if (find_mount(st, arg) == 0)
 		return 0;
@@ -174,9 +151,9 @@ locate(struct status *st, const char *arg)
 }
 
 static int
-row_add(struct status *st, const char *name)
+row_add(struct srep *st, const char *name)
 {
-	struct row *v;
+	struct srow *v;
 
 	if (strlen(name) >= sizeof(v->name))
 		return 0;
@@ -194,7 +171,7 @@ row_add(struct status *st, const char *name)
 static int
 add_top(void *arg, const struct store_ent *e)
 {
-	struct status *st = arg;
+	struct srep *st = arg;
 
 	if (e->type != STORE_DIR)
 		return 0;
@@ -203,7 +180,7 @@ add_top(void *arg, const struct store_ent *e)
 
 /* The streams: dvrfs.json's list, or every top-level folder. */
 static int
-list_streams(struct status *st)
+list_streams(struct srep *st)
 {
 	char after[256] = "";
 	ssize_t n;
@@ -229,7 +206,7 @@ list_streams(struct status *st)
 
 /* Does the store have the stream's folder (yet)? */
 static int
-row_here(struct status *st, const struct row *r)
+row_here(struct srep *st, const struct srow *r)
 {
 	struct store_ent e;
 
@@ -239,7 +216,7 @@ row_here(struct status *st, const struct row *r)
 
 /* Complete bytes of the stream's segments at or after since. */
 static int
-done_bytes(struct status *st, const struct row *r, int64_t since,
+done_bytes(struct srep *st, const struct srow *r, int64_t since,
     struct store_stats *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -249,7 +226,7 @@ done_bytes(struct status *st, const struct row *r, int64_t since,
 }
 
 static void
-read_live(struct status *st)
+read_live(struct srep *st)
 {
 	char *v;
 	size_t len;
@@ -262,7 +239,7 @@ read_live(struct status *st)
 	st->have_live = 0;
 	if (sinfo_live_parse(v, len, &st->li) == 0) {
 		st->have_live = 1;
-		listing = st->li.listing;
+		st->listing = st->li.listing;
 	} else {
 		log_warnx("%s: %s is not a counters object", st->mnt,
 		    DVRFS_XATTR_STATUS);
@@ -277,7 +254,7 @@ read_live(struct status *st)
  * walk and after it).
  */
 static int
-collect(struct status *st)
+collect(struct srep *st)
 {
 	struct store_stats *a = NULL, b;
 	double t0, dt;
@@ -291,7 +268,7 @@ collect(struct status *st)
 		read_live(st);
 	t0 = mono();
 	for (i = 0; i < st->nrows; i++) {
-		struct row *r = &st->rows[i];
+		struct srow *r = &st->rows[i];
 
 		r->here = row_here(st, r);
 		if (st->mnt[0] != '\0' && done_bytes(st, r, st->since,
@@ -299,7 +276,7 @@ collect(struct status *st)
 			goto out;
 	}
 	for (i = 0; i < st->nrows; i++) {
-		struct row *r = &st->rows[i];
+		struct srow *r = &st->rows[i];
 
 		if (r->here && sscan_walk(st->store, r->name, &r->sc) == -1) {
 			log_warn("%s", r->name);
@@ -318,8 +295,10 @@ collect(struct status *st)
 			    0.0;
 		}
 	}
-	if (store_stats(st->store, "", 0, &b) == 0)
+	if (store_stats(st->store, "", 0, &b) == 0) {
 		st->hash_failures = b.hash_failures;
+		st->store_bytes = b.complete_bytes + b.partial_bytes;
+	}
 	rc = 0;
 out:
 	free(a);
@@ -327,214 +306,14 @@ out:
 }
 
 /* The sum of all rows, as a row. */
-static void
-sum_rows(const struct status *st, struct row *t, int64_t *lag)
-{
-	const struct sscan *sc;
-	size_t i;
-	int have_rate = 0;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(t->name, sizeof(t->name), "total");
-	sscan_init(&t->sc, st->since);
-	t->rate = 0;
-	*lag = -1;
-	for (i = 0; i < st->nrows; i++) {
-		sc = &st->rows[i].sc;
-		t->sc.segs += sc->segs;
-		t->sc.bytes += sc->bytes;
-		t->sc.segs_done += sc->segs_done;
-		t->sc.bytes_done += sc->bytes_done;
-		t->sc.bytes_partial += sc->bytes_partial;
-		t->sc.ngaps += sc->ngaps;
-		if (sc->oldest >= 0 && (t->sc.oldest < 0 ||
-		    sc->oldest < t->sc.oldest))
-			t->sc.oldest = sc->oldest;
-		if (sc->newest > t->sc.newest)
-			t->sc.newest = sc->newest;
-		if (sc->newest_known > t->sc.newest_known)
-			t->sc.newest_known = sc->newest_known;
-		if (sc->newest >= 0 && sc->newest_known - sc->newest > *lag)
-			*lag = sc->newest_known - sc->newest;
-		if (st->rows[i].rate >= 0) {
-			t->rate += st->rows[i].rate;
-			have_rate = 1;
-		}
-	}
-	if (!have_rate)
-		t->rate = -1;
-}
-
-static int64_t
-row_lag(const struct sscan *sc)
-{
-	if (sc->newest < 0 || sc->newest_known < 0)
-		return -1;
-	return sc->newest_known - sc->newest;
-}
-
-static json_t *
-opt_int(int64_t v)
-{
-	return v < 0 ? json_null() : json_integer(v);
-}
-
-static json_t *
-row_json(const struct row *r, int64_t lag, int with_gaps)
-{
-	const struct sscan *sc = &r->sc;
-	json_t *o, *gaps;
-	size_t i;
-
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o}",
-	    "bytes_done", (json_int_t)sc->bytes_done,
-	    "bytes_total", (json_int_t)sc->bytes,
-	    "bytes_partial", (json_int_t)sc->bytes_partial,
-	    "segments_done", (json_int_t)sc->segs_done,
-	    "segments_total", (json_int_t)sc->segs,
-	    "percent", pct(sc->bytes_done, sc->bytes),
-	    "rate_bps", r->rate < 0 ? json_null() : json_integer(
-	    (json_int_t)(r->rate + 0.5)),
-	    "eta_s", opt_int(sfmt_eta(sc->bytes_done, sc->bytes, r->rate)),
-	    "live_lag_s", opt_int(lag),
-	    "oldest", opt_int(sc->oldest),
-	    "newest", opt_int(sc->newest));
-	if (o == NULL || !with_gaps)
-		return o;
-	if ((gaps = json_array()) == NULL) {
-		json_decref(o);
-		return NULL;
-	}
-	for (i = 0; i < sc->ngaps; i++)
-		json_array_append_new(gaps, json_pack("{s:I, s:I}", "start",
-		    (json_int_t)sc->gaps[i].start, "end",
-		    (json_int_t)sc->gaps[i].end));
-	json_object_set_new(o, "gaps", gaps);
-	return o;
-}
-
 static int
-print_json(const struct status *st)
-{
-	json_t *j, *streams;
-	struct row t;
-	int64_t lag;
-	size_t i;
-	int rc;
-
-	sum_rows(st, &t, &lag);
-	streams = json_object();
-	for (i = 0; i < st->nrows; i++)
-		json_object_set_new(streams, st->rows[i].name,
-		    row_json(&st->rows[i], row_lag(&st->rows[i].sc), 1));
-	j = json_pack("{s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:o, s:o}",
-	    "store", st->store_dir,
-	    "mounted", st->mnt[0] != '\0',
-	    "mountpoint", st->mnt[0] ? json_string(st->mnt) : json_null(),
-	    "spec", st->mi.spec ? json_string(st->mi.spec) : json_null(),
-	    "depth_s", (json_int_t)st->mi.depth,
-	    "now", (json_int_t)st->now,
-	    "hash_failures", (json_int_t)st->hash_failures,
-	    "total", row_json(&t, lag, 0),
-	    "streams", streams);
-	if (j == NULL)
-		return -1;
-	if (st->have_live) {
-		json_object_set_new(j, "reads", json_pack("{s:I, s:I, s:I}",
-		    "local", (json_int_t)st->li.reads_local,
-		    "fetched", (json_int_t)st->li.reads_fetched,
-		    "failed", (json_int_t)st->li.reads_failed));
-		json_object_set(j, "counters", st->li.raw);
-	}
-	rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-	json_decref(j);
-	if (rc == -1)
-		return -1;
-	putchar('\n');
-	return 0;
-}
-
-static void
-print_row(const struct row *r, int64_t lag)
-{
-	char done[16], total[16], rate[24], eta[24], lg[24], o[32], n[32];
-	char segs[48];
-	const struct sscan *sc = &r->sc;
-
-	snprintf(segs, sizeof(segs), "%" PRIu64 "/%" PRIu64, sc->segs_done,
-	    sc->segs);
-	printf("%-12s %8s %8s %6.1f%% %15s %10s %8s %7s  %-20s  %s\n",
-	    r->name, sfmt_bytes(sc->bytes_done, done, sizeof(done)),
-	    sfmt_bytes(sc->bytes, total, sizeof(total)),
-	    pct(sc->bytes_done, sc->bytes), segs,
-	    sfmt_rate(r->rate, rate, sizeof(rate)),
-	    sfmt_duration(sfmt_eta(sc->bytes_done, sc->bytes, r->rate), eta,
-	    sizeof(eta)),
-	    lag < 0 ? "-" : sfmt_duration(lag, lg, sizeof(lg)),
-	    sfmt_time(sc->oldest, o, sizeof(o)),
-	    sfmt_time(sc->newest, n, sizeof(n)));
-}
-
-static void
-print_text(const struct status *st)
-{
-	char a[32], b[32], c[32], d[32];
-	const struct sscan *sc;
-	struct row t;
-	int64_t lag;
-	size_t i, g;
-
-	printf("store %s, ", st->store_dir);
-	if (st->mnt[0] != '\0')
-		printf("mounted on %s", st->mnt);
-	else
-		printf("not mounted");
-	if (st->mi.spec != NULL)
-		printf(st->mnt[0] ? " from %s" : " (last from %s)",
-		    st->mi.spec);
-	printf(", depth %s\n\n", sfmt_duration(st->mi.depth, a, sizeof(a)));
-	printf("%-12s %8s %8s %7s %15s %10s %8s %7s  %-20s  %s\n", "stream",
-	    "done", "total", "%", "segments", "rate", "eta", "lag",
-	    "oldest", "newest");
-	for (i = 0; i < st->nrows; i++)
-		print_row(&st->rows[i], row_lag(&st->rows[i].sc));
-	sum_rows(st, &t, &lag);
-	print_row(&t, lag);
-
-	if (t.sc.ngaps > 0)
-		printf("\ngaps (missing here, present on the primary):\n");
-	for (i = 0; i < st->nrows; i++) {
-		sc = &st->rows[i].sc;
-		for (g = 0; g < sc->ngaps && g < GAPS_SHOWN; g++)
-			printf("  %-12s %s .. %s  %s\n", st->rows[i].name,
-			    sfmt_time(sc->gaps[g].start, a, sizeof(a)),
-			    sfmt_time(sc->gaps[g].end, b, sizeof(b)),
-			    sfmt_duration(sc->gaps[g].end - sc->gaps[g].start,
-			    c, sizeof(c)));
-		if (sc->ngaps > GAPS_SHOWN)
-			printf("  %-12s and %zu more\n", st->rows[i].name,
-			    sc->ngaps - GAPS_SHOWN);
-	}
-	if (st->have_live)
-		printf("\nreads: %" PRIu64 " local, %" PRIu64 " fetched, %"
-		    PRIu64 " failed (%s local, %s fetched)\n",
-		    st->li.reads_local, st->li.reads_fetched,
-		    st->li.reads_failed,
-		    sfmt_bytes(st->li.bytes_local, c, sizeof(c)),
-		    sfmt_bytes(st->li.bytes_fetched, d, sizeof(d)));
-	if (st->hash_failures > 0)
-		printf("hash failures: %" PRIu64 "\n", st->hash_failures);
-}
-
-/* One frame of -w: totals per stream from the index, rate since last. */
-static int
-watch_frame(struct status *st, int64_t prev_since, double dt)
+watch_frame(struct srep *st, int64_t prev_since, double dt)
 {
 	struct store_stats cur, old;
 	size_t i;
 
 	for (i = 0; i < st->nrows; i++) {
-		struct row *r = &st->rows[i];
+		struct srow *r = &st->rows[i];
 
 		r->here = row_here(st, r);
 		if (done_bytes(st, r, st->since, &cur) == -1)
@@ -557,62 +336,50 @@ watch_frame(struct status *st, int64_t prev_since, double dt)
 }
 
 static void
-watch_line(const char *name, uint64_t done, uint64_t total, uint64_t sd,
-    uint64_t s, double rate, int tty)
+watch_line(const struct srep *rep, const struct srow *r, int tty)
 {
-	char r[24], e[24];
+	char rt[24], e[24];
 
 	printf("%s%-12s %15" PRIu64 " %6.1f%% %10s %8s  %" PRIu64 "/%" PRIu64
-	    " segments%s\n", tty ? "\r" : "", name, done,
-	    pct(done, total), sfmt_rate(rate, r, sizeof(r)),
-	    sfmt_duration(sfmt_eta(done, total, rate), e, sizeof(e)), sd, s,
-	    tty ? "\033[K" : "");
+	    " segments%s\n", tty ? "\r" : "", r->name, r->done,
+	    srep_pct(rep, r->done, r->total), sfmt_rate(r->rate, rt,
+	    sizeof(rt)), sfmt_duration(sfmt_eta(r->done, r->total, r->rate), e,
+	    sizeof(e)), r->segs_done, r->segs, tty ? "\033[K" : "");
 }
 
 static void
-watch_json(const struct status *st, uint64_t done, uint64_t total,
-    uint64_t sd, uint64_t s, double rate)
+watch_json(const struct srep *rep)
 {
-	json_t *j, *streams;
-	size_t i;
+	json_t *j;
 
-	streams = json_object();
-	for (i = 0; i < st->nrows; i++) {
-		const struct row *r = &st->rows[i];
-
-		json_object_set_new(streams, r->name, json_pack("{s:I, s:I, "
-		    "s:I, s:I, s:f, s:o, s:o}", "bytes_done", (json_int_t)r->done,
-		    "bytes_total", (json_int_t)r->total,
-		    "segments_done", (json_int_t)r->segs_done,
-		    "segments_total", (json_int_t)r->segs,
-		    "percent", pct(r->done, r->total),
-		    "rate_bps", r->rate < 0 ? json_null() :
-		    json_integer((json_int_t)(r->rate + 0.5)),
-		    "eta_s", opt_int(sfmt_eta(r->done, r->total, r->rate))));
-	}
-	j = json_pack("{s:I, s:b, s:{s:I, s:I, s:I, s:I, s:f, s:o, s:o}, s:o}",
-	    "now", (json_int_t)st->now, "mounted", st->mnt[0] != '\0',
-	    "total", "bytes_done", (json_int_t)done, "bytes_total",
-	    (json_int_t)total, "segments_done", (json_int_t)sd,
-	    "segments_total", (json_int_t)s, "percent", pct(done,
-	    total), "rate_bps", rate < 0 ? json_null() :
-	    json_integer((json_int_t)(rate + 0.5)), "eta_s",
-	    opt_int(sfmt_eta(done, total, rate)), "streams", streams);
-	if (j != NULL)
+	if ((j = sjson_watch(rep)) != NULL)
 		json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	putchar('\n');
 	json_decref(j);
 }
 
-/* -w: redraws until SIGINT or SIGTERM. */
-static int
-watch(struct status *st)
+/* Sleeps what is left of the second that started at monotonic t. */
+static void
+rest_of_second(double t)
 {
 	struct timespec ts;
+	double left = t + 1.0 - mono();
+
+	if (left < 0.05)
+		left = 0.05;
+	ts.tv_sec = (time_t)left;
+	ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+/* -w and -w -j: progress lines from the index's counts, a second apart. */
+static int
+watch_lines(struct srep *st, int json)
+{
 	int tty = isatty(STDOUT_FILENO), first = 1;
-	uint64_t done, total, sd, s;
 	int64_t prev_since = st->since;
-	double last = mono(), now, rate, left;
+	double last = mono(), now;
+	struct stotal t;
 	size_t i;
 
 	while (!stop) {
@@ -623,73 +390,251 @@ watch(struct status *st)
 			return -1;
 		prev_since = st->since;
 		last = now;
-		done = total = sd = s = 0;
-		rate = -1;
-		for (i = 0; i < st->nrows; i++) {
-			done += st->rows[i].done;
-			total += st->rows[i].total;
-			sd += st->rows[i].segs_done;
-			s += st->rows[i].segs;
-			if (st->rows[i].rate >= 0)
-				rate = (rate < 0 ? 0 : rate) + st->rows[i].rate;
-		}
-		if (st->json)
-			watch_json(st, done, total, sd, s, rate);
+		if (json)
+			watch_json(st);
 		else {
 			if (tty && !first)
 				printf("\033[%zuA", st->nrows + 1);
 			for (i = 0; i < st->nrows; i++)
-				watch_line(st->rows[i].name, st->rows[i].done,
-				    st->rows[i].total, st->rows[i].segs_done,
-				    st->rows[i].segs, st->rows[i].rate, tty);
-			watch_line("total", done, total, sd, s, rate, tty);
+				watch_line(st, &st->rows[i], tty);
+			srep_total(st, &t);
+			watch_line(st, &t.row, tty);
 		}
 		fflush(stdout);
 		first = 0;
-		/* A frame a second, however long the queries took. */
-		left = now + 1.0 - mono();
-		if (left < 0.05)
-			left = 0.05;
-		ts.tv_sec = (time_t)left;
-		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-		nanosleep(&ts, NULL);
+		rest_of_second(now);
 	}
 	return 0;
+}
+
+/* Columns of the terminal on stdout, or 0. */
+static size_t
+tty_columns(void)
+{
+	struct winsize ws;
+
+	if (!isatty(STDOUT_FILENO) ||
+	    ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == -1)
+		return 0;
+	return ws.ws_col;
+}
+
+/* The report in the chosen format into f. */
+static int
+render(const struct status *s, FILE *f)
+{
+	size_t cols, width = TLINE_WIDTH;
+	json_t *j;
+	int rc = 0;
+
+	switch (s->fmt) {
+	case FMT_TABLE:
+		stext_table(f, &s->r);
+		break;
+	case FMT_TLINE:
+		/* "NAME         |" before the bar and "|" after it. */
+		if ((cols = tty_columns()) > 24)
+			width = cols - 15;
+		stext_timeline(f, &s->r, width);
+		break;
+	case FMT_JSON:
+		if ((j = sjson_report(&s->r)) == NULL)
+			return errno = ENOMEM, -1;
+		rc = json_dumpf(j, f, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+		json_decref(j);
+		fputc('\n', f);
+		break;
+	case FMT_PROM:
+		sprom_report(f, &s->r);
+		break;
+	case FMT_HTML:
+		shtml_report(f, &s->r, s->watch);
+		break;
+	}
+	return rc;
+}
+
+/*
+ * Writes the report to s->out through a temporary name in the same
+ * folder and a rename, so that a reader (nginx, node_exporter) sees the
+ * old file or the new one, never a part. No fsync: a status page that a
+ * crash loses is written again a second later.
+ */
+static int
+write_file(const struct status *s)
+{
+	char tmp[PATH_MAX], *dir, *base, *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int fd = -1, made = 0, rc = -1, e;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return -1;
+	if (render(s, f) == -1 || ferror(f)) {
+		fclose(f);
+		goto out;
+	}
+	if (fclose(f) == EOF)
+		goto out;
+	base = strrchr(s->out, '/');
+	dir = base == NULL ? "" : (char *)s->out;
+	base = base == NULL ? (char *)s->out : base + 1;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.%ld.tmp",
+	    (int)(base - dir), dir, base, (long)getpid()) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		goto out;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
+		goto out;
+	made = 1;
+	if (write(fd, buf, len) != (ssize_t)len) {
+		if (errno == 0)
+			errno = ENOSPC;
+		goto out;
+	}
+	e = close(fd);
+	fd = -1;
+	if (e == -1 || rename(tmp, s->out) == -1)
+		goto out;
+	rc = 0;
+out:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	if (rc == -1 && made)
+		unlink(tmp);
+	free(buf);
+	errno = e;
+	return rc;
+}
+
+/* The report to -o/-H's file or stdout; says what failed on stderr. */
+static int
+emit(struct status *s)
+{
+	const char *to = s->out != NULL ? s->out : "stdout";
+	int rc;
+
+	if (s->out != NULL)
+		rc = write_file(s);
+	else if ((rc = render(s, stdout)) == 0 && (fflush(stdout) == EOF ||
+	    ferror(stdout)))
+		rc = -1;
+	if (rc == -1)
+		fprintf(stderr, "dvrfs-status: %s: %s\n", to, strerror(errno));
+	return rc;
+}
+
+/* A new scan of every stream for the next frame of -w. */
+static void
+rescan(struct srep *st)
+{
+	size_t i;
+
+	st->now = time(NULL);
+	st->since = st->now - st->mi.depth;
+	for (i = 0; i < st->nrows; i++) {
+		sscan_clear(&st->rows[i].sc);
+		sscan_init(&st->rows[i].sc, st->since);
+	}
+}
+
+/*
+ * -w with -p, -t, -H or -o: a whole report a second (collect() takes
+ * that second measuring the rate when mounted), until SIGINT or SIGTERM.
+ * Returns 0, -1 with errno when the store cannot be read, or -2 when the
+ * report could not be written (already said).
+ */
+static int
+watch_reports(struct status *s)
+{
+	int tty = s->out == NULL && isatty(STDOUT_FILENO);
+	double t;
+
+	while (!stop) {
+		t = mono();
+		rescan(&s->r);
+		if (collect(&s->r) == -1)
+			return -1;
+		if (stop)
+			break;
+		if (tty)
+			fputs("\033[H\033[J", stdout);
+		if (emit(s) == -1)
+			return -2;
+		if (s->r.mnt[0] == '\0')
+			rest_of_second(t);
+	}
+	return 0;
+}
+
+/* Sets the format; -1 when a second one is asked for. */
+static int
+set_fmt(struct status *s, enum format fmt)
+{
+	if (s->fmt != FMT_TABLE && s->fmt != fmt)
+		return -1;
+	s->fmt = fmt;
+	return 0;
+}
+
+static int
+options(struct status *s, int argc, char **argv)
+{
+	int ch, bad = 0;
+
+	while ((ch = getopt(argc, argv, "H:hjo:ptw")) != -1) {
+		switch (ch) {
+		case 'H':
+			bad |= set_fmt(s, FMT_HTML) == -1 || s->out != NULL;
+			s->out = optarg;
+			break;
+		case 'j': bad |= set_fmt(s, FMT_JSON) == -1; break;
+		case 'o':
+			bad |= s->out != NULL;
+			s->out = optarg;
+			break;
+		case 'p': bad |= set_fmt(s, FMT_PROM) == -1; break;
+		case 't': bad |= set_fmt(s, FMT_TLINE) == -1; break;
+		case 'w': s->watch = 1; break;
+		case 'h': usage(); exit(0);
+		default: return -1;
+		}
+	}
+	if (bad || (s->out != NULL && *s->out == '\0'))
+		return -1;
+	return argc - optind == 1 ? 0 : -1;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct status st;
+	struct status s;
+	struct srep *st = &s.r;
 	struct store_conf conf = { .readonly = 1 };
 	struct sigaction sa;
+	const char *arg;
 	size_t i;
-	int ch, rc = 1;
+	int rc = 1, w;
 
 	log_init("dvrfs-status", LOG_LVL_WARN);
-	memset(&st, 0, sizeof(st));
-	while ((ch = getopt(argc, argv, "hjw")) != -1) {
-		switch (ch) {
-		case 'j': st.json = 1; break;
-		case 'w': st.watch = 1; break;
-		case 'h': usage(); return 0;
-		default: usage(); return 1;
-		}
-	}
-	if (argc - optind != 1) {
+	memset(&s, 0, sizeof(s));
+	if (options(&s, argc, argv) == -1) {
 		usage();
 		return 1;
 	}
-	if (locate(&st, argv[optind]) == -1) {
+	arg = argv[optind];
+	if (locate(st, arg) == -1) {
 		fprintf(stderr, "dvrfs-status: %s: not a dvrfs mount point or "
-		    "store\n", argv[optind]);
+		    "store\n", arg);
 		goto out;
 	}
-	if (st.mnt[0] != '\0' && st.mi.spec == NULL &&
-	    sinfo_mount_load(st.store_dir, &st.mi) == -1 && errno != ENOENT)
-		log_warn("%s/" DVRFS_MOUNT_FILE, st.store_dir);
-	if ((st.store = store_open(st.store_dir, &conf)) == NULL) {
-		fprintf(stderr, "dvrfs-status: %s: %s\n", st.store_dir,
+	if (st->mnt[0] != '\0' && st->mi.spec == NULL &&
+	    sinfo_mount_load(st->store_dir, &st->mi) == -1 && errno != ENOENT)
+		log_warn("%s/" DVRFS_MOUNT_FILE, st->store_dir);
+	if ((st->store = store_open(st->store_dir, &conf)) == NULL) {
+		fprintf(stderr, "dvrfs-status: %s: %s\n", st->store_dir,
 		    strerror(errno));
 		goto out;
 	}
@@ -698,37 +643,34 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	st.now = time(NULL);
-	st.since = st.now - st.mi.depth;
-	if (list_streams(&st) == -1) {
-		fprintf(stderr, "dvrfs-status: %s: %s\n", st.store_dir,
-		    strerror(errno));
+	st->now = time(NULL);
+	st->since = st->now - st->mi.depth;
+	if (list_streams(st) == -1)
+		goto fail;
+	if (s.watch && s.out == NULL && (s.fmt == FMT_TABLE ||
+	    s.fmt == FMT_JSON)) {
+		if (watch_lines(st, s.fmt == FMT_JSON) == -1)
+			goto fail;
+	} else if (s.watch) {
+		if ((w = watch_reports(&s)) == -2)
+			goto out;	/* said by emit() */
+		if (w == -1)
+			goto fail;
+	} else if (collect(st) == -1)
+		goto fail;
+	else if (emit(&s) == -1)
 		goto out;
-	}
-	if (st.watch) {
-		rc = watch(&st) == -1 ? 1 : 0;
-		if (rc != 0)
-			fprintf(stderr, "dvrfs-status: %s: %s\n", st.store_dir,
-			    strerror(errno));
-		goto out;
-	}
-	if (collect(&st) == -1) {
-		fprintf(stderr, "dvrfs-status: %s: %s\n", st.store_dir,
-		    strerror(errno));
-		goto out;
-	}
-	if (st.json)
-		rc = print_json(&st) == -1 ? 1 : 0;
-	else {
-		print_text(&st);
-		rc = 0;
-	}
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "dvrfs-status: %s: %s\n", st->store_dir,
+	    strerror(errno));
 out:
-	for (i = 0; i < st.nrows; i++)
-		sscan_clear(&st.rows[i].sc);
-	free(st.rows);
-	sinfo_live_clear(&st.li);
-	sinfo_mount_clear(&st.mi);
-	store_close(st.store);
+	for (i = 0; i < st->nrows; i++)
+		sscan_clear(&st->rows[i].sc);
+	free(st->rows);
+	sinfo_live_clear(&st->li);
+	sinfo_mount_clear(&st->mi);
+	store_close(st->store);
 	return rc;
 }

@@ -128,6 +128,12 @@ sinfo_mount_parse(const char *text, size_t len, struct sinfo_mount *m)
 			goto bad;
 		m->pid = (long)json_integer_value(v);
 	}
+	if ((v = json_object_get(j, DS_MAX_SIZE)) != NULL &&
+	    !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			goto bad;
+		m->max_size = (uint64_t)json_integer_value(v);
+	}
 	if ((v = json_object_get(j, DS_STREAMS)) != NULL && !json_is_null(v)) {
 		if (!json_is_array(v))
 			goto bad;

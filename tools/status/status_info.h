@@ -27,6 +27,7 @@ struct sinfo_mount {
 	char	       **streams;	/* NULL: all */
 	size_t		 nstreams;
 	long		 pid;		/* 0 when not known */
+	uint64_t	 max_size;	/* bytes, 0: no cap or not known */
 };
 
 /* user.dvrfs.status */

@@ -14,8 +14,15 @@ sscan_init(struct sscan *sc, int64_t since)
 {
 	memset(sc, 0, sizeof(*sc));
 	sc->since = since;
-	sc->oldest = sc->newest = sc->newest_known = -1;
+	sc->oldest = sc->newest = sc->newest_known = sc->edge = -1;
 	sc->last_t = -1;
+}
+
+static void
+ranges_clear(struct sscan_ranges *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
 }
 
 void
@@ -23,28 +30,72 @@ sscan_clear(struct sscan *sc)
 {
 	if (sc == NULL)
 		return;
-	free(sc->gaps);
-	sc->gaps = NULL;
-	sc->ngaps = sc->gapcap = 0;
+	ranges_clear(&sc->gaps);
+	ranges_clear(&sc->prim);
+	ranges_clear(&sc->local);
 }
 
+/* Appends [start, end), merged into the last range when they touch. */
 static int
-gap_open(struct sscan *sc, int64_t start)
+ranges_add(struct sscan_ranges *r, int64_t start, int64_t end)
 {
 	struct sscan_gap *v;
 	size_t cap;
 
-	if (sc->ngaps == sc->gapcap) {
-		cap = sc->gapcap ? sc->gapcap * 2 : 16;
-		if ((v = realloc(sc->gaps, cap * sizeof(*v))) == NULL)
-			return -1;
-		sc->gaps = v;
-		sc->gapcap = cap;
+	if (r->n > 0 && start <= r->v[r->n - 1].end) {
+		if (end > r->v[r->n - 1].end)
+			r->v[r->n - 1].end = end;
+		return 0;
 	}
-	sc->gaps[sc->ngaps].start = start;
-	sc->gaps[sc->ngaps].end = start;
-	sc->ngaps++;
-	sc->in_gap = 1;
+	if (r->n == r->cap) {
+		cap = r->cap ? r->cap * 2 : 16;
+		if ((v = realloc(r->v, cap * sizeof(*v))) == NULL)
+			return -1;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n].start = start;
+	r->v[r->n].end = end;
+	r->n++;
+	return 0;
+}
+
+/*
+ * Where the previous segment ends when next (-1: none) is the time of
+ * the one after it. See the header for the rule.
+ */
+static int64_t
+seg_end(const struct sscan *sc, int64_t next)
+{
+	int64_t t = sc->last_t, end, slack;
+
+	if (sc->last_mtime > t && sc->last_mtime - t <= EDGE_MAX)
+		end = sc->last_mtime;
+	else if (sc->step > 0 && sc->step <= EDGE_MAX)
+		end = t + sc->step;
+	else if (next >= 0)
+		return next;	/* nothing to go by: they follow */
+	else
+		end = t + 1;
+	if (next < 0)
+		return end;
+	slack = sc->step / 2 > 1 ? sc->step / 2 : 1;
+	if (next <= end + slack)
+		return next;
+	return end;
+}
+
+/* Places the previous segment in the ranges. */
+static int
+place(struct sscan *sc, int64_t next)
+{
+	int64_t end = seg_end(sc, next);
+
+	if (ranges_add(&sc->prim, sc->last_t, end) == -1 ||
+	    ranges_add(sc->last_complete ? &sc->local : &sc->gaps,
+	    sc->last_t, end) == -1)
+		return -1;
+	sc->edge = end;
 	return 0;
 }
 
@@ -54,10 +105,14 @@ sscan_seg(struct sscan *sc, int64_t t, int64_t mtime, uint64_t size,
 {
 	if (t < sc->since)
 		return 0;
-	if (sc->last_t >= 0)
+	if (sc->last_t >= 0) {
+		if (place(sc, t) == -1)
+			return -1;
 		sc->step = t - sc->last_t;
+	}
 	sc->last_t = t;
 	sc->last_mtime = mtime;
+	sc->last_complete = complete;
 	sc->segs++;
 	sc->bytes += size;
 	sc->newest_known = t;
@@ -67,33 +122,21 @@ sscan_seg(struct sscan *sc, int64_t t, int64_t mtime, uint64_t size,
 		if (sc->oldest < 0)
 			sc->oldest = t;
 		sc->newest = t;
-		if (sc->in_gap) {
-			sc->gaps[sc->ngaps - 1].end = t;
-			sc->in_gap = 0;
-		}
 		return 0;
 	}
 	sc->bytes_partial += have < size ? have : size;
-	if (!sc->in_gap)
-		return gap_open(sc, t);
 	return 0;
 }
 
-void
+int
 sscan_finish(struct sscan *sc)
 {
-	int64_t t = sc->last_t, end;
+	int rc = 0;
 
-	if (!sc->in_gap)
-		return;
-	if (sc->last_mtime > t && sc->last_mtime - t <= EDGE_MAX)
-		end = sc->last_mtime;
-	else if (sc->step > 0 && sc->step <= EDGE_MAX)
-		end = t + sc->step;
-	else
-		end = t + 1;
-	sc->gaps[sc->ngaps - 1].end = end;
-	sc->in_gap = 0;
+	if (sc->last_t >= 0)
+		rc = place(sc, -1);
+	sc->last_t = -1;
+	return rc;
 }
 
 /*
@@ -163,6 +206,6 @@ sscan_walk(struct store *s, const char *rel, struct sscan *sc)
 	rc = walk(s, top.id, path, len, sc);
 	free(path);
 	if (rc == 0)
-		sscan_finish(sc);
+		rc = sscan_finish(sc);
 	return rc;
 }
