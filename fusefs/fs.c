@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dvrpath.h"
 #include "fetcher.h"
 #include "fs.h"
 #include "log.h"
@@ -156,7 +157,7 @@ is_hour_folder(const char *rel)
 {
 	int64_t t, span;
 
-	return store_dvr_span(rel, &t, &span) == 0 && span == 3600;
+	return dvrpath_span(rel, &t, &span) == 0 && span == 3600;
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dvrpath.h"
 #include "store.h"
 
 #define BS 4096
@@ -801,7 +802,7 @@ START_TEST(t_expire)
 	int64_t t0;
 
 	fill(buf, sizeof(buf), 7);
-	ck_assert_int_eq(store_dvr_time("n/2026/01/01/00/00/00.ts", &t0,
+	ck_assert_int_eq(dvrpath_time("n/2026/01/01/00/00/00.ts", &t0,
 	    NULL), 0);
 	/* mtimes say the opposite of the paths: the path wins. */
 	old = add_file(s, "n/2026/01/01/00/00/00.ts", buf, 100, t0 + 99999);
@@ -858,15 +859,15 @@ START_TEST(t_dvr_time)
 	int64_t t = 0;
 	size_t sl = 0;
 
-	ck_assert_int_eq(store_dvr_time("news/2026/11/27/07/13/04.ts", &t,
+	ck_assert_int_eq(dvrpath_time("news/2026/11/27/07/13/04.ts", &t,
 	    &sl), 0);
 	ck_assert_int_eq(t, 1795763584);
 	ck_assert_uint_eq(sl, 4);
-	ck_assert_int_eq(store_dvr_time("a/b/c/1970/01/01/00/00/00.ts", &t,
+	ck_assert_int_eq(dvrpath_time("a/b/c/1970/01/01/00/00/00.ts", &t,
 	    &sl), 0);
 	ck_assert_int_eq(t, 0);
 	ck_assert_uint_eq(sl, 5);
-	ck_assert_int_eq(store_dvr_time("x/2024/02/29/23/59/60.ts", &t, NULL),
+	ck_assert_int_eq(dvrpath_time("x/2024/02/29/23/59/60.ts", &t, NULL),
 	    0);
 	ck_assert_int_eq(t, 1709251200);
 }
@@ -902,7 +903,7 @@ START_TEST(t_dvr_time_bad)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		ck_assert_msg(store_dvr_time(bad[i], &t, NULL) == -1 &&
+		ck_assert_msg(dvrpath_time(bad[i], &t, NULL) == -1 &&
 		    errno == EINVAL, "%s accepted", bad[i]);
 	}
 }
