@@ -87,6 +87,23 @@ remote_ok(const struct store_remote *r, uint8_t sha[32])
 	    store_sha_parse(r->sha256, sha) == 0;
 }
 
+/*
+ * v, an array of n elements of size bytes with room for *cap, with room
+ * for one more: v itself, or its new place (*cap updated), or NULL.
+ */
+static void *
+grow(void *v, size_t n, size_t *cap, size_t size)
+{
+	size_t c;
+
+	if (n < *cap)
+		return v;
+	c = *cap ? *cap * 2 : 64;
+	if ((v = reallocarray(v, c, size)) != NULL)
+		*cap = c;
+	return v;
+}
+
 /* Sorted set of ids seen in a complete listing. */
 struct idset {
 	uint64_t	*v;
@@ -96,15 +113,11 @@ struct idset {
 static int
 idset_add(struct idset *set, uint64_t id)
 {
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 64;
-		uint64_t *v = realloc(set->v, cap * sizeof(*v));
+	uint64_t *v;
 
-		if (v == NULL)
-			return -1;
-		set->v = v;
-		set->cap = cap;
-	}
+	if ((v = grow(set->v, set->n, &set->cap, sizeof(*v))) == NULL)
+		return -1;
+	set->v = v;
 	set->v[set->n++] = id;
 	return 0;
 }
@@ -167,14 +180,9 @@ walk_push(struct walk *w, uint64_t id, int type, int state,
 	struct wframe *f;
 	size_t n;
 
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-
-		if ((f = realloc(w->v, cap * sizeof(*f))) == NULL)
-			return -1;
-		w->v = f;
-		w->cap = cap;
-	}
+	if ((f = grow(w->v, w->n, &w->cap, sizeof(*f))) == NULL)
+		return -1;
+	w->v = f;
 	f = &w->v[w->n];
 	memset(f, 0, sizeof(*f));
 	f->id = id;
@@ -192,23 +200,6 @@ walk_push(struct walk *w, uint64_t id, int type, int state,
 	}
 	w->n++;
 	return 0;
-}
-
-/*
- * An empty walk whose first entry will be at rel. Returns the length of
- * rel for that entry's frame, or NOPATH.
- */
-static size_t
-walk_init(struct walk *w, struct store *s, const char *rel)
-{
-	size_t n = strlen(rel);
-
-	memset(w, 0, sizeof(*w));
-	w->s = s;
-	if (n >= sizeof(w->rel))
-		return NOPATH;
-	memcpy(w->rel, rel, n + 1);
-	return n;
 }
 
 static void
@@ -322,7 +313,7 @@ walk_visit(struct walk *w, const struct wframe *f, const char *rel)
 
 /* Runs the walk until its stack is empty; s->wlock held, in a txn. */
 static int
-walk_run(struct walk *w)
+walk_loop(struct walk *w)
 {
 	struct wframe *top, f;
 	const char *rel;
@@ -350,22 +341,36 @@ walk_run(struct walk *w)
 }
 
 /*
+ * Runs walk w (set up but empty) from entry id at rel, then frees it.
+ * s->wlock held, in a transaction.
+ */
+static int
+walk_run(struct walk *w, const char *rel, uint64_t id, int type, int state,
+    enum wkind kind)
+{
+	size_t len = strlen(rel);
+	int r;
+
+	if (len < sizeof(w->rel))
+		memcpy(w->rel, rel, len + 1);
+	else
+		len = NOPATH;
+	if ((r = walk_push(w, id, type, state, NULL, len, kind)) == 0)
+		r = walk_loop(w);
+	walk_free(w);
+	return r;
+}
+
+/*
  * Removes entry e at rel with its subtree and local data. s->wlock held,
  * inside a transaction.
  */
 static int
 ent_remove(struct store *s, const struct ent *e, const char *rel)
 {
-	struct walk w;
-	size_t len = walk_init(&w, s, rel);
-	int r;
+	struct walk w = { .s = s };
 
-	r = walk_push(&w, e->e.id, e->e.type, e->e.state, NULL, len,
-	    W_REMOVE);
-	if (r == 0)
-		r = walk_run(&w);
-	walk_free(&w);
-	return r;
+	return walk_run(&w, rel, e->e.id, e->e.type, e->e.state, W_REMOVE);
 }
 
 /*
@@ -378,19 +383,10 @@ static int
 sweep(struct store *s, uint64_t id, const char *rel,
     const struct idset *seen, int recursive, int64_t now, uint64_t before)
 {
-	struct walk w;
-	size_t len = walk_init(&w, s, rel);
-	int r;
+	struct walk w = { .s = s, .seen = seen, .recursive = recursive,
+	    .now = now, .before = before };
 
-	w.seen = seen;
-	w.recursive = recursive;
-	w.now = now;
-	w.before = before;
-	r = walk_push(&w, id, STORE_DIR, STORE_NONE, NULL, len, W_SWEEP);
-	if (r == 0)
-		r = walk_run(&w);
-	walk_free(&w);
-	return r;
+	return walk_run(&w, rel, id, STORE_DIR, STORE_NONE, W_SWEEP);
 }
 
 static int
@@ -833,15 +829,10 @@ entv_add(void *arg, const struct store_ent *e)
 {
 	struct entv *a = arg;
 	struct store_ent *v;
-	size_t cap;
 
-	if (a->n == a->cap) {
-		cap = a->cap ? a->cap * 2 : 64;
-		if ((v = realloc(a->v, cap * sizeof(*v))) == NULL)
-			return -1;
-		a->v = v;
-		a->cap = cap;
-	}
+	if ((v = grow(a->v, a->n, &a->cap, sizeof(*v))) == NULL)
+		return -1;
+	a->v = v;
 	a->v[a->n++] = *e;
 	return 0;
 }

@@ -269,42 +269,30 @@ fail:
 	return c;
 }
 
+static const char hexdig[] = "0123456789abcdef";
+
 void
 store_sha_hex(const uint8_t sha[32], char hex[65])
 {
-	static const char dig[] = "0123456789abcdef";
 	int i;
 
 	for (i = 0; i < 32; i++) {
-		hex[2 * i] = dig[sha[i] >> 4];
-		hex[2 * i + 1] = dig[sha[i] & 15];
+		hex[2 * i] = hexdig[sha[i] >> 4];
+		hex[2 * i + 1] = hexdig[sha[i] & 15];
 	}
 	hex[64] = '\0';
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 int
 store_sha_parse(const char *hex, uint8_t sha[32])
 {
-	int i, hi, lo;
+	int i;
 
-	if (hex == NULL || strlen(hex) != 64)
+	if (hex == NULL || strlen(hex) != 64 || strspn(hex, hexdig) != 64)
 		return -1;
-	for (i = 0; i < 32; i++) {
-		if ((hi = hexval(hex[2 * i])) == -1 ||
-		    (lo = hexval(hex[2 * i + 1])) == -1)
-			return -1;
-		sha[i] = (uint8_t)(hi << 4 | lo);
-	}
+	for (i = 0; i < 32; i++)
+		sha[i] = (uint8_t)((strchr(hexdig, hex[2 * i]) - hexdig) << 4 |
+		    (strchr(hexdig, hex[2 * i + 1]) - hexdig));
 	return 0;
 }
 
