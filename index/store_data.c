@@ -111,6 +111,28 @@ pf_unref(struct pfile *p)
 }
 
 /*
+ * Steps *stp, the read connection's Q_BITMAP, for the recorded bitmap of
+ * id at generation gen: returns it when it has nb bytes (valid until the
+ * caller resets *stp), else NULL; *stp is NULL if the query could not be
+ * made. s->lock held.
+ */
+static const void *
+bitmap_get(struct store *s, uint64_t id, uint64_t gen, size_t nb,
+    sqlite3_stmt **stp)
+{
+	sqlite3_stmt *st;
+
+	if ((*stp = st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (size_t)sqlite3_column_bytes(st, 0) == nb)
+		return sqlite3_column_blob(st, 0);
+	return NULL;
+}
+
+/*
  * The pfile of file id, loaded from the index if needed. s->lock held.
  * NULL with EEXIST when the file is complete, ENOENT, EINVAL (a folder).
  */
@@ -120,6 +142,7 @@ pf_get(struct store *s, uint64_t id)
 	struct pfile *p;
 	struct ent e;
 	sqlite3_stmt *st;
+	const void *b;
 	char path[PATH_MAX];
 	size_t nb;
 	int i;
@@ -149,13 +172,10 @@ pf_get(struct store *s, uint64_t id)
 	    (p->durable = calloc(1, nb + 1)) == NULL)
 		goto fail;
 	if (e.e.state == STORE_PARTIAL) {
-		if ((st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
+		if ((b = bitmap_get(s, id, e.gen, nb, &st)) != NULL)
+			memcpy(p->durable, b, nb);
+		if (st == NULL)
 			goto fail;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
-		if (sqlite3_step(st) == SQLITE_ROW &&
-		    (size_t)sqlite3_column_bytes(st, 0) == nb)
-			memcpy(p->durable, sqlite3_column_blob(st, 0), nb);
 		sqlite3_reset(st);
 		memcpy(p->bits, p->durable, nb);
 		p->nset = bitmap_count(p->bits, p->nblocks);
@@ -787,15 +807,12 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 		r = 0;
 	} else {
 		size_t nb = bitmap_bytes(bitmap_nblocks(e.e.size, s->bs));
+		const void *b = bitmap_get(s, id, e.gen, nb, &st);
 
-		if ((st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
+		if (st == NULL)
 			goto out;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
-		if (sqlite3_step(st) == SQLITE_ROW &&
-		    (size_t)sqlite3_column_bytes(st, 0) == nb)
-			r = bitmap_range(sqlite3_column_blob(st, 0), first,
-			    last, &miss);
+		if (b != NULL)
+			r = bitmap_range(b, first, last, &miss);
 		else {
 			miss = first;
 			r = 0;
