@@ -274,6 +274,34 @@ END_TEST
  * A listing asked for before the feed added a file must not remove that
  * file when it is applied after: only what is older than it may go.
  */
+/* A listing out of order: each entry still lands in its own folder. */
+START_TEST(t_listing_unsorted)
+{
+	static const char h[] = "5555555555555555555555555555555555555555"
+	    "555555555555555555555555";
+	struct store_remote v[] = {
+		{ "x/a", STORE_FILE, 1, 1, h },
+		{ "b", STORE_FILE, 1, 1, h },
+		{ "x/c", STORE_FILE, 1, 1, h },
+		{ "y", STORE_DIR, 0, 1, NULL },
+		{ "b2", STORE_FILE, 1, 1, h },
+		{ "y/d", STORE_FILE, 1, 1, h },
+	};
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	uint64_t ids[6];
+
+	ck_assert_int_eq(store_apply_listing(s, "", v, 6, 1, 1, 1, ids), 0);
+	ck_assert_int_eq(store_resolve(s, "x/c", &e), 0);
+	ck_assert_uint_eq(e.id, ids[2]);
+	ck_assert_int_eq(store_resolve(s, "y/d", &e), 0);
+	ck_assert_uint_eq(e.id, ids[5]);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "c", &e), -1);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "d", &e), -1);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_snapshot)
 {
 	struct store *s = mk(BS, 0);
@@ -1244,6 +1272,7 @@ suite(void)
 	tcase_add_test(core, t_block_size_fixed);
 	tcase_add_test(core, t_listing);
 	tcase_add_test(core, t_listing_flat);
+	tcase_add_test(core, t_listing_unsorted);
 	tcase_add_test(core, t_event);
 	tcase_add_test(core, t_snapshot);
 	tcase_add_test(core, t_blocks);
