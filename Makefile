@@ -36,7 +36,8 @@ B	:= build
 # links: logging and the M4F wire protocol.
 COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o
 INDEX_OBJS := $(B)/index/bitmap.o $(B)/index/dvrpath.o \
-	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
+	      $(B)/index/store_sql.o $(B)/index/store_data.o \
+	      $(B)/index/store_ns.o $(B)/index/store_expire.o $(B)/index/store.o
 FETCHER_OBJS := $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
 	$(B)/fetcher/feed.o $(B)/fetcher/crawler.o $(B)/fetcher/bundle.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "crawler.h"
+#include "dvrpath.h"
 #include "fetcher.h"
 #include "log.h"
 #include "store.h"
@@ -98,7 +99,7 @@ file_time(const char *rel, const struct store_ent *e)
 {
 	int64_t t;
 
-	return store_dvr_time(rel, &t, NULL) == 0 ? t : e->mtime;
+	return dvrpath_time(rel, &t, NULL) == 0 ? t : e->mtime;
 }
 
 struct kids {
@@ -119,7 +120,7 @@ folder_expired(const char *rel, int64_t cutoff)
 {
 	int64_t t, span;
 
-	return store_dvr_span(rel, &t, &span) == 0 && t + span <= cutoff;
+	return dvrpath_span(rel, &t, &span) == 0 && t + span <= cutoff;
 }
 
 static int

@@ -6,7 +6,7 @@
  * the fetcher: viewers' reads always overtake it, and the fetcher holds
  * it to `transfers` transfers and the bandwidth cap.
  *
- * A segment's time is the one in its DVR path (store_dvr_time), else its
+ * A segment's time is the one in its DVR path (dvrpath_time), else its
  * mtime. Resuming after a crash needs nothing special: what the store has
  * verified is complete and is never fetched again.
  */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dvrfs_status.h"
+#include "dvrpath.h"
 #include "fetcher.h"
 #include "fs.h"
 #include "log.h"
@@ -168,7 +169,7 @@ is_hour_folder(const char *rel)
 {
 	int64_t t, span;
 
-	return store_dvr_span(rel, &t, &span) == 0 && span == 3600;
+	return dvrpath_span(rel, &t, &span) == 0 && span == 3600;
 }
 
 /*

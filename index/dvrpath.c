@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "dvrpath.h"
-#include "store.h"
 
 /* Exactly n decimal digits at s, value within [lo, hi]. */
 static int
@@ -99,12 +98,6 @@ bad:
 }
 
 int
-store_dvr_time(const char *rel, int64_t *t, size_t *stream_len)
-{
-	return dvrpath_time(rel, t, stream_len);
-}
-
-int
 dvrpath_span(const char *rel, int64_t *start, int64_t *span)
 {
 	/* Complete the folder into the path of its first possible segment. */
@@ -133,8 +126,3 @@ dvrpath_span(const char *rel, int64_t *start, int64_t *span)
 	return -1;
 }
 
-int
-store_dvr_span(const char *rel, int64_t *start, int64_t *span)
-{
-	return dvrpath_span(rel, start, span);
-}

@@ -252,19 +252,4 @@ int	store_stats(struct store *, const char *rel, int64_t since,
 /* store_stats()' hash_failures alone, without a scan of the store. */
 uint64_t store_hash_failures(struct store *);
 
-/*
- * Parses a DVR segment path "STREAM/YYYY/MM/DD/HH/MM/SS.ext" (STREAM may
- * have several components) into the UTC time of the segment's start.
- * Returns 0, or -1 with EINVAL if rel is not such a path. stream_len, when
- * not NULL, receives the length of the STREAM part.
- */
-int	store_dvr_time(const char *rel, int64_t *t, size_t *stream_len);
-
-/*
- * Parses a DVR folder (STREAM/YYYY, …/MM, …/DD or …/HH) into the UTC start
- * of the time it can hold and an upper bound of its length (3600, 86400,
- * 31 or 366 days). Returns 0, or -1 with EINVAL.
- */
-int	store_dvr_span(const char *rel, int64_t *start, int64_t *span);
-
 #endif

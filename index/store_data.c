@@ -1,6 +1,8 @@
 /*
- * store_data: blocks of partial files, the group-commit thread that makes
- * their bits durable, and installing verified files into data/.
+ * store_data: the local data of the store's files. Blocks of partial
+ * files, the group commit that makes their bits durable (run by the
+ * committer thread of store.c), installing verified files into data/,
+ * and dropping an entry's local data. Calls only store_sql.c.
  *
  * A block's bytes go to partial/ID at once and its bit into the pfile's
  * in-memory bitmap (so store_have and store_pread see it); the committer
@@ -12,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -24,6 +27,35 @@
 #include "log.h"
 #include "store.h"
 #include "store_impl.h"
+
+int
+store_xpath(struct store *s, char *buf, size_t sz, const char *sub,
+    const char *rel)
+{
+	int n;
+
+	if (rel == NULL || *rel == '\0')
+		n = snprintf(buf, sz, "%s/%s", s->dir, sub);
+	else
+		n = snprintf(buf, sz, "%s/%s/%s", s->dir, sub, rel);
+	if (n < 0 || (size_t)n >= sz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_partial_path(struct store *s, char *buf, size_t sz, uint64_t id)
+{
+	int n = snprintf(buf, sz, "%s/partial/%" PRIu64, s->dir, id);
+
+	if (n < 0 || (size_t)n >= sz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
 
 static void
 pf_free(struct pfile *p)
@@ -38,8 +70,8 @@ pf_free(struct pfile *p)
 }
 
 /* The live pfile of id, or NULL. s->lock held. */
-struct pfile *
-store_pf_find(struct store *s, uint64_t id)
+static struct pfile *
+pf_find(struct store *s, uint64_t id)
 {
 	struct pfile *p;
 
@@ -49,9 +81,12 @@ store_pf_find(struct store *s, uint64_t id)
 	return NULL;
 }
 
-/* Takes id's pfile out of the table; freed when its last user goes. */
-void
-store_pf_kill(struct store *s, uint64_t id)
+/*
+ * Takes id's pfile out of the table; freed when its last user goes.
+ * Returns whether there was one. s->lock held.
+ */
+static int
+pf_kill(struct store *s, uint64_t id)
 {
 	struct pfile **pp, *p;
 
@@ -62,15 +97,39 @@ store_pf_kill(struct store *s, uint64_t id)
 			p->dead = 1;
 			if (p->refs == 0)
 				pf_free(p);
-			return;
+			return 1;
 		}
+	return 0;
 }
 
-void
-store_pf_unref(struct store *s, struct pfile *p)
+/* Drops a reference taken under s->lock; s->lock held. */
+static void
+pf_unref(struct pfile *p)
 {
 	if (--p->refs == 0 && p->dead)
 		pf_free(p);
+}
+
+/*
+ * Steps *stp, the read connection's Q_BITMAP, for the recorded bitmap of
+ * id at generation gen: returns it when it has nb bytes (valid until the
+ * caller resets *stp), else NULL; *stp is NULL if the query could not be
+ * made. s->lock held.
+ */
+static const void *
+bitmap_get(struct store *s, uint64_t id, uint64_t gen, size_t nb,
+    sqlite3_stmt **stp)
+{
+	sqlite3_stmt *st;
+
+	if ((*stp = st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
+		return NULL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (size_t)sqlite3_column_bytes(st, 0) == nb)
+		return sqlite3_column_blob(st, 0);
+	return NULL;
 }
 
 /*
@@ -83,15 +142,16 @@ pf_get(struct store *s, uint64_t id)
 	struct pfile *p;
 	struct ent e;
 	sqlite3_stmt *st;
+	const void *b;
 	char path[PATH_MAX];
 	size_t nb;
-	int i, hi, lo;
+	int i;
 
-	if ((p = store_pf_find(s, id)) != NULL)
+	if ((p = pf_find(s, id)) != NULL)
 		return p;
 	if (store_get_c(store_rdc(s), id, &e) == -1)
 		return NULL;
-	if (e.e.type != STORE_FILE || strlen(e.e.sha256) != 64) {
+	if (e.e.type != STORE_FILE || !e.has_sha) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -107,24 +167,15 @@ pf_get(struct store *s, uint64_t id)
 	p->size = e.e.size;
 	p->nblocks = bitmap_nblocks(e.e.size, s->bs);
 	nb = bitmap_bytes(p->nblocks);
-	for (i = 0; i < 32; i++) {
-		hi = e.e.sha256[2 * i];
-		lo = e.e.sha256[2 * i + 1];
-		hi = hi <= '9' ? hi - '0' : hi - 'a' + 10;
-		lo = lo <= '9' ? lo - '0' : lo - 'a' + 10;
-		p->sha[i] = (uint8_t)(hi << 4 | lo);
-	}
+	memcpy(p->sha, e.sha, sizeof(p->sha));
 	if ((p->bits = calloc(1, nb + 1)) == NULL ||
 	    (p->durable = calloc(1, nb + 1)) == NULL)
 		goto fail;
 	if (e.e.state == STORE_PARTIAL) {
-		if ((st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
+		if ((b = bitmap_get(s, id, e.gen, nb, &st)) != NULL)
+			memcpy(p->durable, b, nb);
+		if (st == NULL)
 			goto fail;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
-		if (sqlite3_step(st) == SQLITE_ROW &&
-		    (size_t)sqlite3_column_bytes(st, 0) == nb)
-			memcpy(p->durable, sqlite3_column_blob(st, 0), nb);
 		sqlite3_reset(st);
 		memcpy(p->bits, p->durable, nb);
 		p->nset = bitmap_count(p->bits, p->nblocks);
@@ -260,7 +311,6 @@ inst_sql(struct store *s, enum q q, uint64_t id, uint64_t gen,
     const char *rel, const char *what)
 {
 	sqlite3_stmt *st;
-	int rc;
 
 	if ((st = store_q(&s->wr, q)) == NULL)
 		return -1;
@@ -269,9 +319,7 @@ inst_sql(struct store *s, enum q q, uint64_t id, uint64_t gen,
 		sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
 	else if (q == Q_COMPLETE)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-		return store_sqlerr(&s->wr, rc, what);
-	return 0;
+	return store_step(&s->wr, st, what);
 }
 
 /* Records the intent of every still-current entry of v; s->wlock held. */
@@ -281,10 +329,11 @@ inst_intents(struct store *s, struct inst *v)
 	char dst[PATH_MAX], *rel;
 	struct inst *i;
 	struct ent e;
+	int r = 0;
 
-	if (store_txn(&s->wr, Q_BEGIN) == -1)
+	if (store_begin(&s->wr) == -1)
 		return -1;
-	for (i = v; i != NULL; i = i->next) {
+	for (i = v; i != NULL && r == 0; i = i->next) {
 		if (i->err != 0)
 			continue;
 		if (store_get_c(&s->wr, i->id, &e) == -1) {
@@ -302,18 +351,10 @@ inst_intents(struct store *s, struct inst *v)
 			free(rel);
 			continue;
 		}
-		if (inst_sql(s, Q_INTENT_ADD, i->id, 0, rel, "intent") == -1) {
-			free(rel);
-			goto fail;
-		}
+		r = inst_sql(s, Q_INTENT_ADD, i->id, 0, rel, "intent");
 		free(rel);
 	}
-	if (store_txn(&s->wr, Q_COMMIT) == -1)
-		goto fail;
-	return 0;
-fail:
-	store_txn(&s->wr, Q_ROLLBACK);
-	return -1;
+	return store_end(&s->wr, r);
 }
 
 /* Syncs the folder of i->dst once for all entries after i sharing it. */
@@ -348,7 +389,7 @@ install_batch(struct store *s, struct inst *v)
 	size_t skip = strlen(s->dir) + strlen("/data");
 	struct inst *i;
 	char path[PATH_MAX];
-	int failed;
+	int r;
 
 	for (i = v; i != NULL; i = i->next)
 		if (i->fd >= 0 && fdatasync(i->fd) == -1) {
@@ -359,7 +400,7 @@ install_batch(struct store *s, struct inst *v)
 	if (inst_intents(s, v) == -1) {
 		for (i = v; i != NULL; i = i->next)
 			if (i->err == 0)
-				i->err = errno != 0 ? errno : EIO;
+				i->err = errno;
 		goto out;
 	}
 	for (i = v; i != NULL; i = i->next) {
@@ -376,27 +417,24 @@ install_batch(struct store *s, struct inst *v)
 	for (i = v; i != NULL; i = i->next)
 		if (i->err == 0 && !i->synced)
 			inst_sync_dir(i);
-	failed = store_txn(&s->wr, Q_BEGIN) == -1;
-	for (i = v; i != NULL && !failed; i = i->next)
-		if (i->err == 0 && (inst_sql(s, Q_COMPLETE, i->id, i->gen,
-		    NULL, "complete") == -1 || inst_sql(s, Q_INTENT_DEL, i->id,
-		    0, NULL, "intent") == -1))
-			failed = 1;
-	if (!failed && store_txn(&s->wr, Q_COMMIT) == -1)
-		failed = 1;
-	if (failed) {
-		int e = errno != 0 ? errno : EIO;
-
-		store_txn(&s->wr, Q_ROLLBACK);
+	if ((r = store_begin(&s->wr)) == 0) {
+		for (i = v; i != NULL && r == 0; i = i->next)
+			if (i->err == 0 && (inst_sql(s, Q_COMPLETE, i->id,
+			    i->gen, NULL, "complete") == -1 ||
+			    inst_sql(s, Q_INTENT_DEL, i->id, 0, NULL,
+			    "intent") == -1))
+				r = -1;
+		r = store_end(&s->wr, r);
+	}
+	if (r == -1)
 		for (i = v; i != NULL; i = i->next)
 			if (i->err == 0)
-				i->err = e;
-	}
+				i->err = errno;
 	pthread_mutex_lock(&s->lock);
 	for (i = v; i != NULL; i = i->next) {
 		if (i->err == 0) {
 			/* The partial data, if any, is no longer needed. */
-			store_pf_kill(s, i->id);
+			pf_kill(s, i->id);
 			if (store_partial_path(s, path, sizeof(path),
 			    i->id) == 0)
 				unlink(path);
@@ -420,9 +458,8 @@ out:
  * recovery after a crash checks whatever it finds there. -1 with ENOENT
  * when the entry changed meanwhile.
  */
-int
-store_install(struct store *s, uint64_t id, uint64_t gen, const char *src,
-    int fd)
+static int
+install(struct store *s, uint64_t id, uint64_t gen, const char *src, int fd)
 {
 	struct inst me = { .id = id, .gen = gen, .src = src, .fd = fd }, *v;
 
@@ -454,31 +491,85 @@ store_install(struct store *s, uint64_t id, uint64_t gen, const char *src,
 	return 0;
 }
 
+/*
+ * Resets the record of id (if its generation is *gen, when gen is not
+ * NULL): state NONE, no bits, a new generation. s->wlock held, in a
+ * transaction.
+ */
+static int
+reset_ent(struct store *s, uint64_t id, const uint64_t *gen)
+{
+	sqlite3_stmt *st;
+
+	if ((st = store_q(&s->wr, Q_RESET)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if (gen != NULL)
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)*gen);
+	return store_step(&s->wr, st, "reset");
+}
+
+/*
+ * Drops the local data of file e (at rel, or NULL when its data file is
+ * dealt with by the caller): forgets its open partial file, unlinks
+ * partial and complete data, then resets its record. Files go first: a
+ * record that says complete without its file is repaired later, a file
+ * at a final path without its record would be unverified data. Nothing
+ * to do for an entry without local data. s->wlock held, inside a
+ * transaction.
+ */
+int
+store_drop_local(struct store *s, const struct ent *e, const char *rel)
+{
+	char path[PATH_MAX];
+	sqlite3_stmt *st;
+
+	pthread_mutex_lock(&s->lock);
+	if (!pf_kill(s, e->e.id) && e->e.state == STORE_NONE) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (store_partial_path(s, path, sizeof(path), e->e.id) == 0 &&
+	    unlink(path) == -1 && errno != ENOENT)
+		log_warn("unlink %s", path);
+	if (e->e.state == STORE_COMPLETE && rel != NULL &&
+	    store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
+	    unlink(path) == -1 && errno != ENOENT)
+		log_warn("unlink %s", path);
+	pthread_mutex_unlock(&s->lock);
+
+	if ((st = store_q(&s->wr, Q_INTENT_DEL)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)e->e.id);
+	if (store_step(&s->wr, st, "intent") == -1)
+		return -1;
+	return reset_ent(s, e->e.id, NULL);
+}
+
 /* Records a hash failure of id and drops its blocks. Takes s->wlock. */
 static void
 hash_failed(struct store *s, uint64_t id, uint64_t gen)
 {
 	char path[PATH_MAX];
-	sqlite3_stmt *st;
+	int r;
 
 	log_warnx("entry %llu: SHA-256 mismatch, blocks dropped",
 	    (unsigned long long)id);
 	pthread_mutex_lock(&s->wlock);
 	pthread_mutex_lock(&s->lock);
-	store_pf_kill(s, id);
+	pf_kill(s, id);
 	if (store_partial_path(s, path, sizeof(path), id) == 0)
 		unlink(path);
 	pthread_mutex_unlock(&s->lock);
-	if (store_txn(&s->wr, Q_BEGIN) == 0) {
-		if ((st = store_q(&s->wr, Q_RESETBITS)) != NULL) {
-			sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-			sqlite3_bind_int64(st, 2, (sqlite3_int64)gen);
-			sqlite3_step(st);
-		}
-		store_txn(&s->wr, Q_HASHFAIL_ADD);
-		if (store_txn(&s->wr, Q_COMMIT) == -1)
-			store_txn(&s->wr, Q_ROLLBACK);
+	if ((r = store_begin(&s->wr)) == 0) {
+		r = reset_ent(s, id, &gen);
+		if (r == 0)
+			r = store_run(&s->wr, Q_HASHFAIL_ADD);
+		r = store_end(&s->wr, r);
 	}
+	if (r == -1)
+		log_warn("entry %llu: hash failure not recorded",
+		    (unsigned long long)id);
 	pthread_mutex_unlock(&s->wlock);
 }
 
@@ -499,7 +590,7 @@ complete(struct store *s, struct pfile *p)
 	}
 	if (store_partial_path(s, src, sizeof(src), p->id) == -1)
 		goto out;
-	r = store_install(s, p->id, p->gen, src, p->fd);
+	r = install(s, p->id, p->gen, src, p->fd);
 out:
 	e = errno;
 	pthread_mutex_lock(&s->lock);
@@ -583,7 +674,7 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 		r = -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	store_pf_unref(s, p);
+	pf_unref(p);
 	pthread_mutex_unlock(&s->lock);
 	if (r == -1)
 		errno = e;
@@ -628,9 +719,9 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
     size_t len, const uint8_t digest[32], int flags)
 {
 	char tmp[PATH_MAX];
-	uint8_t sha[32], want[32];
+	uint8_t sha[32];
 	struct ent e;
-	int fd = -1, r = -1, err, i;
+	int fd = -1, r = -1, err;
 
 	if (s->ro) {
 		errno = EROFS;
@@ -642,23 +733,17 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 	if (r == -1)
 		return -1;
 	r = -1;
-	if (e.e.type != STORE_FILE || strlen(e.e.sha256) != 64) {
+	if (e.e.type != STORE_FILE || !e.has_sha) {
 		errno = EINVAL;
 		return -1;
 	}
 	if (e.e.state == STORE_COMPLETE)
 		return 0;
-	for (i = 0; i < 32; i++) {
-		unsigned v;
-
-		sscanf(e.e.sha256 + 2 * i, "%2x", &v);
-		want[i] = (uint8_t)v;
-	}
 	if (digest == NULL && len == e.e.size &&
 	    store_sha256(-1, buf, len, 0, sha) == 0)
 		digest = sha;
 	if (len != e.e.size || digest == NULL ||
-	    memcmp(digest, want, 32) != 0) {
+	    memcmp(digest, e.sha, 32) != 0) {
 		if (len == e.e.size && digest != NULL)
 			hash_failed(s, id, e.gen);
 		errno = EBADMSG;
@@ -675,7 +760,7 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 		goto fail;
 	/* Starts the write-back now; the install batch waits for it. */
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (store_install(s, id, e.gen, tmp, fd) == -1)
+	if (install(s, id, e.gen, tmp, fd) == -1)
 		goto fail;
 	close(fd);
 	return 0;
@@ -698,7 +783,7 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 	int r = -1;
 
 	pthread_mutex_lock(&s->lock);
-	if ((p = store_pf_find(s, id)) != NULL) {
+	if ((p = pf_find(s, id)) != NULL) {
 		e.e.size = p->size;
 		e.e.state = STORE_PARTIAL;
 	} else if (store_get_c(store_rdc(s), id, &e) == -1)
@@ -722,15 +807,12 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 		r = 0;
 	} else {
 		size_t nb = bitmap_bytes(bitmap_nblocks(e.e.size, s->bs));
+		const void *b = bitmap_get(s, id, e.gen, nb, &st);
 
-		if ((st = store_q(store_rdc(s), Q_BITMAP)) == NULL)
+		if (st == NULL)
 			goto out;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)e.gen);
-		if (sqlite3_step(st) == SQLITE_ROW &&
-		    (size_t)sqlite3_column_bytes(st, 0) == nb)
-			r = bitmap_range(sqlite3_column_blob(st, 0), first,
-			    last, &miss);
+		if (b != NULL)
+			r = bitmap_range(b, first, last, &miss);
 		else {
 			miss = first;
 			r = 0;
@@ -779,7 +861,7 @@ open_data(struct store *s, uint64_t id, int complete_only, uint64_t *size,
 
 	for (tries = 0; tries < 3; tries++) {
 		pthread_mutex_lock(&s->lock);
-		if (!complete_only && (p = store_pf_find(s, id)) != NULL) {
+		if (!complete_only && (p = pf_find(s, id)) != NULL) {
 			p->refs++;
 			*pp = p;
 			*size = p->size;
@@ -860,7 +942,7 @@ store_pread(struct store *s, uint64_t id, void *buf, size_t len,
 	e = errno;
 	if (p != NULL) {
 		pthread_mutex_lock(&s->lock);
-		store_pf_unref(s, p);
+		pf_unref(p);
 		pthread_mutex_unlock(&s->lock);
 	} else
 		close(fd);
@@ -908,7 +990,7 @@ int
 store_check_complete(struct store *s, uint64_t from, size_t max,
     uint64_t *next)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	uint64_t *ids = NULL;
 	size_t n = 0, i;
 	char path[PATH_MAX], *rel;
@@ -917,21 +999,13 @@ store_check_complete(struct store *s, uint64_t from, size_t max,
 	int r = -1;
 
 	*next = 0;
-	if ((ids = calloc(max, sizeof(*ids))) == NULL)
-		return -1;
 	pthread_mutex_lock(&s->wlock);
-	if (sqlite3_prepare_v2(s->wr.db, "SELECT id FROM entries WHERE "
-	    "state=2 AND id>?1 ORDER BY id LIMIT ?2", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		store_sqlerr(&s->wr, SQLITE_ERROR, "check");
+	if ((st = store_q(&s->wr, Q_COMPLETES)) == NULL)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-	while (n < max && sqlite3_step(st) == SQLITE_ROW)
-		ids[n++] = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (store_txn(&s->wr, Q_BEGIN) == -1)
+	if (store_ids(&s->wr, st, &ids, &n) == -1 ||
+	    store_begin(&s->wr) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (store_get_c(&s->wr, ids[i], &e) == -1 ||
@@ -950,11 +1024,9 @@ store_check_complete(struct store *s, uint64_t from, size_t max,
 		}
 		free(rel);
 	}
-	if (store_txn(&s->wr, Q_COMMIT) == -1) {
-		store_txn(&s->wr, Q_ROLLBACK);
+	if (store_end(&s->wr, 0) == -1)
 		goto out;
-	}
-	*next = n == max ? ids[n - 1] : 0;
+	*next = n == max && n > 0 ? ids[n - 1] : 0;
 	r = 0;
 out:
 	pthread_mutex_unlock(&s->wlock);
@@ -979,117 +1051,15 @@ store_check(struct store *s)
 
 /* One batch of the committer's work, collected under s->lock. */
 struct batch {
-	struct pfile	**pf;
-	uint8_t		**snap;
-	int		 *ok;
+	struct pfile	**pf;		/* referenced */
+	uint8_t		**snap;		/* pf[i]'s bits when collected */
+	int		 *ok;		/* pf[i]'s data is durable */
 	size_t		  n;
-	int		  newdir;
 	struct idtime	 *touch;
 	size_t		  ntouch;
 	uint64_t	 *suspect;
 	size_t		  nsuspect;
 };
-
-static int
-collect(struct store *s, struct batch *b)
-{
-	struct pfile *p;
-	size_t i, n = 0;
-
-	for (i = 0; i < STORE_PF_HASH; i++)
-		for (p = s->pf[i]; p != NULL; p = p->next)
-			n += p->dirty != 0;
-	memset(b, 0, sizeof(*b));
-	if (n > 0 && ((b->pf = calloc(n, sizeof(*b->pf))) == NULL ||
-	    (b->snap = calloc(n, sizeof(*b->snap))) == NULL ||
-	    (b->ok = calloc(n, sizeof(*b->ok))) == NULL))
-		return -1;
-	for (i = 0; i < STORE_PF_HASH; i++)
-		for (p = s->pf[i]; p != NULL; p = p->next) {
-			size_t nb = bitmap_bytes(p->nblocks);
-
-			if (!p->dirty)
-				continue;
-			if ((b->snap[b->n] = malloc(nb + 1)) == NULL)
-				return -1;
-			memcpy(b->snap[b->n], p->bits, nb);
-			p->dirty = 0;
-			p->refs++;
-			b->pf[b->n++] = p;
-		}
-	s->ndirty = 0;
-	b->touch = s->touch;
-	b->ntouch = s->ntouch;
-	s->touch = NULL;
-	s->ntouch = s->touchcap = 0;
-	b->suspect = s->suspect;
-	b->nsuspect = s->nsuspect;
-	s->suspect = NULL;
-	s->nsuspect = s->suspectcap = 0;
-	return 0;
-}
-
-/* Records the batch in one transaction; s->wlock held. */
-static int
-record(struct store *s, struct batch *b)
-{
-	sqlite3_stmt *st;
-	struct ent e;
-	size_t i;
-	int rc;
-
-	if (store_txn(&s->wr, Q_BEGIN) == -1)
-		return -1;
-	for (i = 0; i < b->n; i++) {
-		struct pfile *p = b->pf[i];
-
-		if (!b->ok[i])
-			continue;
-		if ((st = store_q(&s->wr, Q_MARK)) == NULL)
-			goto fail;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
-		sqlite3_bind_blob(st, 2, b->snap[i],
-		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)bitmap_have(b->snap[i],
-		    p->size, s->bs));
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)p->gen);
-		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-			store_sqlerr(&s->wr, rc, "mark");
-			goto fail;
-		}
-	}
-	for (i = 0; i < b->ntouch; i++) {
-		if ((st = store_q(&s->wr, Q_TOUCH)) == NULL)
-			goto fail;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)b->touch[i].id);
-		sqlite3_bind_int64(st, 2, b->touch[i].t);
-		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-			store_sqlerr(&s->wr, rc, "touch");
-			goto fail;
-		}
-	}
-	for (i = 0; i < b->nsuspect; i++) {
-		char path[PATH_MAX], *rel;
-		struct stat sb;
-
-		if (store_get_c(&s->wr, b->suspect[i], &e) == -1 ||
-		    e.e.state != STORE_COMPLETE ||
-		    (rel = store_path_c(&s->wr, e.e.id)) == NULL)
-			continue;
-		if (store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
-		    stat(path, &sb) == -1 && errno == ENOENT) {
-			log_warnx("%s: data file missing, dropped", rel);
-			store_drop_local(s, &e, NULL);
-		}
-		free(rel);
-	}
-	if (store_txn(&s->wr, Q_COMMIT) == -1)
-		goto fail;
-	return 0;
-fail:
-	store_txn(&s->wr, Q_ROLLBACK);
-	return -1;
-}
 
 static void
 batch_free(struct batch *b)
@@ -1105,10 +1075,123 @@ batch_free(struct batch *b)
 	free(b->suspect);
 }
 
-/* Runs one batch: collect, sync, record, publish. s->lock held on entry
- * and on return, released in between. */
-static void
-commit_batch(struct store *s)
+/*
+ * Takes the dirty bits of every partial file and the queued touches and
+ * suspects into b. On failure nothing is taken (the work waits for the
+ * next batch) and b is empty. s->lock held.
+ */
+static int
+collect(struct store *s, struct batch *b)
+{
+	struct pfile *p;
+	size_t i, n = 0;
+
+	for (i = 0; i < STORE_PF_HASH; i++)
+		for (p = s->pf[i]; p != NULL; p = p->next)
+			n += p->dirty != 0;
+	memset(b, 0, sizeof(*b));
+	if (n > 0 && ((b->pf = calloc(n, sizeof(*b->pf))) == NULL ||
+	    (b->snap = calloc(n, sizeof(*b->snap))) == NULL ||
+	    (b->ok = calloc(n, sizeof(*b->ok))) == NULL))
+		goto fail;
+	for (i = 0; i < STORE_PF_HASH; i++)
+		for (p = s->pf[i]; p != NULL; p = p->next) {
+			size_t nb = bitmap_bytes(p->nblocks);
+
+			if (!p->dirty)
+				continue;
+			if ((b->snap[b->n] = malloc(nb + 1)) == NULL)
+				goto fail;
+			memcpy(b->snap[b->n], p->bits, nb);
+			p->dirty = 0;
+			p->refs++;
+			b->pf[b->n++] = p;
+		}
+	s->ndirty = 0;
+	b->touch = s->touch;
+	b->ntouch = s->ntouch;
+	s->touch = NULL;
+	s->ntouch = s->touchcap = 0;
+	b->suspect = s->suspect;
+	b->nsuspect = s->nsuspect;
+	s->suspect = NULL;
+	s->nsuspect = s->suspectcap = 0;
+	return 0;
+fail:
+	for (i = 0; i < b->n; i++) {
+		b->pf[i]->dirty = 1;
+		b->pf[i]->refs--;
+	}
+	batch_free(b);
+	memset(b, 0, sizeof(*b));
+	return -1;
+}
+
+/* A complete file's data was found missing: drop it if still so. */
+static int
+recheck(struct store *s, uint64_t id)
+{
+	char path[PATH_MAX], *rel;
+	struct stat sb;
+	struct ent e;
+	int r = 0;
+
+	if (store_get_c(&s->wr, id, &e) == -1 ||
+	    e.e.state != STORE_COMPLETE ||
+	    (rel = store_path_c(&s->wr, e.e.id)) == NULL)
+		return 0;
+	if (store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
+	    stat(path, &sb) == -1 && errno == ENOENT) {
+		log_warnx("%s: data file missing, dropped", rel);
+		r = store_drop_local(s, &e, NULL);
+	}
+	free(rel);
+	return r;
+}
+
+/* Records the batch; s->wlock held, in a transaction. */
+static int
+record(struct store *s, struct batch *b)
+{
+	sqlite3_stmt *st;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		struct pfile *p = b->pf[i];
+
+		if (!b->ok[i])
+			continue;
+		if ((st = store_q(&s->wr, Q_MARK)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
+		sqlite3_bind_blob(st, 2, b->snap[i],
+		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)bitmap_have(b->snap[i],
+		    p->size, s->bs));
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)p->gen);
+		if (store_step(&s->wr, st, "mark") == -1)
+			return -1;
+	}
+	for (i = 0; i < b->ntouch; i++) {
+		if ((st = store_q(&s->wr, Q_TOUCH)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)b->touch[i].id);
+		sqlite3_bind_int64(st, 2, b->touch[i].t);
+		if (store_step(&s->wr, st, "touch") == -1)
+			return -1;
+	}
+	for (i = 0; i < b->nsuspect; i++)
+		if (recheck(s, b->suspect[i]) == -1)
+			log_warn("entry %llu", (unsigned long long)b->suspect[i]);
+	return 0;
+}
+
+/*
+ * Runs one batch: collect, sync, record, publish. s->lock held on entry
+ * and on return, released in between; takes s->wlock.
+ */
+void
+store_commit_batch(struct store *s)
 {
 	struct batch b;
 	struct pfile *p, **pp;
@@ -1119,12 +1202,8 @@ commit_batch(struct store *s)
 
 	seq = ++s->seq_started;
 	s->sync_req = 0;
-	if (collect(s, &b) == -1) {
+	if (collect(s, &b) == -1)
 		log_warn("commit");
-		for (i = 0; i < b.n; i++)
-			b.pf[i]->dirty = 1, b.pf[i]->refs--;
-		b.n = 0;
-	}
 	pthread_mutex_unlock(&s->lock);
 
 	/* The partial files' names must be durable too. */
@@ -1138,7 +1217,8 @@ commit_batch(struct store *s)
 			    (unsigned long long)b.pf[i]->id);
 	}
 	pthread_mutex_lock(&s->wlock);
-	recorded = record(s, &b) == 0;
+	recorded = store_begin(&s->wr) == 0 &&
+	    store_end(&s->wr, record(s, &b)) == 0;
 	pthread_mutex_unlock(&s->wlock);
 
 	pthread_mutex_lock(&s->lock);
@@ -1157,7 +1237,7 @@ commit_batch(struct store *s)
 			p->dirty = 1;
 			s->ndirty++;
 		}
-		store_pf_unref(s, p);
+		pf_unref(p);
 	}
 	/* Forget partial files nobody uses whose bits are all recorded. */
 	for (i = 0; i < STORE_PF_HASH; i++)
@@ -1173,57 +1253,18 @@ commit_batch(struct store *s)
 	pthread_cond_broadcast(&s->done);
 }
 
-static void
-deadline(struct timespec *ts, long ms)
+/* Frees every partial file; the store is closing, no thread uses them. */
+void
+store_pf_free_all(struct store *s)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += ms * 1000000L;
-	while (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
+	struct pfile *p, *next;
+	size_t i;
 
-void *
-store_committer(void *arg)
-{
-	struct store *s = arg;
-	struct timespec ts;
-
-	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		while (!s->stop && !s->sync_req && s->ndirty == 0 &&
-		    s->ntouch == 0 && s->nsuspect == 0)
-			pthread_cond_wait(&s->wake, &s->lock);
-		if (!s->stop && !s->sync_req && s->ndirty < STORE_BATCH_N) {
-			/* Gather more marks for one sync. */
-			deadline(&ts, STORE_BATCH_MS);
-			while (!s->stop && !s->sync_req &&
-			    s->ndirty < STORE_BATCH_N &&
-			    pthread_cond_timedwait(&s->wake, &s->lock, &ts) == 0)
-				;
+	for (i = 0; i < STORE_PF_HASH; i++) {
+		for (p = s->pf[i]; p != NULL; p = next) {
+			next = p->next;
+			pf_free(p);
 		}
-		commit_batch(s);
-		if (s->stop)
-			break;
+		s->pf[i] = NULL;
 	}
-	pthread_mutex_unlock(&s->lock);
-	return NULL;
-}
-
-int
-store_sync(struct store *s)
-{
-	uint64_t want;
-
-	if (s->ro)
-		return 0;
-	pthread_mutex_lock(&s->lock);
-	want = s->seq_started + 1;
-	s->sync_req = 1;
-	pthread_cond_signal(&s->wake);
-	while (s->seq_done < want && s->has_committer)
-		pthread_cond_wait(&s->done, &s->lock);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
 }

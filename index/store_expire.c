@@ -1,5 +1,7 @@
 /*
  * store_expire: retention by DVR time, the size cap, and statistics.
+ * Calls store_sql.c, store_data.c (dropping local data) and store_ns.c
+ * (store_resolve); see store_impl.h for the layering and the locks.
  */
 #include <errno.h>
 #include <limits.h>
@@ -10,31 +12,6 @@
 #include "log.h"
 #include "store.h"
 #include "store_impl.h"
-
-/* Collects the first column (ids) of st into *v; -1 on error. */
-static int
-ids_of(struct conn *c, sqlite3_stmt *st, uint64_t **v, size_t *n)
-{
-	size_t cap = 0;
-	int rc;
-
-	*v = NULL;
-	*n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			uint64_t *nv;
-
-			cap = cap ? cap * 2 : 256;
-			if ((nv = realloc(*v, cap * sizeof(*nv))) == NULL)
-				return -1;
-			*v = nv;
-		}
-		(*v)[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
-	}
-	if (rc != SQLITE_DONE)
-		return store_sqlerr(c, rc, "expire");
-	return 0;
-}
 
 /* Drops the local data of id. s->wlock held, in a transaction. */
 static int
@@ -57,96 +34,92 @@ drop(struct store *s, uint64_t id)
 static int
 local_bytes(struct store *s, uint64_t *out)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	int rc;
 
-	if (sqlite3_prepare_v2(s->wr.db, "SELECT total(have) FROM entries "
-	    "WHERE state IN (1,2)", -1, &st, NULL) != SQLITE_OK)
-		return store_sqlerr(&s->wr, SQLITE_ERROR, "quota");
+	if ((st = store_q(&s->wr, Q_LOCAL_BYTES)) == NULL)
+		return -1;
 	rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_double(st, 0) : 0;
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : store_sqlerr(&s->wr, rc, "quota");
+}
+
+/* Drops what is older than cutoff; s->wlock held, in a transaction. */
+static ssize_t
+expire_old(struct store *s, int64_t cutoff)
+{
+	sqlite3_stmt *st;
+	uint64_t *ids;
+	size_t n, i;
+	ssize_t r = 0;
+
+	if ((st = store_q(&s->wr, Q_EXPIRED)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff);
+	if (store_ids(&s->wr, st, &ids, &n) == -1)
+		return -1;
+	for (i = 0; i < n && r != -1; i++)
+		r = drop(s, ids[i]) == -1 ? -1 : r + 1;
+	free(ids);
+	return r;
+}
+
+/*
+ * Drops files until the local data fits the size cap: outside the depth
+ * (time before cutoff) first, then least recently read. s->wlock held,
+ * in a transaction.
+ */
+static ssize_t
+evict(struct store *s, int64_t cutoff)
+{
+	sqlite3_stmt *st;
+	uint64_t total, have, id;
+	ssize_t r = 0;
+	int rc;
+
+	if (local_bytes(s, &total) == -1)
+		return -1;
+	if (total <= s->max_bytes)
+		return 0;
+	if ((st = store_q(&s->wr, Q_EVICT)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, cutoff);
+	while (total > s->max_bytes && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+		have = (uint64_t)sqlite3_column_int64(st, 1);
+		if (drop(s, id) == -1) {
+			r = -1;
+			break;
+		}
+		total -= have < total ? have : total;
+		r++;
+	}
+	sqlite3_reset(st);
+	return r;
 }
 
 ssize_t
 store_expire(struct store *s, int64_t now, int64_t depth)
 {
-	sqlite3_stmt *st = NULL;
-	uint64_t *ids = NULL, total, have;
-	size_t n = 0, i;
-	ssize_t dropped = 0;
 	int64_t cutoff = depth > 0 ? now - depth : INT64_MIN;
-	int e;
+	ssize_t old = 0, cap = 0;
+	int r;
 
 	if (s->ro) {
 		errno = EROFS;
 		return -1;
 	}
 	pthread_mutex_lock(&s->wlock);
-	if (store_txn(&s->wr, Q_BEGIN) == -1)
-		goto fail_unlocked;
-	if (depth > 0) {
-		if (sqlite3_prepare_v2(s->wr.db, "SELECT id FROM entries WHERE"
-		    " state IN (1,2) AND t<?1", -1, &st, NULL) != SQLITE_OK) {
-			store_sqlerr(&s->wr, SQLITE_ERROR, "expire");
-			goto fail;
-		}
-		sqlite3_bind_int64(st, 1, cutoff);
-		if (ids_of(&s->wr, st, &ids, &n) == -1)
-			goto fail;
-		sqlite3_finalize(st);
-		st = NULL;
-		for (i = 0; i < n; i++) {
-			if (drop(s, ids[i]) == -1)
-				goto fail;
-			dropped++;
-		}
-		free(ids);
-		ids = NULL;
+	if ((r = store_begin(&s->wr)) == 0) {
+		if (depth > 0)
+			old = expire_old(s, cutoff);
+		if (old != -1 && s->max_bytes > 0)
+			cap = evict(s, cutoff);
+		r = store_end(&s->wr, old == -1 || cap == -1 ? -1 : 0);
 	}
-	if (s->max_bytes > 0) {
-		if (local_bytes(s, &total) == -1)
-			goto fail;
-		if (total > s->max_bytes) {
-			/* Outside the depth first, then least recently read. */
-			if (sqlite3_prepare_v2(s->wr.db, "SELECT id,have FROM "
-			    "entries WHERE state IN (1,2) ORDER BY t>=?1, "
-			    "atime, t", -1, &st, NULL) != SQLITE_OK) {
-				store_sqlerr(&s->wr, SQLITE_ERROR, "quota");
-				goto fail;
-			}
-			sqlite3_bind_int64(st, 1, cutoff);
-			while (total > s->max_bytes &&
-			    sqlite3_step(st) == SQLITE_ROW) {
-				uint64_t id = (uint64_t)sqlite3_column_int64(st,
-				    0);
-
-				have = (uint64_t)sqlite3_column_int64(st, 1);
-				if (drop(s, id) == -1)
-					goto fail;
-				total -= have < total ? have : total;
-				dropped++;
-			}
-			sqlite3_finalize(st);
-			st = NULL;
-		}
-	}
-	if (store_txn(&s->wr, Q_COMMIT) == -1)
-		goto fail;
 	pthread_mutex_unlock(&s->wlock);
-	return dropped;
-fail:
-	e = errno;
-	sqlite3_finalize(st);
-	store_txn(&s->wr, Q_ROLLBACK);
-	errno = e;
-fail_unlocked:
-	e = errno;
-	pthread_mutex_unlock(&s->wlock);
-	free(ids);
-	errno = e;
-	return -1;
+	return r == -1 ? -1 : old + cap;
 }
 
 uint64_t
@@ -169,47 +142,27 @@ int
 store_stats(struct store *s, const char *rel, int64_t since,
     struct store_stats *out)
 {
-	static const char cols[] = "SELECT count(*), total(size), "
-	    "total(state=2), total(CASE WHEN state=2 THEN size END), "
-	    "total(state=1), total(CASE WHEN state=1 THEN have END) ";
-	char path[PATH_MAX], *sql = NULL;
+	char path[PATH_MAX];
 	struct store_ent root;
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int r = -1, rc;
+	struct conn c;
+	sqlite3_stmt *st;
+	int r = -1;
 
 	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
 	if (store_resolve(s, rel ? rel : "", &root) == -1)
 		return -1;
 	/* Its own connection: a scan must not hold up the readers. */
-	if (store_xpath(s, path, sizeof(path), "index.db", NULL) == -1)
-		return -1;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		errno = EIO;
+	if (store_xpath(s, path, sizeof(path), "index.db", NULL) == -1 ||
+	    store_conn_open(&c, path, 1, 0) == -1)
 		goto out;
-	}
-	sqlite3_busy_timeout(db, 30000);
-	if (root.id == STORE_ROOT_ID)
-		rc = asprintf(&sql, "%s FROM entries WHERE type=102 AND "
-		    "t>=?2 AND ?1>0", cols);
-	else
-		rc = asprintf(&sql, "WITH RECURSIVE sub(id) AS (SELECT ?1 "
-		    "UNION ALL SELECT e.id FROM entries e JOIN sub ON "
-		    "e.parent=sub.id) %s FROM entries WHERE id IN sub AND "
-		    "type=102 AND t>=?2", cols);
-	if (rc == -1) {
-		sql = NULL;
+	if ((st = store_q(&c, root.id == STORE_ROOT_ID ? Q_STATS_ALL :
+	    Q_STATS_SUB)) == NULL)
 		goto out;
-	}
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("stats: %s", sqlite3_errmsg(db));
-		errno = EIO;
-		goto out;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)root.id);
 	sqlite3_bind_int64(st, 2, since);
 	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
 		errno = EIO;
 		goto out;
 	}
@@ -219,17 +172,16 @@ store_stats(struct store *s, const char *rel, int64_t since,
 	out->complete_bytes = (uint64_t)sqlite3_column_double(st, 3);
 	out->partial_files = (uint64_t)sqlite3_column_double(st, 4);
 	out->partial_bytes = (uint64_t)sqlite3_column_double(st, 5);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE "
-	    "key='hash_failures'", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		out->hash_failures = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if ((st = store_q(&c, Q_HASHFAIL)) != NULL) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			out->hash_failures =
+			    (uint64_t)sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
 	r = 0;
 out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	free(sql);
+	store_conn_close(&c);
 	return r;
 }
 

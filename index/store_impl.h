@@ -1,7 +1,17 @@
 /*
- * store internals shared by store.c (open, recovery, namespace),
- * store_data.c (blocks, group commit, complete files) and store_expire.c
- * (retention, quota, stats). Nothing outside index/store*.c includes it.
+ * store_impl.h: internal to the store, included only by index/store*.c.
+ * The store is one module (prefix store_, public API in store.h) written
+ * in five files, each calling only the ones listed before it:
+ *
+ *   store_sql.c	SQL plumbing: the schema, connections, the statement
+ *			table, transactions, row decoding
+ *   store_data.c	local data: partial files and their blocks, group
+ *			commit of block marks, installing verified files,
+ *			dropping an entry's local data, paths in the store
+ *   store_ns.c		the namespace: look-ups, listings, feed events,
+ *			tree walks (iterative: no recursion per level)
+ *   store_expire.c	retention, the size cap, statistics
+ *   store.c		opening, crash recovery, the background threads
  *
  * Locks, in this order: s->wlock, then s->lock.
  *   s->wlock: the write connection s->wr and every change to the index.
@@ -14,6 +24,7 @@
 #ifndef DVRFS_STORE_IMPL_H
 #define DVRFS_STORE_IMPL_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -25,17 +36,27 @@
 #define STORE_PF_HASH	256
 #define STORE_BATCH_MS	50
 #define STORE_BATCH_N	256	/* dirty blocks that start a batch early */
+/*
+ * Every component of a path takes at least two bytes ("a/"), so a path
+ * that fits PATH_MAX has fewer levels than this; a parent chain longer
+ * than that is a loop in a corrupt index.
+ */
+#define STORE_MAX_DEPTH	(PATH_MAX / 2)
 
+/* The statement table, q_sql in store_sql.c. */
 enum q {
-	Q_GET, Q_LOOKUP, Q_READDIR, Q_BITMAP, Q_INSERT, Q_DELETE, Q_DROP,
+	Q_GET, Q_LOOKUP, Q_READDIR, Q_BITMAP, Q_INSERT, Q_DELETE, Q_RESET,
 	Q_DIRMTIME, Q_LISTED, Q_CHILDREN, Q_MARK, Q_TOUCH, Q_INTENT_ADD,
-	Q_INTENT_DEL, Q_COMPLETE, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
-	Q_HASHFAIL_ADD, Q_RESETBITS, Q_NQ
+	Q_INTENT_DEL, Q_INTENTS, Q_INTENT_CLEAR, Q_COMPLETE, Q_BEGIN,
+	Q_BEGIN_READ, Q_READ_PIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
+	Q_HASHFAIL_ADD, Q_BS_GET, Q_BS_SET, Q_PARTIALS, Q_LAST_ID,
+	Q_COMPLETES, Q_LOCAL_BYTES, Q_EXPIRED, Q_EVICT, Q_STATS_ALL,
+	Q_STATS_SUB, Q_NQ
 };
 
 struct conn {
 	sqlite3		*db;
-	sqlite3_stmt	*st[Q_NQ];
+	sqlite3_stmt	*st[Q_NQ];	/* prepared on first use */
 	_Atomic uint64_t *commits;	/* counted on COMMIT, or NULL */
 	uint64_t	 seen;		/* commits when the read txn began */
 	int		 reading;	/* a read transaction is open */
@@ -59,10 +80,13 @@ struct pfile {
 	int		 refs;		/* users outside s->lock */
 };
 
+/* An index record: the public entry plus what only the store uses. */
 struct ent {
 	struct store_ent e;
 	uint64_t	 gen;
 	int64_t		 t;		/* segment time: DVR path or mtime */
+	uint8_t		 sha[32];	/* e.sha256 as bytes, when has_sha */
+	int		 has_sha;
 };
 
 struct inst;
@@ -92,7 +116,7 @@ struct store {
 	uint64_t	*suspect;	/* under lock: complete, file missing */
 	size_t		 nsuspect, suspectcap;	/* under lock */
 
-	pthread_cond_t	 wake;		/* with lock: work for the committer */
+	pthread_cond_t	 wake;		/* with lock, monotonic: committer */
 	pthread_cond_t	 done;		/* with lock: a batch finished */
 	int		 stop;		/* under lock */
 	int		 sync_req;	/* under lock */
@@ -109,30 +133,62 @@ struct store {
 	int		 has_checker;
 };
 
-/* store.c */
-sqlite3_stmt *store_q(struct conn *, enum q);
-int	store_rd(struct store *);
-struct conn *store_rdc(struct store *);
-int	store_sqlerr(struct conn *, int rc, const char *what);
-int	store_get_c(struct conn *, uint64_t id, struct ent *);
-char	*store_path_c(struct conn *, uint64_t id);
+/*
+ * store_sql.c. Unless said otherwise: 0, or -1 with errno (an SQLite
+ * failure is logged and mapped by store_sqlerr); the caller holds the
+ * lock of the connection it passes.
+ */
+/* Opens c on the index file path (created unless ro); closes any c. */
+int	store_conn_open(struct conn *c, const char *path, int ro, int mmap);
+void	store_conn_close(struct conn *c);
+/* Creates the tables of a new index; s->wlock held, in a transaction. */
+int	store_schema(struct conn *c);
+/* Runs an SQL script (pragmas); logs and sets EIO on failure. */
+int	store_exec(struct conn *c, const char *sql);
+/* Statement q of c, reset with no bindings; NULL with EIO. */
+sqlite3_stmt *store_q(struct conn *c, enum q q);
+/* Maps a failed SQLite result to errno and logs it; returns -1. */
+int	store_sqlerr(struct conn *c, int rc, const char *what);
+/* Steps st to its end (no rows), then resets it. */
+int	store_step(struct conn *c, sqlite3_stmt *st, const char *what);
+/* Runs statement q, which has no parameters and no rows. */
+int	store_run(struct conn *c, enum q q);
+/*
+ * The one way to write a transaction on the write connection:
+ *	if (store_begin(c) == -1) ...; r = work...; r = store_end(c, r);
+ * store_end commits when r is 0, else (or when the commit fails) rolls
+ * back keeping the errno of the failure; it returns 0 or -1.
+ */
+int	store_begin(struct conn *c);
+int	store_end(struct conn *c, int r);
+/* The read connection, in a read transaction as new as the last
+ * commit; s->lock held. A read-only store reads in autocommit mode. */
+struct conn *store_rdc(struct store *s);
+/* Fills e from a row of ENT_COLS; -1 with EIO on a corrupt record. */
+int	store_ent_row(sqlite3_stmt *st, struct ent *e);
+/* One entry by id, or by (parent, name): -1 with ENOENT if none. */
+int	store_get_c(struct conn *c, uint64_t id, struct ent *e);
+int	store_lookup_c(struct conn *c, uint64_t parent, const char *name,
+	    struct ent *e);
+/* The path of id from the root, malloc'd; NULL with errno. */
+char	*store_path_c(struct conn *c, uint64_t id);
+/* The first column of every row of st as ids, malloc'd in *v. */
+int	store_ids(struct conn *c, sqlite3_stmt *st, uint64_t **v, size_t *n);
+void	store_sha_hex(const uint8_t sha[32], char hex[65]);
+/* 64 lowercase hex digits into 32 bytes; -1 if not exactly that. */
+int	store_sha_parse(const char *hex, uint8_t sha[32]);
+
+/* store_data.c */
+/* dir/sub/rel (rel may be NULL) and dir/partial/ID; -1 ENAMETOOLONG. */
 int	store_xpath(struct store *, char *buf, size_t sz, const char *sub,
 	    const char *rel);
 int	store_partial_path(struct store *, char *buf, size_t sz, uint64_t id);
 int	store_drop_local(struct store *, const struct ent *, const char *rel);
-int	store_txn(struct conn *, enum q);
-int	store_sha_hex(const uint8_t sha[32], char hex[65]);
-
-/* store_data.c */
-struct pfile *store_pf_find(struct store *, uint64_t id);
-void	store_pf_kill(struct store *, uint64_t id);
-void	store_pf_unref(struct store *, struct pfile *);
-void	*store_committer(void *);
-int	store_install(struct store *, uint64_t id, uint64_t gen,
-	    const char *src, int fd);
 int	store_sha256(int fd, const void *buf, size_t len, uint64_t size,
 	    uint8_t out[32]);
 int	store_check_complete(struct store *, uint64_t from, size_t max,
 	    uint64_t *next);
+void	store_commit_batch(struct store *);
+void	store_pf_free_all(struct store *);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dvrpath.h"
 #include "status_fmt.h"
 #include "status_html.h"
 #include "status_info.h"
@@ -275,22 +276,22 @@ START_TEST(folder_spans)
 {
 	int64_t t, span;
 
-	ck_assert_int_eq(store_dvr_span("news/2026/11/27/07", &t, &span), 0);
+	ck_assert_int_eq(dvrpath_span("news/2026/11/27/07", &t, &span), 0);
 	ck_assert_int_eq(t, 1795762800);	/* 2026-11-27T07:00:00Z */
 	ck_assert_int_eq(span, 3600);
-	ck_assert_int_eq(store_dvr_span("news/2026/11/27", &t, &span), 0);
+	ck_assert_int_eq(dvrpath_span("news/2026/11/27", &t, &span), 0);
 	ck_assert_int_eq(t, 1795737600);
 	ck_assert_int_eq(span, 86400);
-	ck_assert_int_eq(store_dvr_span("news/2026/11", &t, &span), 0);
+	ck_assert_int_eq(dvrpath_span("news/2026/11", &t, &span), 0);
 	ck_assert_int_eq(span, 31 * 86400);
-	ck_assert_int_eq(store_dvr_span("news/2026", &t, &span), 0);
+	ck_assert_int_eq(dvrpath_span("news/2026", &t, &span), 0);
 	ck_assert_int_eq(span, 366 * 86400);
-	ck_assert_int_eq(store_dvr_span("a/b/2026/11/27/07", &t, &span), 0);
+	ck_assert_int_eq(dvrpath_span("a/b/2026/11/27/07", &t, &span), 0);
 	ck_assert_int_eq(span, 3600);
 	/* Minute folders and non-DVR folders are not pruned. */
-	ck_assert_int_eq(store_dvr_span("news/2026/11/27/07/13", &t, &span), -1);
-	ck_assert_int_eq(store_dvr_span("news", &t, &span), -1);
-	ck_assert_int_eq(store_dvr_span("news/big", &t, &span), -1);
+	ck_assert_int_eq(dvrpath_span("news/2026/11/27/07/13", &t, &span), -1);
+	ck_assert_int_eq(dvrpath_span("news", &t, &span), -1);
+	ck_assert_int_eq(dvrpath_span("news/big", &t, &span), -1);
 }
 END_TEST
 

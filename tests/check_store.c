@@ -9,11 +9,13 @@
 #include <limits.h>
 #include <pthread.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dvrpath.h"
 #include "store.h"
 
 #define BS 4096
@@ -272,6 +274,34 @@ END_TEST
  * A listing asked for before the feed added a file must not remove that
  * file when it is applied after: only what is older than it may go.
  */
+/* A listing out of order: each entry still lands in its own folder. */
+START_TEST(t_listing_unsorted)
+{
+	static const char h[] = "5555555555555555555555555555555555555555"
+	    "555555555555555555555555";
+	struct store_remote v[] = {
+		{ "x/a", STORE_FILE, 1, 1, h },
+		{ "b", STORE_FILE, 1, 1, h },
+		{ "x/c", STORE_FILE, 1, 1, h },
+		{ "y", STORE_DIR, 0, 1, NULL },
+		{ "b2", STORE_FILE, 1, 1, h },
+		{ "y/d", STORE_FILE, 1, 1, h },
+	};
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	uint64_t ids[6];
+
+	ck_assert_int_eq(store_apply_listing(s, "", v, 6, 1, 1, 1, ids), 0);
+	ck_assert_int_eq(store_resolve(s, "x/c", &e), 0);
+	ck_assert_uint_eq(e.id, ids[2]);
+	ck_assert_int_eq(store_resolve(s, "y/d", &e), 0);
+	ck_assert_uint_eq(e.id, ids[5]);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "c", &e), -1);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "d", &e), -1);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_snapshot)
 {
 	struct store *s = mk(BS, 0);
@@ -801,7 +831,7 @@ START_TEST(t_expire)
 	int64_t t0;
 
 	fill(buf, sizeof(buf), 7);
-	ck_assert_int_eq(store_dvr_time("n/2026/01/01/00/00/00.ts", &t0,
+	ck_assert_int_eq(dvrpath_time("n/2026/01/01/00/00/00.ts", &t0,
 	    NULL), 0);
 	/* mtimes say the opposite of the paths: the path wins. */
 	old = add_file(s, "n/2026/01/01/00/00/00.ts", buf, 100, t0 + 99999);
@@ -858,15 +888,15 @@ START_TEST(t_dvr_time)
 	int64_t t = 0;
 	size_t sl = 0;
 
-	ck_assert_int_eq(store_dvr_time("news/2026/11/27/07/13/04.ts", &t,
+	ck_assert_int_eq(dvrpath_time("news/2026/11/27/07/13/04.ts", &t,
 	    &sl), 0);
 	ck_assert_int_eq(t, 1795763584);
 	ck_assert_uint_eq(sl, 4);
-	ck_assert_int_eq(store_dvr_time("a/b/c/1970/01/01/00/00/00.ts", &t,
+	ck_assert_int_eq(dvrpath_time("a/b/c/1970/01/01/00/00/00.ts", &t,
 	    &sl), 0);
 	ck_assert_int_eq(t, 0);
 	ck_assert_uint_eq(sl, 5);
-	ck_assert_int_eq(store_dvr_time("x/2024/02/29/23/59/60.ts", &t, NULL),
+	ck_assert_int_eq(dvrpath_time("x/2024/02/29/23/59/60.ts", &t, NULL),
 	    0);
 	ck_assert_int_eq(t, 1709251200);
 }
@@ -902,7 +932,7 @@ START_TEST(t_dvr_time_bad)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		ck_assert_msg(store_dvr_time(bad[i], &t, NULL) == -1 &&
+		ck_assert_msg(dvrpath_time(bad[i], &t, NULL) == -1 &&
 		    errno == EINVAL, "%s accepted", bad[i]);
 	}
 }
@@ -1078,6 +1108,159 @@ START_TEST(t_hostile)
 }
 END_TEST
 
+/* A corrupt record in a folder is an error, never a shorter listing. */
+START_TEST(t_readdir_corrupt)
+{
+	uint8_t buf[10];
+	struct store *s = mk(BS, 0);
+	struct store_ent e, *kids;
+	struct names nm = { .n = 0 };
+	char path[PATH_MAX];
+	sqlite3 *db;
+	size_t n;
+
+	fill(buf, sizeof(buf), 12);
+	add_file(s, "c/a", buf, sizeof(buf), 1);
+	add_file(s, "c/b", buf, sizeof(buf), 1);
+	add_file(s, "c/d", buf, sizeof(buf), 1);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE entries SET type=7 WHERE "
+	    "name='b'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = mk(0, 0);
+	ck_assert_int_eq(store_resolve(s, "c", &e), 0);
+	errno = 0;
+	ck_assert_int_eq(store_readdir(s, e.id, NULL, 10, collect, &nm), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_int_eq(store_children(s, e.id, &kids, &n), -1);
+	ck_assert_ptr_null(kids);
+	/* Before the bad record, a page is still whole. */
+	nm.n = 0;
+	ck_assert_int_eq(store_readdir(s, e.id, NULL, 1, collect, &nm), 1);
+	ck_assert_str_eq(nm.v[0], "a");
+	store_close(s);
+}
+END_TEST
+
+/*
+ * A chain of DEEP folders: inserted, listed, its leaf completed, removed
+ * by a feed event and by a complete listing, across reopens; all on a
+ * small thread stack, so a walk that recurses per level crashes.
+ */
+#define DEEP		1900
+#define DEEP_STACK	(256 * 1024)
+
+static char *
+deep_rel(char top, const char *leaf)
+{
+	size_t i, n = strlen(leaf);
+	char *rel = malloc(2 * DEEP + n + 1);
+
+	for (i = 0; i < DEEP; i++) {
+		rel[2 * i] = i == 0 ? top : 'a';
+		rel[2 * i + 1] = '/';
+	}
+	memcpy(rel + 2 * DEEP, leaf, n + 1);
+	return rel;
+}
+
+static int
+one_child(void *arg, const struct store_ent *e)
+{
+	*(struct store_ent *)arg = *e;
+	return 0;
+}
+
+#define DEEP_CHECK(c) do { if (!(c)) return #c; } while (0)
+
+static const char *
+deep_run(void)
+{
+	static const char h[] = "4444444444444444444444444444444444444444"
+	    "444444444444444444444444";
+	struct store_conf conf = { .block_size = BS };
+	uint8_t buf[100];
+	char *a = deep_rel('a', "f"), *b = deep_rel('b', "g"), hex[65], *p;
+	struct store_remote ra = { a, STORE_FILE, sizeof(buf), 1, hex };
+	struct store_remote rb = { b, STORE_FILE, 1, 1, h };
+	struct store_remote top = { "x.ts", STORE_FILE, 1, 1, h };
+	struct store_remote del = { "b", STORE_DIR, 0, 0, NULL };
+	struct store_ent e, k;
+	struct store *s;
+	uint64_t ida, idb, cur;
+	char datapath[PATH_MAX];
+	int i;
+
+	fill(buf, sizeof(buf), 13);
+	sha_hex(buf, sizeof(buf), hex);
+	DEEP_CHECK((s = store_open(dir, &conf)) != NULL);
+	DEEP_CHECK(store_apply_event(s, &ra, 0, &ida, NULL) == 0);
+	DEEP_CHECK(store_apply_event(s, &rb, 0, &idb, NULL) == 0);
+	DEEP_CHECK(store_resolve(s, a, &e) == 0 && e.id == ida);
+	DEEP_CHECK((p = store_path(s, ida)) != NULL && strcmp(p, a) == 0);
+	free(p);
+	/* Listed level by level. */
+	for (cur = STORE_ROOT_ID, i = 0; i <= DEEP; i++) {
+		DEEP_CHECK(store_readdir(s, cur, i == 0 ? "a" : NULL, 1,
+		    one_child, &k) == 1);
+		cur = k.id;
+	}
+	DEEP_CHECK(cur == idb && strcmp(k.name, "g") == 0);
+	/* A complete recursive listing of the same chain keeps it. */
+	DEEP_CHECK(store_apply_listing(s, "", &ra, 1, 1, 0, 5, NULL) == 0);
+	DEEP_CHECK(store_put_file(s, ida, buf, sizeof(buf)) == 0);
+	snprintf(datapath, sizeof(datapath), "%s/data/%s", dir, a);
+	DEEP_CHECK(access(datapath, F_OK) == 0);
+	store_close(s);
+
+	/* A store left with such chains opens, and they go. */
+	DEEP_CHECK((s = store_open(dir, &conf)) != NULL);
+	DEEP_CHECK(store_apply_event(s, &del, 1, NULL, NULL) == 0);
+	DEEP_CHECK(store_get(s, idb, &e) == -1 && errno == ENOENT);
+	DEEP_CHECK(store_resolve(s, "b", &e) == -1 && errno == ENOENT);
+	DEEP_CHECK(store_resolve(s, a, &e) == 0 && e.state == STORE_COMPLETE);
+	DEEP_CHECK(store_apply_listing(s, "", &top, 1, 1, 1, 6, NULL) == 0);
+	DEEP_CHECK(store_get(s, ida, &e) == -1 && errno == ENOENT);
+	DEEP_CHECK(store_resolve(s, "a", &e) == -1 && errno == ENOENT);
+	DEEP_CHECK(store_readdir(s, STORE_ROOT_ID, NULL, 10, one_child,
+	    &k) == 1 && strcmp(k.name, "x.ts") == 0);
+	snprintf(datapath, sizeof(datapath), "%s/data/a", dir);
+	DEEP_CHECK(access(datapath, F_OK) == -1 && errno == ENOENT);
+	store_close(s);
+
+	DEEP_CHECK((s = store_open(dir, &conf)) != NULL);
+	DEEP_CHECK(store_get(s, ida, &e) == -1 && errno == ENOENT);
+	DEEP_CHECK(store_last_id(s) >= idb);
+	store_close(s);
+	free(a);
+	free(b);
+	return NULL;
+}
+
+static void *
+deep_thread(void *arg)
+{
+	*(const char **)arg = deep_run();
+	return NULL;
+}
+
+START_TEST(t_deep_chain)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	const char *failed = "not run";
+
+	ck_assert_int_eq(pthread_attr_init(&attr), 0);
+	ck_assert_int_eq(pthread_attr_setstacksize(&attr, DEEP_STACK), 0);
+	ck_assert_int_eq(pthread_create(&t, &attr, deep_thread, &failed), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	pthread_attr_destroy(&attr);
+	ck_assert_msg(failed == NULL, "%s", failed);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -1089,6 +1272,7 @@ suite(void)
 	tcase_add_test(core, t_block_size_fixed);
 	tcase_add_test(core, t_listing);
 	tcase_add_test(core, t_listing_flat);
+	tcase_add_test(core, t_listing_unsorted);
 	tcase_add_test(core, t_event);
 	tcase_add_test(core, t_snapshot);
 	tcase_add_test(core, t_blocks);
@@ -1109,6 +1293,9 @@ suite(void)
 	tcase_add_test(limits, t_edges);
 	tcase_add_test(limits, t_large_sparse);
 	tcase_add_test(limits, t_hostile);
+	tcase_add_test(limits, t_readdir_corrupt);
+	tcase_add_test(limits, t_deep_chain);
+	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, limits);
 	return s;

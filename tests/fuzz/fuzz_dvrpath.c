@@ -1,5 +1,5 @@
 /*
- * fuzz_dvrpath: store_dvr_time on any string. An accepted path must have
+ * fuzz_dvrpath: dvrpath_time on any string. An accepted path must have
  * a non-empty STREAM, a time from 1970 on, and print back to the same
  * date components.
  */
@@ -10,7 +10,6 @@
 
 #include "fuzz.h"
 #include "dvrpath.h"
-#include "store.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -26,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	if (store_dvr_time(s, &t, &slen) == 0) {
+	if (dvrpath_time(s, &t, &slen) == 0) {
 		FUZZ_ASSERT(slen > 0 && slen < strlen(s) && s[slen] == '/');
 		FUZZ_ASSERT(t >= 0);
 		FUZZ_ASSERT(dvrpath_time(s, &t, NULL) == 0);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dvrpath.h"
 #include "status_scan.h"
 #include "store.h"
 
@@ -163,12 +164,12 @@ walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 		memcpy(path + len + 1, e->name, nl + 1);
 		if (e->type == STORE_DIR) {
 			/* Old year, month, day and hour folders are skipped. */
-			if (store_dvr_span(path, &t, &span) == 0 &&
+			if (dvrpath_span(path, &t, &span) == 0 &&
 			    t + span <= sc->since)
 				continue;
 			if (walk(s, e->id, path, len + 1 + nl, sc) == -1)
 				goto out;
-		} else if (store_dvr_time(path, &t, NULL) == 0) {
+		} else if (dvrpath_time(path, &t, NULL) == 0) {
 			if (sscan_seg(sc, t, e->mtime, e->size,
 			    e->state == STORE_COMPLETE, e->have) == -1)
 				goto out;
