@@ -327,7 +327,7 @@ fetcher_free(struct fetcher *f)
 	pthread_mutex_lock(&f->lock);
 	f->stop = 1;
 	pthread_mutex_unlock(&f->lock);
-	curl_multi_wakeup(f->multi);
+	fetch_wake(f);
 	pthread_join(f->thread, NULL);
 	stop_finishers(f);
 	curl_multi_cleanup(f->multi);

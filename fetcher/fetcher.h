@@ -65,7 +65,8 @@ void	fetcher_free(struct fetcher *);
 
 /*
  * Lists folder rel ("" for the export's root) on the primary, every page,
- * and records the result in the store with store_apply_listing(complete).
+ * and records the result in the store with store_apply_snapshot() (what
+ * the feed added meanwhile is kept).
  * Waits at most timeout_ms. Returns 0, or -1 with errno.
  */
 int	fetcher_list(struct fetcher *, const char *rel, int recursive,

@@ -193,7 +193,8 @@ body_pool_free(struct fetcher *f)
 	f->spare_bytes = 0;
 }
 
-void
+/* Frees a job nobody else knows of (any more). NULL ok. */
+static void
 job_free(struct fetcher *f, struct job *j)
 {
 	size_t i;
@@ -430,6 +431,45 @@ job_json_ok(const struct job *j)
 	return strcasecmp(hex, j->bsha) == 0;
 }
 
+struct job *
+list_job(struct fetcher *f, const char *rel, int recursive,
+    enum fetch_prio prio, int ref)
+{
+	struct job *j;
+
+	if (m4f_path_check(rel) == -1)
+		return NULL;
+	if ((j = job_new(JOB_LIST, prio)) == NULL)
+		return NULL;
+	j->list.recursive = recursive != 0;
+	if ((j->rel = strdup(rel)) == NULL) {
+		job_free(f, j);
+		return NULL;
+	}
+	pthread_mutex_lock(&f->lock);
+	if (ref)
+		job_ref(j);
+	job_queue(f, j);
+	pthread_mutex_unlock(&f->lock);
+	fetch_wake(f);
+	return j;
+}
+
+/* Queues a listing of the folder holding rel (a fix after a 404). */
+static void
+fetch_refresh_parent(struct fetcher *f, const char *rel, enum fetch_prio prio)
+{
+	const char *slash = strrchr(rel, '/');
+	char *dir;
+
+	if ((dir = strndup(rel, slash != NULL ? (size_t)(slash - rel) : 0)) ==
+	    NULL)
+		return;
+	if (list_job(f, dir, 0, prio, 0) == NULL)
+		log_warn("refresh of \"%s\"", dir);
+	free(dir);
+}
+
 void
 job_end(struct fetcher *f, struct job *j, int err)
 {
@@ -486,42 +526,4 @@ job_retry_later(struct fetcher *f, struct job *j)
 	j->next = f->delayed;
 	f->delayed = j;
 	pthread_mutex_unlock(&f->lock);
-}
-
-struct job *
-list_job(struct fetcher *f, const char *rel, int recursive,
-    enum fetch_prio prio, int ref)
-{
-	struct job *j;
-
-	if (m4f_path_check(rel) == -1)
-		return NULL;
-	if ((j = job_new(JOB_LIST, prio)) == NULL)
-		return NULL;
-	j->list.recursive = recursive != 0;
-	if ((j->rel = strdup(rel)) == NULL) {
-		job_free(f, j);
-		return NULL;
-	}
-	pthread_mutex_lock(&f->lock);
-	if (ref)
-		job_ref(j);
-	job_queue(f, j);
-	pthread_mutex_unlock(&f->lock);
-	fetch_wake(f);
-	return j;
-}
-
-void
-fetch_refresh_parent(struct fetcher *f, const char *rel, enum fetch_prio prio)
-{
-	const char *slash = strrchr(rel, '/');
-	char *dir;
-
-	if ((dir = strndup(rel, slash != NULL ? (size_t)(slash - rel) : 0)) ==
-	    NULL)
-		return;
-	if (list_job(f, dir, 0, prio, 0) == NULL)
-		log_warn("refresh of \"%s\"", dir);
-	free(dir);
 }

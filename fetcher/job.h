@@ -1,10 +1,10 @@
 /*
  * job: one request to the primary and what every file of fetcher/ does
- * with it — its life (job_new, job_ref, job_unref), its body (a pool of
- * page-aligned mappings), the table of block and file jobs in flight
- * (coalescing), the priority queues, and its end (wake the waiters, hand
- * it to a finisher, retry it later). Internal to fetcher/: nothing
- * outside it includes this.
+ * with it — its life (job_new, job_ref, job_unref; freed with the last
+ * reference), its body (a pool of page-aligned mappings), the table of
+ * block and file jobs in flight (coalescing), the priority queues, and
+ * its end (wake the waiters, hand it to a finisher, retry it later).
+ * Internal to fetcher/: nothing outside it includes this.
  *
  * job.c is the bottom of fetcher/: it calls no other file of it. bundle.c
  * and feed.c call job.c; xfer.c calls those three; read.c and fetcher.c
@@ -172,8 +172,6 @@ struct job *job_new(enum job_kind, enum fetch_prio);
 void	job_ref(struct job *);
 /* Drops one reference; frees the job with the last. Takes the lock. */
 void	job_unref(struct fetcher *, struct job *);
-/* Frees a job nobody else knows of yet. NULL ok. */
-void	job_free(struct fetcher *, struct job *);
 /* Appends j to its priority's queue. Under lock. */
 void	job_queue(struct fetcher *, struct job *);
 
@@ -236,13 +234,10 @@ void	job_finish_later(struct fetcher *, struct job *j, int err);
 void	job_retry_later(struct fetcher *, struct job *j);
 
 /*
- * Listings with no waiter. Queues a listing of folder rel; with ref set
- * the caller gets a reference to the job. NULL with errno.
+ * Queues a listing of folder rel; with ref set the caller gets a
+ * reference to the job (else no one waits for it). NULL with errno.
  */
 struct job *list_job(struct fetcher *, const char *rel, int recursive,
 	    enum fetch_prio prio, int ref);
-/* Queues a listing of the folder holding rel (a fix after a 404). */
-void	fetch_refresh_parent(struct fetcher *, const char *rel,
-	    enum fetch_prio);
 
 #endif

@@ -445,6 +445,47 @@ START_TEST(t_serve)
 }
 END_TEST
 
+/*
+ * Read-ahead: fetcher_prefetch of every block of a file brings all of it
+ * into the store without a reader, in one request when it is fetched
+ * whole, one per block otherwise; a second prefetch while it is in
+ * flight or complete asks nothing more.
+ */
+START_TEST(t_prefetch)
+{
+	struct fetcher_conf c;
+	struct store_ent e;
+	struct fetcher *f;
+	struct store *s;
+	char target[600];
+	uint64_t id;
+	int i;
+
+	c = conf_for(port);
+	c.whole_max = _i == 0 ? 0 : 1;
+	f = listed(&s, c);
+	id = file_id(s, files[0].rel);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_VIEWER), 0);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_LIVE), 0);
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(store_get(s, id, &e), 0);
+		if (e.state == STORE_COMPLETE)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_VIEWER), 0);
+	snprintf(target, sizeof(target), "%s/%s", root, files[0].rel);
+	ck_assert_int_eq(origin_count(target), _i == 0 ? 1 : 4);
+	read_eq(f, s, 0, 0, files[0].size);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 1, 9), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
 struct reader {
 	struct fetcher	*f;
 	uint64_t	 id;
@@ -1002,6 +1043,7 @@ fetcher_suite(void)
 	tcase_set_timeout(core, 60);
 	tcase_add_loop_test(core, t_read, 0, 2);
 	tcase_add_test(core, t_serve);
+	tcase_add_loop_test(core, t_prefetch, 0, 2);
 	tcase_add_test(core, t_coalesce);
 	tcase_add_test(core, t_list_paging);
 	tcase_add_test(core, t_wrong_key);
