@@ -349,6 +349,21 @@ START_TEST(t_read)
 }
 END_TEST
 
+/* Waits up to 10 s for file id to be complete in the store; *e gets it. */
+static void
+wait_complete(struct store *s, uint64_t id, struct store_ent *e)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(store_get(s, id, e), 0);
+		if (e->state == STORE_COMPLETE)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("entry %llu not complete", (unsigned long long)id);
+}
+
 /* Checks that d serves files[i]'s bytes [off, off+len). */
 static void
 served_eq(const struct fetch_data *d, size_t i, uint64_t off, size_t len)
@@ -382,7 +397,6 @@ START_TEST(t_serve)
 	struct fetcher *f;
 	struct store *s;
 	uint64_t id;
-	int i;
 
 	f = listed(&s, conf_for(port));
 	id = file_id(s, files[0].rel);
@@ -402,13 +416,7 @@ START_TEST(t_serve)
 	ck_assert_int_eq(d.fd, -1);
 	ck_assert_int_eq(d.local, 0);
 	served_eq(&d, 0, 0, files[0].size);
-	for (i = 0; i < 1000; i++) {
-		ck_assert_int_eq(store_get(s, id, &now), 0);
-		if (now.state == STORE_COMPLETE)
-			break;
-		usleep(10000);
-	}
-	ck_assert_int_eq(now.state, STORE_COMPLETE);
+	wait_complete(s, id, &now);
 	served_eq(&d, 0, 0, files[0].size);
 
 	ck_assert_int_eq(fetcher_serve(f, &now, BS - 10, 5000, FETCH_VIEWER,
@@ -459,7 +467,6 @@ START_TEST(t_prefetch)
 	struct store *s;
 	char target[600];
 	uint64_t id;
-	int i;
 
 	c = conf_for(port);
 	c.whole_max = _i == 0 ? 0 : 1;
@@ -468,13 +475,7 @@ START_TEST(t_prefetch)
 	ck_assert_int_eq(store_get(s, id, &e), 0);
 	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_VIEWER), 0);
 	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_LIVE), 0);
-	for (i = 0; i < 1000; i++) {
-		ck_assert_int_eq(store_get(s, id, &e), 0);
-		if (e.state == STORE_COMPLETE)
-			break;
-		usleep(10000);
-	}
-	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	wait_complete(s, id, &e);
 	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_VIEWER), 0);
 	snprintf(target, sizeof(target), "%s/%s", root, files[0].rel);
 	ck_assert_int_eq(origin_count(target), _i == 0 ? 1 : 4);
