@@ -130,8 +130,8 @@ m4f_name_hidden(const char *name)
 	return 0;
 }
 
-static void
-hex_encode(const unsigned char *in, size_t n, char *out)
+void
+m4f_hex_encode(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 	size_t i;
@@ -169,7 +169,7 @@ m4f_sign(const void *key, size_t keylen, const char *method,
 		return -1;
 	}
 	free(msg);
-	hex_encode(mac, maclen, hex);
+	m4f_hex_encode(mac, maclen, hex);
 	return 0;
 }
 
@@ -712,20 +712,26 @@ m4f_escape_path(const char *path)
 }
 
 int
-m4f_sha256_hex(const void *buf, size_t len, char hex[M4F_SHA256_HEX + 1])
+m4f_sha256(const void *buf, size_t len, unsigned char md[32])
 {
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned char out[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
 
-	if (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+	if (EVP_Digest(buf, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32) {
 		errno = EIO;
 		return -1;
 	}
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[M4F_SHA256_HEX] = '\0';
+	memcpy(md, out, 32);
+	return 0;
+}
+
+int
+m4f_sha256_hex(const void *buf, size_t len, char hex[M4F_SHA256_HEX + 1])
+{
+	unsigned char md[32];
+
+	if (m4f_sha256(buf, len, md) == -1)
+		return -1;
+	m4f_hex_encode(md, sizeof(md), hex);
 	return 0;
 }

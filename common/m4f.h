@@ -131,6 +131,12 @@ struct m4f_feed *m4f_feed_decode(const char *json, size_t len, char *err,
 	    size_t errlen);
 void	m4f_feed_free(struct m4f_feed *);
 
+/* Writes the 2n lowercase hex digits of in[0..n) and a NUL into out. */
+void	m4f_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Writes SHA-256(buf) into md. Returns 0, or -1 with errno. */
+int	m4f_sha256(const void *buf, size_t len, unsigned char md[32]);
+
 /*
  * Writes the 64 lowercase hex digits of SHA-256(buf) and a NUL into hex.
  * Returns 0, or -1 with errno.

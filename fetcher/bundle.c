@@ -36,8 +36,9 @@ dir_len(const char *rel)
 static int
 bundleable(const struct fetcher *f, const struct job *j)
 {
-	return j->kind == JOB_FILE && !j->single && j->members == NULL &&
-	    j->fsize > 0 && j->fsize <= f->conf.whole_max;
+	return j->kind == JOB_FILE && !j->file.single &&
+	    j->file.members == NULL && j->body.fsize > 0 &&
+	    j->body.fsize <= f->conf.whole_max;
 }
 
 void
@@ -51,40 +52,31 @@ bundle_gather(struct fetcher *f, struct job *j, struct jobq *q,
 	if (now < f->bundle_off_until || !bundleable(f, j))
 		return;
 	dl = dir_len(j->rel);
-	bytes = j->fsize;
+	bytes = j->body.fsize;
 	v[0] = j;
 	for (m = q->head; m != NULL && n < BUNDLE_FILES; m = next) {
 		next = m->next;
-		if (!bundleable(f, m) || bytes + m->fsize > BUNDLE_BYTES ||
+		if (!bundleable(f, m) || bytes + m->body.fsize > BUNDLE_BYTES ||
 		    dir_len(m->rel) != dl || strncmp(m->rel, j->rel, dl) != 0) {
 			prev = m;
 			continue;
 		}
-		if (prev != NULL)
-			prev->next = next;
-		else
-			q->head = next;
-		if (q->tail == m)
-			q->tail = prev;
-		m->next = NULL;
+		jobq_unlink(q, m, prev);
 		m->state = JOB_RUNNING;
-		bytes += m->fsize;
+		bytes += m->body.fsize;
 		v[n++] = m;
 	}
-	if (n == 1 || (j->members = calloc(n, sizeof(*v))) == NULL) {
+	if (n == 1 || (j->file.members = calloc(n, sizeof(*v))) == NULL) {
 		/* Alone after all: the others go back where they were. */
 		while (n > 1) {
 			m = v[--n];
 			m->state = JOB_QUEUED;
-			m->next = q->head;
-			q->head = m;
-			if (q->tail == NULL)
-				q->tail = m;
+			jobq_push_front(q, m);
 		}
 		return;
 	}
-	memcpy(j->members, v, n * sizeof(*v));
-	j->nmembers = n;
+	memcpy(j->file.members, v, n * sizeof(*v));
+	j->file.nmembers = n;
 }
 
 void
@@ -93,12 +85,12 @@ bundle_dissolve(struct fetcher *f, struct job *j)
 	size_t i;
 
 	pthread_mutex_lock(&f->lock);
-	for (i = 1; i < j->nmembers; i++)
-		job_queue(f, j->members[i]);
+	for (i = 1; i < j->file.nmembers; i++)
+		job_queue(f, j->file.members[i]);
 	pthread_mutex_unlock(&f->lock);
-	free(j->members);
-	j->members = NULL;
-	j->nmembers = 0;
+	free(j->file.members);
+	j->file.members = NULL;
+	j->file.nmembers = 0;
 }
 
 void
@@ -109,30 +101,30 @@ bundle_begin(struct fetcher *f, struct job *j)
 	size_t i, k = 1;
 
 	/* Files complete meanwhile, or with no room for them, end here. */
-	for (i = 1; i < j->nmembers; i++) {
-		m = j->members[i];
+	for (i = 1; i < j->file.nmembers; i++) {
+		m = j->file.members[i];
 		m->xprio = m->prio;
-		if (store_get(f->store, m->id, &e) == -1) {
-			fetch_job_end(f, m, errno);
+		if (store_get(f->store, m->body.id, &e) == -1) {
+			job_end(f, m, errno);
 			continue;
 		}
 		if (e.state == STORE_COMPLETE) {
-			fetch_job_end(f, m, 0);
+			job_end(f, m, 0);
 			continue;
 		}
-		if (body_get(f, m, m->fsize) == -1) {
-			fetch_job_end(f, m, ENOMEM);
+		if (body_get(f, m, m->body.fsize) == -1) {
+			job_end(f, m, ENOMEM);
 			continue;
 		}
-		m->got = 0;
-		j->members[k++] = m;
+		m->body.got = 0;
+		j->file.members[k++] = m;
 	}
-	j->nmembers = k;
-	j->cur = 0;
+	j->file.nmembers = k;
+	j->file.cur = 0;
 	if (k == 1) {
-		free(j->members);
-		j->members = NULL;
-		j->nmembers = 0;
+		free(j->file.members);
+		j->file.members = NULL;
+		j->file.nmembers = 0;
 	}
 }
 
@@ -149,8 +141,8 @@ bundle_target(struct fetcher *f, struct job *j)
 		goto out;
 	fprintf(s, "%s/files%s%s%s", M4F_API_PREFIX, f->export,
 	    *esc != '\0' ? "/" : "", esc);
-	for (i = 0; i < j->nmembers; i++) {
-		const char *rel = j->members[i]->rel;
+	for (i = 0; i < j->file.nmembers; i++) {
+		const char *rel = j->file.members[i]->rel;
 
 		name = curl_easy_escape(NULL, rel + (dl ? dl + 1 : 0), 0);
 		if (name == NULL)
@@ -158,7 +150,7 @@ bundle_target(struct fetcher *f, struct job *j)
 		fprintf(s, "%cname=%s", i == 0 ? '?' : '&', name);
 		curl_free(name);
 	}
-	if (fclose(s) != 0 || i < j->nmembers) {
+	if (fclose(s) != 0 || i < j->file.nmembers) {
 		free(t);
 		t = NULL;
 	}
@@ -176,11 +168,11 @@ bundle_head_ok(struct job *j, curl_off_t cl)
 	uint64_t v[M4F_FILES_MAX], total = 0;
 	size_t i, n;
 
-	if (m4f_sizes_parse(j->fsizes, v, M4F_FILES_MAX, &n) == -1 ||
-	    n != j->nmembers)
+	if (m4f_sizes_parse(j->file.sizes, v, M4F_FILES_MAX, &n) == -1 ||
+	    n != j->file.nmembers)
 		return 0;
 	for (i = 0; i < n; i++) {
-		if (v[i] != j->members[i]->fsize)
+		if (v[i] != j->file.members[i]->body.fsize)
 			return 0;
 		total += v[i];
 	}
@@ -193,17 +185,19 @@ bundle_body(struct fetcher *f, struct job *j, const char *p, size_t n)
 	size_t left = n, take;
 	struct job *m;
 
-	while (left > 0 && j->cur < j->nmembers) {
-		m = j->members[j->cur];
-		take = m->fsize - m->got < left ? m->fsize - m->got : left;
+	while (left > 0 && j->file.cur < j->file.nmembers) {
+		m = j->file.members[j->file.cur];
+		take = m->body.fsize - m->body.got;
+		if (take > left)
+			take = left;
 		pthread_mutex_lock(&f->lock);
-		memcpy(m->buf + m->got, p, take);
-		m->got += take;
-		if (m->got == m->fsize)
+		memcpy(m->body.buf + m->body.got, p, take);
+		m->body.got += take;
+		if (m->body.got == m->body.fsize)
 			pthread_cond_broadcast(&m->cond);
 		pthread_mutex_unlock(&f->lock);
-		if (m->got == m->fsize)
-			j->cur++;
+		if (m->body.got == m->body.fsize)
+			j->file.cur++;
 		p += take;
 		left -= take;
 	}
@@ -213,26 +207,26 @@ bundle_body(struct fetcher *f, struct job *j, const char *p, size_t n)
 void
 bundle_done(struct fetcher *f, struct job *j, int err, int transient)
 {
-	struct job **v = j->members, *m;
-	size_t i, n = j->nmembers;
+	struct job **v = j->file.members, *m;
+	size_t i, n = j->file.nmembers;
 
-	j->members = NULL;
-	j->nmembers = 0;
-	free(j->fsizes);
-	j->fsizes = NULL;
+	j->file.members = NULL;
+	j->file.nmembers = 0;
+	free(j->file.sizes);
+	j->file.sizes = NULL;
 	if (err != 0 && !transient && err != EBADMSG)
 		f->bundle_off_until = fetch_now_ms() + BUNDLE_OFF_MS;
 	for (i = 0; i < n; i++) {
 		m = v[i];
-		if (err == 0 || m->got == m->fsize) {
-			fetch_finish_later(f, m, 0);
+		if (err == 0 || m->body.got == m->body.fsize) {
+			job_finish_later(f, m, 0);
 			continue;
 		}
 		/* Once more on its own, with the usual retries. */
-		m->single = 1;
-		m->got = 0;
+		m->file.single = 1;
+		m->body.got = 0;
 		if (transient)
-			fetch_retry_later(f, m);
+			job_retry_later(f, m);
 		else {
 			pthread_mutex_lock(&f->lock);
 			job_queue(f, m);

@@ -19,22 +19,18 @@
 #define FEED_BACKOFF_MAX	30000
 
 int64_t
-feed_tick(struct fetcher *f, int64_t now)
+feed_tick(struct fetcher *f, int64_t now, struct job **start)
 {
-	struct job *j;
-
+	*start = NULL;
 	if (f->feed != NULL)
 		return 1000;
 	if (now < f->feed_at)
 		return f->feed_at - now;
-	if ((j = job_new(JOB_FEED, FETCH_LIVE)) == NULL ||
-	    xfer_start(f, j) == -1) {
-		if (j != NULL)
-			job_release(f, j);
+	if ((f->feed = job_new(JOB_FEED, FETCH_LIVE)) == NULL) {
 		f->feed_at = now + FEED_BACKOFF_MAX;
 		return FEED_BACKOFF_MAX;
 	}
-	f->feed = j;
+	*start = f->feed;
 	return 1000;
 }
 
@@ -89,11 +85,11 @@ relist(struct fetcher *f)
 		if (store_get(f->store, id, &e) == -1)
 			continue;
 		if (id == STORE_ROOT_ID && e.listed != 0 &&
-		    fetch_list_async(f, "", 0, FETCH_LIVE) == -1)
+		    list_job(f, "", 0, FETCH_LIVE, 0) == NULL)
 			log_warn("relisting the root");
 		if (e.listed != 0 && id != STORE_ROOT_ID) {
 			if ((rel = store_path(f->store, id)) != NULL) {
-				if (fetch_list_async(f, rel, 1, FETCH_LIVE) == -1)
+				if (list_job(f, rel, 1, FETCH_LIVE, 0) == NULL)
 					log_warn("relisting \"%s\"", rel);
 				free(rel);
 			}
@@ -166,14 +162,14 @@ feed_done(struct fetcher *f, struct job *j, int err)
 	f->feed = NULL;
 	if (err == ECANCELED)
 		goto out;
-	if (err == 0 && !fetch_body_ok(j)) {
+	if (err == 0 && !job_json_ok(j)) {
 		snprintf(why, sizeof(why), "body does not match its "
 		    M4F_BODY_SHA256);
 		log_warnx("feed: %s", why);
 		atomic_fetch_add(&f->st_bad, 1);
 		err = EBADMSG;
-	} else if (err == 0 && (fd = m4f_feed_decode(j->json != NULL ?
-	    j->json : "", j->jlen, why, sizeof(why))) == NULL) {
+	} else if (err == 0 && (fd = m4f_feed_decode(j->json.p != NULL ?
+	    j->json.p : "", j->json.len, why, sizeof(why))) == NULL) {
 		log_warnx("feed: %s", why);
 		atomic_fetch_add(&f->st_bad, 1);
 		err = EBADMSG;
@@ -208,5 +204,5 @@ feed_done(struct fetcher *f, struct job *j, int err)
 	f->feed_seq = fd->seq;
 out:
 	m4f_feed_free(fd);
-	job_release(f, j);
+	job_unref(f, j);
 }

@@ -28,9 +28,11 @@
 #include <sys/types.h>
 
 struct store;
+struct store_ent;
 struct fetcher;
 
 enum fetch_prio { FETCH_VIEWER = 0, FETCH_LIVE = 1, FETCH_BACKFILL = 2 };
+#define FETCH_PRIOS	3	/* how many priorities there are */
 
 struct fetcher_conf {
 	int		 tls;		/* m4fs:// (HTTPS, certificates checked) */
@@ -63,49 +65,81 @@ void	fetcher_free(struct fetcher *);
 
 /*
  * Lists folder rel ("" for the export's root) on the primary, every page,
- * and records the result in the store with store_apply_listing(complete).
+ * and records the result in the store with store_apply_snapshot() (what
+ * the feed added meanwhile is kept).
  * Waits at most timeout_ms. Returns 0, or -1 with errno.
  */
 int	fetcher_list(struct fetcher *, const char *rel, int recursive,
 	    enum fetch_prio prio, int timeout_ms);
 
 /*
- * Reads up to len bytes at off of file id (path rel, size, as in the
- * store) into buf: local bytes from the store, missing blocks fetched at
- * prio (coalesced with transfers already running), each fetched block
- * written to the store. Waits at most timeout_ms for missing bytes.
- * Returns the number of bytes read (short only at end of file), or -1.
+ * What one read is served from (fetcher_serve()): the file's complete
+ * data file, or bytes in memory.
+ */
+struct fetch_hold;
+struct fetch_data {
+	int		 fd;	/* >= 0: the complete data file, to send len
+				   bytes at the read's offset from (splice);
+				   the caller's to close */
+	const void	*p;	/* fd -1: the len bytes, valid until
+				   fetcher_release() */
+	size_t		 len;	/* bytes served: short only at end of file */
+	int		 local;	/* served from the store alone */
+	struct fetch_hold *hold;	/* the fetcher's: what keeps p valid */
+};
+
+/* fetcher_serve() flags. */
+#define FETCH_LOCAL	1	/* the primary is known to be away: bytes
+				   not in the store fail with EHOSTDOWN at
+				   once instead of being asked for */
+
+/*
+ * Serves up to len bytes at off of file e (an entry the caller has just
+ * read with store_get()). The one place that decides how a read is
+ * served: a complete file from its data file; a file with a known
+ * SHA-256 only once all of it has arrived and matches (up to whole_max
+ * from one request for the whole file, held in memory without a copy;
+ * bigger ones block by block, verified and installed by the store); a
+ * file with no known hash from its blocks as they arrive. Missing bytes
+ * are fetched at prio, coalesced with transfers already running, and
+ * waited for at most timeout_ms in all; a body found wrong is fetched
+ * again, three times at most (then EIO). Fills *out (out->len 0 at or
+ * past the end) and returns 0; the caller gives it back with
+ * fetcher_release() and closes out->fd. Returns -1 with errno on
+ * failure (EISDIR for a folder, EINVAL for a bad prio), *out then holds
+ * nothing. Neither takes a lock the caller holds; store_touch() is the
+ * caller's.
+ */
+int	fetcher_serve(struct fetcher *, const struct store_ent *e,
+	    uint64_t off, size_t len, enum fetch_prio prio, int timeout_ms,
+	    int flags, struct fetch_data *out);
+/* Lets go of what one fetcher_serve() holds (not of out->fd). */
+void	fetcher_release(struct fetcher *, struct fetch_data *);
+
+/*
+ * fetcher_serve() of file id into buf, a copy: reads up to len bytes at
+ * off. Returns the number of bytes read (short only at end of file), or
+ * -1 with errno (ENOENT: no such entry).
  */
 ssize_t	fetcher_read(struct fetcher *, uint64_t id, void *buf, size_t len,
 	    uint64_t off, enum fetch_prio prio, int timeout_ms);
 
 /*
- * fetcher_read() without a copy where it can be: *data is set to the
- * bytes read, inside a verified body in memory when the file is being
- * fetched whole, and *ref to what holds them, given back with
- * fetcher_unref() once they have been used. Returns the number of bytes,
- * or -1 with errno (*ref NULL).
+ * Read-ahead: queues what serving blocks [first, first+count) of file e
+ * needs at prio without waiting — its whole-file job when it is fetched
+ * whole, else its blocks not here. What is here or in flight is not
+ * asked again. Returns 0, or -1 with errno.
  */
-struct fetch_ref;
-ssize_t	fetcher_read_ref(struct fetcher *, uint64_t id, size_t len,
-	    uint64_t off, enum fetch_prio prio, int timeout_ms,
-	    const void **data, struct fetch_ref **ref);
-/* Lets go of the bytes of one fetcher_read_ref(). NULL ok. */
-void	fetcher_unref(struct fetcher *, struct fetch_ref *);
+int	fetcher_prefetch(struct fetcher *, const struct store_ent *e,
+	    uint64_t first, uint64_t count, enum fetch_prio prio);
 
 /*
- * Queues blocks [first, first+count) of file id into the store at prio
- * without waiting (read-ahead). Blocks already here or in flight are
- * skipped. Returns 0, or -1.
- */
-int	fetcher_prefetch(struct fetcher *, uint64_t id, uint64_t first,
-	    uint64_t count, enum fetch_prio prio);
-
-/*
- * Queues a fetch of the whole file id into the store (store_put_file) at
- * prio — the crawler's path. done (may be NULL) is called on the network
- * thread when it ends, with 0 or an errno value; it must not block.
- * Returns 0, or -1.
+ * Queues a fetch of the whole file id at prio — the crawler's path: the
+ * body is checked against the entry's SHA-256 and installed with
+ * store_put_verified() (around the page cache unless a viewer asked for
+ * it too). Shares the job a reader may have started. done (may be NULL)
+ * is called on a network or finisher thread when it ends, with 0 or an
+ * errno value; it must not block. Returns 0, or -1 with errno.
  */
 int	fetcher_get_file(struct fetcher *, uint64_t id, enum fetch_prio prio,
 	    void (*done)(void *arg, uint64_t id, int err), void *arg);
@@ -140,7 +174,7 @@ int	fetcher_follow(struct fetcher *,
 	    void (*cb)(void *arg, const struct fetcher_change *), void *arg);
 
 struct fetcher_stats {
-	uint64_t	 bytes[3];	/* received, by priority */
+	uint64_t	 bytes[FETCH_PRIOS];	/* received, by priority */
 	uint64_t	 requests;
 	uint64_t	 failures;	/* requests that ended in an error */
 	uint64_t	 retries;	/* requests tried again (transient) */

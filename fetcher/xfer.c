@@ -18,8 +18,6 @@
 #include "log.h"
 #include "store.h"
 
-#define RETRY_BASE_MS	200
-#define RETRY_MAX_MS	5000
 #define FEED_TIMEOUT_S	(M4F_FEED_WAIT_DEFAULT + 20)
 #define XFER_BUFFER	(256L * 1024)	/* libcurl's receive buffer */
 
@@ -39,19 +37,19 @@ make_target(struct fetcher *f, struct job *j)
 	switch (j->kind) {
 	case JOB_BLOCK:
 	case JOB_FILE:
-		if (j->members != NULL) {
+		if (j->file.members != NULL) {
 			free(esc);
 			return bundle_target(f, j);
 		}
 		n = asprintf(&t, "%s/%s", f->export, esc);
 		break;
 	case JOB_LIST:
-		if (j->after != NULL &&
-		    (after = curl_easy_escape(NULL, j->after, 0)) == NULL)
+		if (j->list.after != NULL &&
+		    (after = curl_easy_escape(NULL, j->list.after, 0)) == NULL)
 			break;
 		n = asprintf(&t, "%s/list%s%s%s?%slimit=%u%s%s", M4F_API_PREFIX,
 		    f->export, *rel != '\0' ? "/" : "", esc,
-		    j->recursive ? "recursive=1&" : "", f->list_limit,
+		    j->list.recursive ? "recursive=1&" : "", f->list_limit,
 		    after != NULL ? "&after=" : "", after != NULL ? after : "");
 		break;
 	case JOB_FEED:
@@ -114,26 +112,15 @@ on_header(char *p, size_t sz, size_t nm, void *arg)
 	} else if (!header_value(p, n, "content-range:", j->crange,
 	    sizeof(j->crange)) &&
 	    !header_value(p, n, "x-m4f-sha256:", j->bsha, sizeof(j->bsha)) &&
-	    j->members != NULL) {
+	    j->file.members != NULL) {
 		char v[M4F_FILES_MAX * 21 + 1];
 
 		if (header_value(p, n, "x-m4f-sizes:", v, sizeof(v))) {
-			free(j->fsizes);
-			j->fsizes = strdup(v);
+			free(j->file.sizes);
+			j->file.sizes = strdup(v);
 		}
 	}
 	return sz * nm;
-}
-
-int
-fetch_body_ok(struct job *j)
-{
-	char hex[M4F_SHA256_HEX + 1];
-
-	if (strlen(j->bsha) != M4F_SHA256_HEX ||
-	    m4f_sha256_hex(j->json != NULL ? j->json : "", j->jlen, hex) == -1)
-		return 0;
-	return strcasecmp(hex, j->bsha) == 0;
 }
 
 /*
@@ -160,10 +147,10 @@ head_check(struct job *j)
 	}
 	switch (j->kind) {
 	case JOB_BLOCK:
-		if (status == 200 && j->start == 0 && j->off == 0 &&
-		    j->len == j->fsize) {
+		if (status == 200 && j->blk.start == 0 && j->blk.off == 0 &&
+		    j->blk.len == j->body.fsize) {
 			/* The whole file was asked for: a 200 is fine. */
-			if (cl != (curl_off_t)j->fsize)
+			if (cl != (curl_off_t)j->body.fsize)
 				j->bad = j->changed = 1;
 			return;
 		}
@@ -172,28 +159,29 @@ head_check(struct job *j)
 			return;
 		}
 		snprintf(want, sizeof(want), "bytes %" PRIu64 "-%" PRIu64
-		    "/%" PRIu64, j->off + j->start, j->off + j->len - 1,
-		    j->fsize);
+		    "/%" PRIu64, j->blk.off + j->blk.start,
+		    j->blk.off + j->blk.len - 1,
+		    j->body.fsize);
 		if (strcmp(j->crange, want) != 0) {
 			j->bad = 1;
 			if (sscanf(j->crange, "bytes %" SCNu64 "-%" SCNu64 "/%"
 			    SCNu64 "%c", &a, &b, &total, &tail) == 3 &&
-			    total != j->fsize)
+			    total != j->body.fsize)
 				j->changed = 1;
 			return;
 		}
-		if (cl != (curl_off_t)(j->len - j->start))
+		if (cl != (curl_off_t)(j->blk.len - j->blk.start))
 			j->bad = 1;
 		return;
 	case JOB_FILE:
-		if (j->members != NULL) {
+		if (j->file.members != NULL) {
 			if (status != 200 || !bundle_head_ok(j, cl))
 				j->bad = 1;
 			return;
 		}
-		if (status != 200 || cl != (curl_off_t)j->fsize)
+		if (status != 200 || cl != (curl_off_t)j->body.fsize)
 			j->bad = 1;
-		if (status == 200 && cl >= 0 && cl != (curl_off_t)j->fsize)
+		if (status == 200 && cl >= 0 && cl != (curl_off_t)j->body.fsize)
 			j->changed = 1;
 		return;
 	case JOB_LIST:
@@ -211,20 +199,20 @@ json_append(struct job *j, const char *p, size_t n)
 	size_t cap;
 	char *nj;
 
-	if (n > FETCH_JSON_MAX - j->jlen)
+	if (n > FETCH_JSON_MAX - j->json.len)
 		return -1;
-	if (j->jlen + n + 1 > j->jcap) {
-		cap = j->jcap != 0 ? j->jcap : 16384;
-		while (cap < j->jlen + n + 1)
+	if (j->json.len + n + 1 > j->json.cap) {
+		cap = j->json.cap != 0 ? j->json.cap : 16384;
+		while (cap < j->json.len + n + 1)
 			cap *= 2;
-		if ((nj = realloc(j->json, cap)) == NULL)
+		if ((nj = realloc(j->json.p, cap)) == NULL)
 			return -1;
-		j->json = nj;
-		j->jcap = cap;
+		j->json.p = nj;
+		j->json.cap = cap;
 	}
-	memcpy(j->json + j->jlen, p, n);
-	j->jlen += n;
-	j->json[j->jlen] = '\0';
+	memcpy(j->json.p + j->json.len, p, n);
+	j->json.len += n;
+	j->json.p[j->json.len] = '\0';
 	return 0;
 }
 
@@ -254,7 +242,7 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 		f->tokens -= (int64_t)n;
 	}
 	atomic_fetch_add(&f->st_bytes[j->xprio], n);
-	if (j->members != NULL) {
+	if (j->file.members != NULL) {
 		if ((n = bundle_body(f, j, p, n)) == 0)
 			j->bad = 1;	/* more than asked for */
 		return n;
@@ -262,15 +250,15 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 	switch (j->kind) {
 	case JOB_BLOCK:
 	case JOB_FILE:
-		want = j->kind == JOB_BLOCK ? j->len : j->fsize;
-		if (n > want - j->got) {
+		want = j->kind == JOB_BLOCK ? j->blk.len : j->body.fsize;
+		if (n > want - j->body.got) {
 			j->bad = 1;	/* more than asked for */
 			return 0;
 		}
 		pthread_mutex_lock(&f->lock);
-		memcpy(j->buf + j->got, p, n);
-		j->got += n;
-		if (j->kind == JOB_BLOCK || j->got == want)
+		memcpy(j->body.buf + j->body.got, p, n);
+		j->body.got += n;
+		if (j->kind == JOB_BLOCK || j->body.got == want)
 			pthread_cond_broadcast(&j->cond);
 		pthread_mutex_unlock(&f->lock);
 		break;
@@ -285,7 +273,11 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-int
+/*
+ * Builds and adds the transfer of j to the multi handle. Returns 0, or
+ * -1 with errno (then j is untouched by curl).
+ */
+static int
 xfer_start(struct fetcher *f, struct job *j)
 {
 	char *target = NULL, *url = NULL, auth[256], hdr[300], range[64];
@@ -295,7 +287,7 @@ xfer_start(struct fetcher *f, struct job *j)
 	j->owner = f;
 	j->head_checked = j->discard = j->bad = j->paused = 0;
 	j->crange[0] = '\0';
-	j->jlen = 0;
+	j->json.len = 0;
 	j->xprio = j->prio;
 	if ((target = make_target(f, j)) == NULL)
 		goto fail;
@@ -337,9 +329,10 @@ xfer_start(struct fetcher *f, struct job *j)
 			curl_easy_setopt(e, CURLOPT_CAINFO, f->cafile);
 	}
 	if (j->kind == JOB_BLOCK) {
-		j->start = j->got;	/* a retry resumes where it broke */
+		/* A retry resumes where it broke. */
+		j->blk.start = j->body.got;
 		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
-		    j->off + j->start, j->off + j->len - 1);
+		    j->blk.off + j->blk.start, j->blk.off + j->blk.len - 1);
 		curl_easy_setopt(e, CURLOPT_RANGE, range);
 	}
 	if (f->key != NULL) {
@@ -461,35 +454,12 @@ classify(struct fetcher *f, struct job *j, CURLcode rc, int *transient)
 	}
 	if (status < 200 || status >= 300)
 		return EIO;
-	if (j->members != NULL)
-		return j->cur == j->nmembers ? 0 : EBADMSG;
-	if ((j->kind == JOB_BLOCK && j->got != j->len) ||
-	    (j->kind == JOB_FILE && j->got != j->fsize))
+	if (j->file.members != NULL)
+		return j->file.cur == j->file.nmembers ? 0 : EBADMSG;
+	if ((j->kind == JOB_BLOCK && j->body.got != j->blk.len) ||
+	    (j->kind == JOB_FILE && j->body.got != j->body.fsize))
 		return EBADMSG;	/* fewer bytes than Content-Length said */
 	return 0;
-}
-
-void
-fetch_job_end(struct fetcher *f, struct job *j, int err)
-{
-	if (err != 0) {
-		atomic_fetch_add(&f->st_failures, 1);
-		if (err == EBADMSG)
-			atomic_fetch_add(&f->st_bad, 1);
-	}
-	if (j->changed || (err == ENOENT && (j->kind == JOB_BLOCK ||
-	    j->kind == JOB_FILE)))
-		fetch_refresh_parent(f, j->rel, j->xprio);
-	pthread_mutex_lock(&f->lock);
-	if (j->kind == JOB_BLOCK || j->hashed)
-		job_unhash(f, j);
-	j->state = JOB_DONE;
-	j->err = err;
-	pthread_cond_broadcast(&j->cond);
-	pthread_mutex_unlock(&f->lock);
-	if (j->kind == JOB_FILE && j->done != NULL)
-		j->done(j->done_arg, j->id, err);
-	job_release(f, j);
 }
 
 /* Records every page of a finished listing in the store. */
@@ -500,14 +470,14 @@ list_apply(struct fetcher *f, struct job *j)
 	size_t i, k, n = 0;
 	int rc, err;
 
-	for (i = 0; i < j->npages; i++)
-		n += j->pages[i]->n;
+	for (i = 0; i < j->list.npages; i++)
+		n += j->list.pages[i]->n;
 	if ((v = calloc(n > 0 ? n : 1, sizeof(*v))) == NULL)
 		return ENOMEM;
 	n = 0;
-	for (i = 0; i < j->npages; i++)
-		for (k = 0; k < j->pages[i]->n; k++) {
-			struct m4f_entry *me = &j->pages[i]->entries[k];
+	for (i = 0; i < j->list.npages; i++)
+		for (k = 0; k < j->list.pages[i]->n; k++) {
+			struct m4f_entry *me = &j->list.pages[i]->entries[k];
 
 			v[n].name = me->name;
 			v[n].type = me->type == M4F_DIR ? STORE_DIR : STORE_FILE;
@@ -516,8 +486,8 @@ list_apply(struct fetcher *f, struct job *j)
 			v[n].sha256 = me->type == M4F_FILE ? me->sha256 : NULL;
 			n++;
 		}
-	rc = store_apply_snapshot(f->store, j->rel, v, n, j->recursive,
-	    (int64_t)time(NULL), j->before_id, NULL);
+	rc = store_apply_snapshot(f->store, j->rel, v, n, j->list.recursive,
+	    (int64_t)time(NULL), j->list.before_id, NULL);
 	err = errno;
 	free(v);
 	if (rc == -1) {
@@ -540,13 +510,13 @@ list_page(struct fetcher *f, struct job *j)
 	size_t i, total;
 	int ok;
 
-	if (!fetch_body_ok(j)) {
+	if (!job_json_ok(j)) {
 		log_warnx("listing of \"%s\": body does not match its "
 		    M4F_BODY_SHA256, j->rel);
 		return EBADMSG;
 	}
-	l = m4f_listing_decode(j->json != NULL ? j->json : "", j->jlen,
-	    j->recursive, why, sizeof(why));
+	l = m4f_listing_decode(j->json.p != NULL ? j->json.p : "", j->json.len,
+	    j->list.recursive, why, sizeof(why));
 	if (l == NULL) {
 		log_warnx("listing of \"%s\": %s", j->rel, why);
 		return EBADMSG;
@@ -559,8 +529,8 @@ list_page(struct fetcher *f, struct job *j)
 	ok = strcmp(l->path, path) == 0 || (*path == '\0' &&
 	    strcmp(l->path, "/") == 0);
 	/* Paging must move forward, or a hostile origin loops us. */
-	if (ok && l->next != NULL && (l->n == 0 || (j->after != NULL &&
-	    strcmp(l->next, j->after) <= 0)))
+	if (ok && l->next != NULL && (l->n == 0 || (j->list.after != NULL &&
+	    strcmp(l->next, j->list.after) <= 0)))
 		ok = 0;
 	free(path);
 	if (!ok || l->n > f->list_limit) {
@@ -569,49 +539,29 @@ list_page(struct fetcher *f, struct job *j)
 		return EBADMSG;
 	}
 	/* Pages that never end would eat the memory: bound the whole. */
-	for (i = 0, total = l->n; i < j->npages; i++)
-		total += j->pages[i]->n;
+	for (i = 0, total = l->n; i < j->list.npages; i++)
+		total += j->list.pages[i]->n;
 	if (total > FETCH_LIST_ENTRIES_MAX) {
 		log_warnx("listing of \"%s\": more than %d entries, refused",
 		    j->rel, FETCH_LIST_ENTRIES_MAX);
 		m4f_listing_free(l);
 		return EBADMSG;
 	}
-	if ((np = realloc(j->pages, (j->npages + 1) * sizeof(*np))) == NULL) {
+	np = realloc(j->list.pages, (j->list.npages + 1) * sizeof(*np));
+	if (np == NULL) {
 		m4f_listing_free(l);
 		return ENOMEM;
 	}
-	j->pages = np;
-	j->pages[j->npages++] = l;
+	j->list.pages = np;
+	j->list.pages[j->list.npages++] = l;
 	if (l->next == NULL)
 		return 0;
-	free(j->after);
-	if ((j->after = strdup(l->next)) == NULL)
+	free(j->list.after);
+	if ((j->list.after = strdup(l->next)) == NULL)
 		return ENOMEM;
 	j->attempts = 0;
 	return xfer_start(f, j) == -1 ? errno : 1;
 }
-
-void
-fetch_retry_later(struct fetcher *f, struct job *j)
-{
-	int64_t wait = (int64_t)RETRY_BASE_MS << (j->attempts < 10 ?
-	    j->attempts : 10);
-
-	if (wait > RETRY_MAX_MS)
-		wait = RETRY_MAX_MS;
-	j->attempts++;
-	atomic_fetch_add(&f->st_retries, 1);
-	j->not_before = fetch_now_ms() + wait;
-	if (j->kind == JOB_FILE)
-		j->got = 0;	/* whole files start over */
-	pthread_mutex_lock(&f->lock);
-	j->state = JOB_RUNNING;	/* not in a queue */
-	j->next = f->delayed;
-	f->delayed = j;
-	pthread_mutex_unlock(&f->lock);
-}
-
 
 /* A transfer ended with rc: check, retry, store, wake, as needed. */
 static void
@@ -636,39 +586,22 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 		j->crawler = 0;
 		f->crawling--;
 	}
-	if (j->members != NULL) {
+	if (j->file.members != NULL) {
 		bundle_done(f, j, err, transient);
 		return;
 	}
 	if (err != 0 && j->kind == JOB_FILE) {
 		/* Readers may be copying a body found good: keep it. */
 		pthread_mutex_lock(&f->lock);
-		if (j->whole_ok)
+		if (j->body.whole_ok)
 			err = 0;
 		pthread_mutex_unlock(&f->lock);
 	}
 	if (err != 0 && transient && j->attempts < f->conf.retries) {
-		fetch_retry_later(f, j);
+		job_retry_later(f, j);
 		return;
 	}
-	fetch_finish_later(f, j, err);
-}
-
-/*
- * Hands a transfer that ended to a finisher thread: the store's work
- * (hashing, fsync, a listing's transaction) never holds up the network
- * thread, and the crawler's never holds up a viewer's.
- */
-void
-fetch_finish_later(struct fetcher *f, struct job *j, int err)
-{
-	int k = j->xprio == FETCH_VIEWER ? 0 : 1;
-
-	j->ferr = err;
-	pthread_mutex_lock(&f->lock);
-	jobq_push(&f->fin[k], j);
-	pthread_cond_signal(&f->fin_cond[k]);
-	pthread_mutex_unlock(&f->lock);
+	job_finish_later(f, j, err);
 }
 
 /* What a finished transfer leaves to do: store its bytes, end the job. */
@@ -680,9 +613,10 @@ finish(struct fetcher *f, struct job *j)
 	if (err == 0 && j->kind == JOB_LIST)
 		err = list_apply(f, j);
 	if (err == 0 && j->kind == JOB_BLOCK &&
-	    store_write_block(f->store, j->id, j->block, j->buf, j->len) == -1)
+	    store_write_block(f->store, j->body.id, j->body.key, j->body.buf,
+	    j->blk.len) == -1)
 		/* The readers have their bytes; the store may not want them. */
-		log_warn("block %" PRIu64 " of \"%s\"", j->block, j->rel);
+		log_warn("block %" PRIu64 " of \"%s\"", j->body.key, j->rel);
 	if (err == 0 && j->kind == JOB_FILE) {
 		unsigned char md[32];
 		int r = job_verify(f, j, md), cold;
@@ -691,13 +625,13 @@ finish(struct fetcher *f, struct job *j)
 		pthread_mutex_lock(&f->lock);
 		cold = j->prio != FETCH_VIEWER ? STORE_COLD : 0;
 		pthread_mutex_unlock(&f->lock);
-		if (store_put_verified(f->store, j->id, j->buf, j->fsize,
-		    r == -1 ? NULL : md, cold) == -1) {
+		if (store_put_verified(f->store, j->body.id, j->body.buf,
+		    j->body.fsize, r == -1 ? NULL : md, cold) == -1) {
 			err = errno;
 			log_warn("file \"%s\"", j->rel);
 		}
 	}
-	fetch_job_end(f, j, err);
+	job_end(f, j, err);
 }
 
 /*
@@ -705,7 +639,7 @@ finish(struct fetcher *f, struct job *j)
  * thread's place in f->finisher. Drains its queue before it stops.
  */
 void *
-fetch_finisher_main(void *arg)
+xfer_finisher_main(void *arg)
 {
 	struct fetcher *f = arg;
 	struct job *j;
@@ -720,11 +654,8 @@ fetch_finisher_main(void *arg)
 	for (;;) {
 		while (f->fin[k].head == NULL && !f->fin_stop)
 			pthread_cond_wait(&f->fin_cond[k], &f->lock);
-		if ((j = f->fin[k].head) == NULL)
+		if ((j = jobq_pop(&f->fin[k])) == NULL)
 			break;
-		if ((f->fin[k].head = j->next) == NULL)
-			f->fin[k].tail = NULL;
-		j->next = NULL;
 		pthread_mutex_unlock(&f->lock);
 		finish(f, j);
 		pthread_mutex_lock(&f->lock);
@@ -743,27 +674,27 @@ job_begin(struct fetcher *f, struct job *j)
 	struct store_ent e;
 	int err = 0;
 
-	if (j->kind == JOB_FILE && j->buf == NULL) {
-		if (store_get(f->store, j->id, &e) == -1)
+	if (j->kind == JOB_FILE && j->body.buf == NULL) {
+		if (store_get(f->store, j->body.id, &e) == -1)
 			err = errno;
 		else if (e.state == STORE_COMPLETE)
 			err = -1;
-		else if (j->fsize > FETCH_FILE_MAX)
+		else if (j->body.fsize > FETCH_FILE_MAX)
 			err = EFBIG;
-		else if (body_get(f, j, j->fsize) == -1)
+		else if (body_get(f, j, j->body.fsize) == -1)
 			err = ENOMEM;
 		if (err != 0) {
 			/* Its bundle's other files go on without it. */
-			if (j->members != NULL)
+			if (j->file.members != NULL)
 				bundle_dissolve(f, j);
-			fetch_job_end(f, j, err == -1 ? 0 : err);
+			job_end(f, j, err == -1 ? 0 : err);
 			return;
 		}
 	}
-	if (j->members != NULL)
+	if (j->file.members != NULL)
 		bundle_begin(f, j);
-	if (j->kind == JOB_LIST && j->before_id == 0)
-		j->before_id = store_last_id(f->store);
+	if (j->kind == JOB_LIST && j->list.before_id == 0)
+		j->list.before_id = store_last_id(f->store);
 	j->crawler = j->prio != FETCH_VIEWER;
 	if (j->crawler)
 		f->crawling++;
@@ -772,22 +703,18 @@ job_begin(struct fetcher *f, struct job *j)
 			j->crawler = 0;
 			f->crawling--;
 		}
-		fetch_job_end(f, j, errno);
+		job_end(f, j, errno);
 	}
 }
 
+/* Takes the first job of q out to start it. Under lock. */
 static struct job *
 pop(struct jobq *q)
 {
-	struct job *j = q->head;
+	struct job *j = jobq_pop(q);
 
-	if (j != NULL) {
-		q->head = j->next;
-		if (q->head == NULL)
-			q->tail = NULL;
-		j->next = NULL;
+	if (j != NULL)
 		j->state = JOB_RUNNING;
-	}
 	return j;
 }
 
@@ -818,17 +745,12 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 {
 	struct job **pp, *j, *list = NULL;
 	int64_t wait = 1000;
-	struct jobq *q;
 
 	for (pp = &f->delayed; (j = *pp) != NULL;) {
 		if (j->not_before <= now) {
 			*pp = j->next;
-			q = &f->q[j->prio];
 			j->state = JOB_QUEUED;
-			j->next = q->head;
-			q->head = j;
-			if (q->tail == NULL)
-				q->tail = j;
+			jobq_push_front(&f->q[j->prio], j);
 		} else {
 			if (j->not_before - now < wait)
 				wait = j->not_before - now;
@@ -909,18 +831,18 @@ fail_all(struct fetcher *f)
 			feed_done(f, j, ECANCELED);
 			continue;
 		}
-		for (i = 1; j->members != NULL && (size_t)i < j->nmembers;
-		    i++) {
-			j->members[i]->next = list;
-			list = j->members[i];
+		for (i = 1; j->file.members != NULL &&
+		    (size_t)i < j->file.nmembers; i++) {
+			j->file.members[i]->next = list;
+			list = j->file.members[i];
 		}
-		free(j->members);
-		j->members = NULL;
+		free(j->file.members);
+		j->file.members = NULL;
 		j->next = list;
 		list = j;
 	}
 	pthread_mutex_lock(&f->lock);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < FETCH_PRIOS; i++)
 		while ((j = pop(&f->q[i])) != NULL) {
 			j->next = list;
 			list = j;
@@ -934,7 +856,7 @@ fail_all(struct fetcher *f)
 	while ((j = list) != NULL) {
 		list = j->next;
 		j->changed = 0;
-		fetch_job_end(f, j, EIO);
+		job_end(f, j, EIO);
 	}
 }
 
@@ -962,8 +884,12 @@ xfer_main(void *arg)
 			j->next = NULL;
 			job_begin(f, j);
 		}
-		if (follow && (w = feed_tick(f, now)) < wait)
-			wait = w;
+		if (follow) {
+			if ((w = feed_tick(f, now, &j)) < wait)
+				wait = w;
+			if (j != NULL && xfer_start(f, j) == -1)
+				feed_done(f, j, errno);
+		}
 		curl_multi_perform(f->multi, &running);
 		while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
 			if (m->msg != CURLMSG_DONE)

@@ -532,18 +532,15 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
- * The complete data file of h, opened when the file became complete after
- * h was. Returns the descriptor or -1.
+ * Keeps fd, the complete data file of h, for the next reads of h; one
+ * kept already by another reader wins and fd is closed. Returns the
+ * descriptor kept.
  */
 static int
-handle_fd(struct fs *fs, struct handle *h)
+handle_keep(struct handle *h, int fd)
 {
-	int fd = __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE), want = -1;
+	int want = -1;
 
-	if (fd >= 0)
-		return fd;
-	if ((fd = store_open_complete(fs->store, h->id)) == -1)
-		return -1;
 	if (!__atomic_compare_exchange_n(&h->fd, &want, fd, 0,
 	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 		close(fd);
@@ -566,31 +563,29 @@ first_ent(void *arg, const struct store_ent *e)
  * while the viewer reads this one.
  */
 static void
-read_ahead(struct fs *fs, uint64_t id)
+read_ahead(struct fs *fs, const struct store_ent *e)
 {
-	struct store_ent e, d, next;
+	struct store_ent d, next;
 	struct entlist s = { 0 };
 	uint32_t bs = store_block_size(fs->store);
 	size_t i;
 	int want = fs->conf.readahead;
 
-	if (store_get(fs->store, id, &e) == -1)
-		return;
-	if (e.size > bs)
-		fetcher_prefetch(fs->fetcher, id, 1, (e.size + bs - 1) / bs - 1,
+	if (e->size > bs)
+		fetcher_prefetch(fs->fetcher, e, 1, (e->size + bs - 1) / bs - 1,
 		    FETCH_VIEWER);
 	if (want <= 0 || (s.v = calloc((size_t)want, sizeof(*s.v))) == NULL)
 		return;
 	s.cap = (size_t)want;
-	store_readdir(fs->store, e.parent, e.name, s.cap, list_add, &s);
+	store_readdir(fs->store, e->parent, e->name, s.cap, list_add, &s);
 	/* Past the folder's end: the first files of the next folder. */
-	if (s.n < s.cap && store_get(fs->store, e.parent, &d) == 0 &&
+	if (s.n < s.cap && store_get(fs->store, e->parent, &d) == 0 &&
 	    d.parent != 0 && store_readdir(fs->store, d.parent, d.name, 1,
 	    first_ent, &next) == 1 && next.type == STORE_DIR)
 		store_readdir(fs->store, next.id, NULL, s.cap, list_add, &s);
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].state != STORE_COMPLETE && s.v[i].size > 0)
-			fetcher_prefetch(fs->fetcher, s.v[i].id, 0,
+			fetcher_prefetch(fs->fetcher, &s.v[i], 0,
 			    (s.v[i].size + bs - 1) / bs, FETCH_VIEWER);
 	free(s.v);
 }
@@ -686,17 +681,20 @@ fs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
+/*
+ * A read: the entry looked up once, the fetcher decides how it is served
+ * (fetcher_serve), the reply sent from the complete data file (splice) or
+ * from the bytes in memory.
+ */
 static void
 fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	struct fetch_ref *ref = NULL;
-	const void *data = NULL;
-	int fd, local, ahead;
-	ssize_t n;
-
+	struct fetch_data d = { .fd = -1 };
+	struct store_ent e;
+	int fd, ahead, flags = 0, err;
 
 	if (vf_is(ino)) {
 		read_virtual(req, fs, ino, size, off);
@@ -708,58 +706,65 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 */
 	ahead = off == 0 && (h == NULL || !__atomic_exchange_n(
 	    &h->readahead_done, 1, __ATOMIC_RELAXED));
-	fd = h != NULL ? handle_fd(fs, h) :
-	    store_open_complete(fs->store, ino);
+	fd = h != NULL ? __atomic_load_n(&h->fd, __ATOMIC_ACQUIRE) : -1;
 	if (fd >= 0) {
+		/* Complete when h last read it: it stays so. */
 		__atomic_add_fetch(&fs->reads_local, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&fs->bytes_local, size, __ATOMIC_RELAXED);
 		reply_from_fd(req, fd, size, off);
-		if (h == NULL)
-			close(fd);
-		if (ahead)
-			read_ahead(fs, ino);
+		if (ahead && store_get(fs->store, ino, &e) == 0)
+			read_ahead(fs, &e);
 		return;
 	}
-	local = store_have(fs->store, ino, (uint64_t)off, size, NULL) == 1;
-	if (!local && primary_down(fs)) {
-		/* One wait per outage, not one per request of a read. */
-		n = -1;
-		errno = EHOSTDOWN;
-	} else {
-		/*
-		 * The next segments first: they travel while the viewer
-		 * waits for this one (queued after its answer, a reader
-		 * going through a 20 ms link waited a round trip more per
-		 * read-ahead window: 1.24 s instead of 0.98 for the bench's
-		 * window).
-		 */
-		if (ahead)
-			read_ahead(fs, ino);
-		n = fetcher_read_ref(fs->fetcher, ino, size, (uint64_t)off,
-		    FETCH_VIEWER, fs->conf.timeout_ms, &data, &ref);
-		if (n < 0 && (errno == EHOSTDOWN || errno == ETIMEDOUT)) {
-			int e = errno;
-
+	if (store_get(fs->store, ino, &e) == -1) {
+		err = errno;
+		goto fail;
+	}
+	if (e.state != STORE_COMPLETE) {
+		if (primary_down(fs))
+			/* One wait per outage, not one per request of a read. */
+			flags = FETCH_LOCAL;
+		else if (ahead)
+			/*
+			 * The next segments first: they travel while the
+			 * viewer waits for this one (queued after its answer,
+			 * a reader going through a 20 ms link waited a round
+			 * trip more per read-ahead window: 1.24 s instead of
+			 * 0.98 for the bench's window).
+			 */
+			read_ahead(fs, &e);
+	}
+	if (fetcher_serve(fs->fetcher, &e, (uint64_t)off, size, FETCH_VIEWER,
+	    fs->conf.timeout_ms, flags, &d) == -1) {
+		err = errno;
+		if (flags == 0 && (err == EHOSTDOWN || err == ETIMEDOUT))
 			primary_lost(fs);
-			errno = e;
-		}
+		goto fail;
 	}
-	if (n < 0) {
-		int e = read_errno(errno);
-
-		__atomic_add_fetch(&fs->reads_failed, 1, __ATOMIC_RELAXED);
-		log_debug("read of %llu at %lld: %s", (unsigned long long)ino,
-		    (long long)off, strerror(errno));
-		fuse_reply_err(req, e);
-	} else {
-		__atomic_add_fetch(local ? &fs->reads_local : &fs->reads_fetched,
-		    1, __ATOMIC_RELAXED);
-		__atomic_add_fetch(local ? &fs->bytes_local : &fs->bytes_fetched,
-		    (uint64_t)n, __ATOMIC_RELAXED);
-		store_touch(fs->store, ino);
-		fuse_reply_buf(req, data, (size_t)n);
+	if (d.fd >= 0) {
+		__atomic_add_fetch(&fs->reads_local, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&fs->bytes_local, size, __ATOMIC_RELAXED);
+		reply_from_fd(req, h != NULL ? handle_keep(h, d.fd) : d.fd,
+		    size, off);
+		if (h == NULL)
+			close(d.fd);
+		if (ahead && e.state == STORE_COMPLETE)
+			read_ahead(fs, &e);	/* not done before the read */
+		return;
 	}
-	fetcher_unref(fs->fetcher, ref);
+	__atomic_add_fetch(d.local ? &fs->reads_local : &fs->reads_fetched, 1,
+	    __ATOMIC_RELAXED);
+	__atomic_add_fetch(d.local ? &fs->bytes_local : &fs->bytes_fetched,
+	    (uint64_t)d.len, __ATOMIC_RELAXED);
+	store_touch(fs->store, ino);
+	fuse_reply_buf(req, d.p, d.len);
+	fetcher_release(fs->fetcher, &d);
+	return;
+fail:
+	__atomic_add_fetch(&fs->reads_failed, 1, __ATOMIC_RELAXED);
+	log_debug("read of %llu at %lld: %s", (unsigned long long)ino,
+	    (long long)off, strerror(err));
+	fuse_reply_err(req, read_errno(err));
 }
 
 static void

@@ -482,14 +482,9 @@ read_seg(struct vf *vf, const struct pb_seg *s, uint64_t off, char *buf,
     size_t len)
 {
 	ssize_t n;
-	int fd;
 
-	if ((fd = store_open_complete(vf->store, s->id)) >= 0) {
-		n = pread(fd, buf, len, (off_t)off);
-		close(fd);
-	} else
-		n = fetcher_read(vf->fetcher, s->id, buf, len, off,
-		    FETCH_VIEWER, vf->conf.timeout_ms);
+	n = fetcher_read(vf->fetcher, s->id, buf, len, off, FETCH_VIEWER,
+	    vf->conf.timeout_ms);
 	if (n < 0)
 		return errno == ETIMEDOUT || errno == ENOENT ? errno : EIO;
 	return (size_t)n == len ? 0 : EIO;

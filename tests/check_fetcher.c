@@ -349,56 +349,139 @@ START_TEST(t_read)
 }
 END_TEST
 
-/*
- * fetcher_read_ref: the bytes of a file fetched whole stay valid while
- * they are held, also after the finisher has installed the file; later
- * reads come from the store. At and past the end: 0 bytes; an unknown
- * id: -1 with ENOENT and nothing held. Every byte compared.
- */
-START_TEST(t_read_ref)
+/* Waits up to 10 s for file id to be complete in the store; *e gets it. */
+static void
+wait_complete(struct store *s, uint64_t id, struct store_ent *e)
 {
-	struct fetch_ref *ref = NULL, *ref2 = NULL;
-	const void *d = NULL, *d2 = NULL;
-	struct store_ent e;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		ck_assert_int_eq(store_get(s, id, e), 0);
+		if (e->state == STORE_COMPLETE)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("entry %llu not complete", (unsigned long long)id);
+}
+
+/* Checks that d serves files[i]'s bytes [off, off+len). */
+static void
+served_eq(const struct fetch_data *d, size_t i, uint64_t off, size_t len)
+{
+	unsigned char *b = malloc(len + 1);
+
+	ck_assert_uint_eq(d->len, len);
+	if (d->fd >= 0)
+		ck_assert_int_eq(pread(d->fd, b, len, (off_t)off),
+		    (ssize_t)len);
+	else
+		memcpy(b, d->p, len);
+	ck_assert(memcmp(b, files[i].data + off, len) == 0);
+	free(b);
+}
+
+/*
+ * fetcher_serve, the one decision: with the primary known away a cold
+ * file fails at once and asks nothing; a cold file up to whole_max is
+ * served from its verified body in memory, which stays valid while held,
+ * also after the finisher has installed the file; a complete file from
+ * its data file; an entry looked up before the install is served too.
+ * At and past the end: 0 bytes; a folder, a bad priority: errors, and
+ * nothing held. Every byte compared.
+ */
+START_TEST(t_serve)
+{
+	struct fetcher_stats st, st2;
+	struct fetch_data d, d2;
+	struct store_ent e, now, dir;
 	struct fetcher *f;
 	struct store *s;
 	uint64_t id;
-	ssize_t n;
-	int i;
 
 	f = listed(&s, conf_for(port));
 	id = file_id(s, files[0].rel);
-	n = fetcher_read_ref(f, id, files[0].size, 0, FETCH_VIEWER, 10000, &d,
-	    &ref);
-	ck_assert_msg(n >= 0, "read: %s", strerror(errno));
-	ck_assert_uint_eq((size_t)n, files[0].size);
-	ck_assert_ptr_nonnull(ref);
-	ck_assert(memcmp(d, files[0].data, files[0].size) == 0);
-	for (i = 0; i < 1000; i++) {
-		ck_assert_int_eq(store_get(s, id, &e), 0);
-		if (e.state == STORE_COMPLETE)
-			break;
-		usleep(10000);
-	}
-	ck_assert_int_eq(e.state, STORE_COMPLETE);
-	ck_assert(memcmp(d, files[0].data, files[0].size) == 0);
-	n = fetcher_read_ref(f, id, 5000, BS - 10, FETCH_VIEWER, 10000, &d2,
-	    &ref2);
-	ck_assert_int_eq(n, 5000);
-	ck_assert(memcmp(d2, files[0].data + BS - 10, 5000) == 0);
-	fetcher_unref(f, ref2);
-	fetcher_unref(f, ref);
-	n = fetcher_read_ref(f, id, 100, files[0].size, FETCH_VIEWER, 10000,
-	    &d, &ref);
-	ck_assert_int_eq(n, 0);
-	fetcher_unref(f, ref);
-	ref = NULL;
-	errno = 0;
-	ck_assert_int_eq(fetcher_read_ref(f, 987654321, 100, 0, FETCH_VIEWER,
-	    1000, &d, &ref), -1);
-	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_ptr_null(ref);
-	fetcher_unref(f, NULL);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_ne(e.state, STORE_COMPLETE);
+
+	fetcher_stats(f, &st);
+	ck_assert_int_eq(fetcher_serve(f, &e, 0, 100, FETCH_VIEWER, 10000,
+	    FETCH_LOCAL, &d), -1);
+	ck_assert_int_eq(errno, EHOSTDOWN);
+	ck_assert_ptr_null(d.hold);
+	fetcher_stats(f, &st2);
+	ck_assert_uint_eq(st2.requests, st.requests);
+
+	ck_assert_msg(fetcher_serve(f, &e, 0, files[0].size + 99, FETCH_VIEWER,
+	    10000, 0, &d) == 0, "serve: %s", strerror(errno));
+	ck_assert_int_eq(d.fd, -1);
+	ck_assert_int_eq(d.local, 0);
+	served_eq(&d, 0, 0, files[0].size);
+	wait_complete(s, id, &now);
+	served_eq(&d, 0, 0, files[0].size);
+
+	ck_assert_int_eq(fetcher_serve(f, &now, BS - 10, 5000, FETCH_VIEWER,
+	    10000, FETCH_LOCAL, &d2), 0);
+	ck_assert_int_ge(d2.fd, 0);
+	ck_assert_int_eq(d2.local, 1);
+	served_eq(&d2, 0, BS - 10, 5000);
+	close(d2.fd);
+	fetcher_release(f, &d2);
+	fetcher_release(f, &d);
+
+	ck_assert_int_eq(fetcher_serve(f, &e, BS - 10, 5000, FETCH_VIEWER,
+	    10000, 0, &d), 0);
+	served_eq(&d, 0, BS - 10, 5000);
+	if (d.fd >= 0)
+		close(d.fd);
+	fetcher_release(f, &d);
+
+	ck_assert_int_eq(fetcher_serve(f, &now, files[0].size, 100,
+	    FETCH_VIEWER, 10000, 0, &d), 0);
+	ck_assert_uint_eq(d.len, 0);
+	fetcher_release(f, &d);
+
+	ck_assert_int_eq(store_get(s, STORE_ROOT_ID, &dir), 0);
+	ck_assert_int_eq(fetcher_serve(f, &dir, 0, 100, FETCH_VIEWER, 1000, 0,
+	    &d), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	ck_assert_ptr_null(d.hold);
+	ck_assert_int_eq(fetcher_serve(f, &now, 0, 100, 7, 1000, 0, &d), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	fetcher_release(f, &d);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+/*
+ * Read-ahead: fetcher_prefetch of every block of a file brings all of it
+ * into the store without a reader, in one request when it is fetched
+ * whole, one per block otherwise; a second prefetch while it is in
+ * flight or complete asks nothing more.
+ */
+START_TEST(t_prefetch)
+{
+	struct fetcher_conf c;
+	struct store_ent e;
+	struct fetcher *f;
+	struct store *s;
+	char target[600];
+	uint64_t id;
+
+	c = conf_for(port);
+	c.whole_max = _i == 0 ? 0 : 1;
+	f = listed(&s, c);
+	id = file_id(s, files[0].rel);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_VIEWER), 0);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_LIVE), 0);
+	wait_complete(s, id, &e);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 100, FETCH_VIEWER), 0);
+	snprintf(target, sizeof(target), "%s/%s", root, files[0].rel);
+	ck_assert_int_eq(origin_count(target), _i == 0 ? 1 : 4);
+	read_eq(f, s, 0, 0, files[0].size);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 1, 9), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	fetcher_free(f);
 	store_close(s);
 }
@@ -960,7 +1043,8 @@ fetcher_suite(void)
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_set_timeout(core, 60);
 	tcase_add_loop_test(core, t_read, 0, 2);
-	tcase_add_test(core, t_read_ref);
+	tcase_add_test(core, t_serve);
+	tcase_add_loop_test(core, t_prefetch, 0, 2);
 	tcase_add_test(core, t_coalesce);
 	tcase_add_test(core, t_list_paging);
 	tcase_add_test(core, t_wrong_key);
