@@ -13,6 +13,11 @@ struct ohash;
 struct ofeed;
 struct MHD_Daemon;
 
+/*
+ * The server's state, shared by every listen address. What a client can
+ * make the origin hold is bounded here (docs/reliability.md, "Memory"):
+ * connections, listings being built, JSON answers waiting to be sent.
+ */
 struct ohttp {
 	const struct oexport *ex;
 	size_t		 nex;
@@ -20,6 +25,9 @@ struct ohttp {
 	struct ofeed	*feed;
 	const char	*key;		/* NULL: no authentication */
 	size_t		 keylen;
+	_Atomic unsigned nconn;		/* open connections, all addresses */
+	_Atomic unsigned nbuild;	/* listings being built */
+	_Atomic size_t	 held;		/* bytes of JSON answers not yet sent */
 };
 
 /*
@@ -29,5 +37,11 @@ struct ohttp {
  */
 struct MHD_Daemon *ohttp_start(struct ohttp *h, const char *hostport);
 void		 ohttp_stop(struct MHD_Daemon *);
+
+/*
+ * Is host:port a loopback address (127.0.0.0/8, ::1)? 1 or 0, -1 when it
+ * does not resolve (logged).
+ */
+int		 ohttp_loopback(const char *hostport);
 
 #endif
