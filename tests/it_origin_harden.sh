@@ -40,6 +40,43 @@ fast_4xx() {
 	[ "${c:0:1}" = 4 ] || { echo "got '$c'"; return 1; }
 }
 
+# hold N TARGET [FIRST]: in the background, N connections that each send
+# "GET TARGET" (nothing when TARGET is "-") and never read the answer,
+# held for 60 s; with FIRST, a round of N "GET FIRST" read to the end
+# before. Returns once they are all open; sets HOLD to the holder's pid.
+hold() {
+	python3 - "$P" "$@" >"$T/hold.out" 2>&1 <<-'PY' &
+	import resource, socket, sys, time
+	port, n, target = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+	first = sys.argv[4] if len(sys.argv) > 4 else None
+	soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+	resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+	def open_all(t):
+	    socks = []
+	    for i in range(n):
+	        s = socket.create_connection(("127.0.0.1", port))
+	        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	        if t != "-":
+	            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % t).encode())
+	        socks.append(s)
+	    return socks
+	if first:
+	    for s in open_all(first):
+	        s.recv(65536)
+	        s.close()
+	socks = open_all(target)
+	print("held", len(socks), flush=True)
+	time.sleep(60)
+	PY
+	HOLD=$!
+	for ((i = 0; i < 600; i++)); do
+		grep -qs held "$T/hold.out" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+unhold() { kill "$HOLD" 2>/dev/null; wait "$HOLD" 2>/dev/null; }
+
 start
 
 # --- a FIFO (and any file that is neither regular nor a folder)
@@ -53,22 +90,7 @@ check "FIFO: SIGTERM exits within 2 s after those requests" stop_within 2
 
 # --- 1000 idle sockets hold the connection limit; a client gets 503
 start
-python3 - "$P" 1000 60 >"$T/idle.out" 2>&1 <<'PY' &
-import os, resource, socket, sys, time
-port, n, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-socks = []
-for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    socks.append(s)
-print("held", len(socks), flush=True)
-end = time.time() + hold
-while time.time() < end and not os.path.exists(sys.argv[0] + ".stop"):
-    time.sleep(0.1)
-PY
-idle=$!
-for ((i = 0; i < 200; i++)); do grep -qs held "$T/idle.out" && break; sleep 0.05; done
+hold 1000 -
 sleep 0.5
 curl -s -D "$T/h" -o /dev/null -m 5 -w '%{http_code} %{time_total}\n' \
     "$U$S/news/a/seg.ts" >"$T/c503"
@@ -76,8 +98,7 @@ read -r c t <"$T/c503"
 check "1000 idle sockets: a new client gets 503 (got $c in ${t}s)" eval \
     '[ "$c" = 503 ] && awk "BEGIN { exit !($t < 2) }"'
 check "503 carries Retry-After" grep -qi '^retry-after: [0-9]' "$T/h"
-kill "$idle" 2>/dev/null
-wait "$idle" 2>/dev/null
+unhold
 sleep 0.5
 check "after the idle sockets close: 200 again" \
     [ "$(code "$U$S/news/a/seg.ts")" = 200 ]
@@ -99,63 +120,22 @@ start
 curl -s -m 120 -o "$T/l" "$API/list$S/many?recursive=1&limit=100000"
 base=$(rss_kib "$ORIGIN")
 seq=$(curl -s "$API/feed$S" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
-python3 - "$P" 900 "$S" "$seq" >"$T/polls.out" 2>&1 <<'PY' &
-import os, resource, socket, sys, time
-port, n, path, seq = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-def poll(wait):
-    req = ("GET /m4f/v1/feed%s?since=%s&wait=%d HTTP/1.1\r\nHost: x\r\n\r\n"
-           % (path, seq, wait)).encode()
-    socks = []
-    for i in range(n):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(req)
-        socks.append(s)
-    return socks
 # A first round that ends (its buffers freed), then one that waits.
-for s in poll(1):
-    s.recv(65536)
-    s.close()
-socks = poll(30)
-print("polling", len(socks), flush=True)
-time.sleep(30)
-PY
-polls=$!
-for ((i = 0; i < 400; i++)); do grep -qs polling "$T/polls.out" && break; sleep 0.05; done
+hold 900 "/m4f/v1/feed$S?since=$seq&wait=30" "/m4f/v1/feed$S?since=$seq&wait=1"
 sleep 2
 rss=$(rss_kib "$ORIGIN")
-kill "$polls" 2>/dev/null
-wait "$polls" 2>/dev/null
+unhold
 echo "# origin RSS: ${base} KiB idle, ${rss} KiB with 900 feed long-polls"
 check "900 feed long-polls: origin RSS under 64 MiB (${rss} KiB)" \
     [ "${rss:-999999}" -lt 65536 ]
 
 # --- memory: 100 unread recursive listings of 20,000 files
 lsz=$(stat -c %s "$T/l")
-python3 - "$P" 100 "$S/many" >"$T/lists.out" 2>&1 <<'PY' &
-import resource, socket, sys, time
-port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-req = ("GET /m4f/v1/list%s?recursive=1&limit=100000 HTTP/1.1\r\nHost: x\r\n\r\n"
-       % path).encode()
-socks = []
-for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.sendall(req)
-    socks.append(s)
-print("asked", len(socks), flush=True)
-time.sleep(60)
-PY
-lists=$!
-for ((i = 0; i < 300; i++)); do grep -qs asked "$T/lists.out" && break; sleep 0.05; done
+hold 100 "/m4f/v1/list$S/many?recursive=1&limit=100000"
 sleep 8
 rss=$(rss_kib "$ORIGIN")
 hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$ORIGIN/status")
-kill "$lists" 2>/dev/null
-wait "$lists" 2>/dev/null
+unhold
 echo "# a listing of 20,200 entries is $lsz bytes; 100 unread: RSS ${rss} KiB, VmHWM ${hwm} KiB"
 check "100 unread listings: origin RSS under 256 MiB (${rss} KiB)" \
     [ "${rss:-999999}" -lt 262144 ]
