@@ -84,7 +84,7 @@ int
 m4f_path_check(const char *rel)
 {
 	const char *p, *slash;
-	size_t len;
+	size_t len, depth = 0;
 
 	if (rel == NULL) {
 		errno = EINVAL;
@@ -99,6 +99,10 @@ m4f_path_check(const char *rel)
 		return 0;
 	/* An empty component catches leading, trailing and double '/'. */
 	for (p = rel;; p = slash + 1) {
+		if (++depth > M4F_DEPTH_MAX) {
+			errno = E2BIG;
+			return -1;
+		}
 		slash = strchr(p, '/');
 		if (m4f_name_check(p, slash ? (size_t)(slash - p) : strlen(p)))
 			return -1;

@@ -16,6 +16,12 @@
 #define M4F_API_PREFIX		"/m4f/v1"
 #define M4F_NAME_MAX		255
 #define M4F_PATH_MAX		4096
+/*
+ * At most this many components in a path: a DVR tree is six levels below
+ * its export (stream/YYYY/MM/DD/HH/MM/SS.ts); deeper is refused by both
+ * sides, so that no walk over a tree recurses without bound.
+ */
+#define M4F_DEPTH_MAX		64
 #define M4F_SHA256_HEX		64
 #define M4F_AUTH_WINDOW		300	/* seconds either side of now */
 #define M4F_LIST_LIMIT_DEFAULT	10000
@@ -47,8 +53,9 @@ int	m4f_name_check(const char *name, size_t len);
 /*
  * Is rel a valid relative path: components joined by single '/', no
  * leading or trailing '/', each passing m4f_name_check, at most
- * M4F_PATH_MAX bytes in all? The empty string is valid (the root).
- * Returns 0, or -1 with errno EINVAL or ENAMETOOLONG.
+ * M4F_PATH_MAX bytes and M4F_DEPTH_MAX components in all? The empty
+ * string is valid (the root). Returns 0, or -1 with errno EINVAL,
+ * ENAMETOOLONG, or E2BIG when it is deeper than M4F_DEPTH_MAX.
  */
 int	m4f_path_check(const char *rel);
 

@@ -542,6 +542,17 @@ START_TEST(path_limits)
 	errno = 0;
 	ck_assert_int_eq(m4f_path_check(p), -1);
 	ck_assert_int_eq(errno, ENAMETOOLONG);
+
+	/* M4F_DEPTH_MAX components are fine, one more is not. */
+	for (i = 0; i < M4F_DEPTH_MAX; i++)
+		memcpy(p + 2 * i, "d/", 2);
+	p[2 * M4F_DEPTH_MAX - 1] = '\0';
+	ck_assert_int_eq(m4f_path_check(p), 0);
+	p[2 * M4F_DEPTH_MAX - 1] = '/';
+	memcpy(p + 2 * M4F_DEPTH_MAX, "f", 2);
+	errno = 0;
+	ck_assert_int_eq(m4f_path_check(p), -1);
+	ck_assert_int_eq(errno, E2BIG);
 	free(p);
 }
 END_TEST

@@ -74,7 +74,23 @@ curl -s -D "$T/h" -o "$T/r" -r 0-1,5-6 "$BASE/$F"
 check "multi-range: 200 whole file" eval \
     'grep -q "^HTTP/1.1 200" "$T/h" && cmp -s "$T/r" "$S/$F"'
 curl -s -D "$T/h" -o "$T/r" -H 'Range: bytes=x-y' "$BASE/$F"
-check "malformed range: 200" grep -q '^HTTP/1.1 200' "$T/h"
+check "malformed range: 416" grep -q '^HTTP/1.1 416' "$T/h"
+rng() {	# rng RAW_RANGE_VALUE: "STATUS CONTENT-RANGE" (bytes in $T/r)
+	curl -s -D "$T/h" -o "$T/r" -m 5 -H "Range: $1" "$BASE/$F"
+	echo "$(head -1 "$T/h" | cut -d' ' -f2)" \
+	    "$(grep -i '^content-range:' "$T/h" | tr -d '\r' | cut -d' ' -f2-)"
+}
+check "range bytes=18446744073709551615-: 416" \
+    [ "$(rng 'bytes=18446744073709551615-')" = "416 bytes */$SZ" ]
+check "range bytes=18446744073709551616-: 416" \
+    [ "$(rng 'bytes=18446744073709551616-')" = "416 bytes */$SZ" ]
+check "range bytes=0-99999999999999999999: 206 whole" eval \
+    '[ "$(rng "bytes=0-99999999999999999999")" = "206 bytes 0-$((SZ - 1))/$SZ" ] &&
+     cmp -s "$T/r" "$S/$F"'
+check "range 'bytes=-1 ' (trailing space): 206 last byte" eval \
+    '[ "$(rng "bytes=-1 ")" = "206 bytes $((SZ - 1))-$((SZ - 1))/$SZ" ] &&
+     tail -c 1 "$S/$F" | cmp -s - "$T/r"'
+check "range bytes=0-5x: 416" [ "$(rng 'bytes=0-5x')" = "416 bytes */$SZ" ]
 
 # --- several files of a folder in one answer
 M=$S/news/2026/11/27/07/13

@@ -128,6 +128,8 @@ fuzz_path(const char *target, size_t n)
 			    count_char(target, n, '/'));
 		if (m4f_path_check(p) == 0) {
 			FUZZ_ASSERT(strlen(p) <= M4F_PATH_MAX);
+			FUZZ_ASSERT(count_char(p, strlen(p), '/') <
+			    M4F_DEPTH_MAX);
 			FUZZ_ASSERT(p[0] != '/' && strstr(p, "//") == NULL);
 			FUZZ_ASSERT(strcmp(p, "..") != 0 &&
 			    strncmp(p, "../", 3) != 0 &&

@@ -5,12 +5,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -28,10 +31,13 @@
 #define MAX_LISTEN	16
 #define KEY_MAX		4096
 
+/* SIGTERM: how long requests in flight may take to end, in ms. */
+#define STOP_GRACE_MS	1500
+
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: m4f-origin [-v] [-c hashcache] [-k keyfile] "
+	fprintf(stderr, "usage: m4f-origin [-Pv] [-c hashcache] [-k keyfile] "
 	    "-l host:port [-l host:port ...]\n"
 	    "                  -r dir [-r dir ...]\n");
 	exit(2);
@@ -95,7 +101,7 @@ export_init(struct oexport *e, const char *arg)
 		log_warnx("%s: not a folder", arg);
 		return -1;
 	}
-	return 0;
+	return ofs_export_open(e);
 }
 
 struct opts {
@@ -105,17 +111,26 @@ struct opts {
 	size_t		 nlisten;
 	const char	*keyfile;
 	const char	*cache;
+	int		 public;	/* -P: no key on a network address */
 	int		 verbose;
 };
 
 static void
 parse_opts(int argc, char *argv[], struct opts *o)
 {
+	static const struct option longopts[] = {
+		{ "public-read", no_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 }
+	};
 	int ch;
 
 	o->cache = DEFAULT_CACHE;
-	while ((ch = getopt(argc, argv, "c:k:l:r:v")) != -1) {
+	while ((ch = getopt_long(argc, argv, "Pc:k:l:r:v", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
+		case 'P':
+			o->public = 1;
+			break;
 		case 'c':
 			o->cache = optarg;
 			break;
@@ -144,6 +159,105 @@ parse_opts(int argc, char *argv[], struct opts *o)
 		usage();
 }
 
+/*
+ * Secure by default: without a key, anyone who reaches a port reads the
+ * whole archive, so only loopback addresses are served unless -P says
+ * that is meant. 0, or -1 logged.
+ */
+static int
+check_listen(const struct opts *o)
+{
+	size_t i;
+	int lo;
+
+	for (i = 0; i < o->nlisten; i++) {
+		if ((lo = ohttp_loopback(o->listen[i])) == -1)
+			return -1;
+		if (lo || o->keyfile != NULL || o->public)
+			continue;
+		log_warnx("%s is not a loopback address and there is no key "
+		    "(-k): anyone on the network could read the archive; "
+		    "give -k KEYFILE, or -P (--public-read) if that is "
+		    "meant", o->listen[i]);
+		return -1;
+	}
+	return 0;
+}
+
+/* A thousand connections, each with a file open, need descriptors. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit");
+	}
+}
+
+/* Stops the daemons on its own thread, so that main can bound the wait. */
+struct stopper {
+	struct MHD_Daemon **d;
+	size_t		 n;
+	struct ofeed	*feed;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	int		 done;		/* under lock */
+};
+
+static void *
+stop_main(void *arg)
+{
+	struct stopper *s = arg;
+	size_t i;
+
+	ofeed_stop(s->feed);
+	for (i = 0; i < s->n; i++)
+		ohttp_stop(s->d[i]);
+	pthread_mutex_lock(&s->lock);
+	s->done = 1;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/*
+ * Stops every daemon, waiting up to STOP_GRACE_MS for the requests in
+ * flight (a listing hashing a large file, a slow client). Returns 0 when
+ * all ended, -1 when some are still running: the caller must then exit
+ * without freeing what they use.
+ */
+static int
+stop_all(struct MHD_Daemon **d, size_t n, struct ofeed *feed)
+{
+	static struct stopper s = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .cond = PTHREAD_COND_INITIALIZER };
+	struct timespec dl;
+	pthread_t thr;
+	int rc = 0;
+
+	s.d = d, s.n = n, s.feed = feed;
+	if (pthread_create(&thr, NULL, stop_main, &s) != 0) {
+		stop_main(&s);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += STOP_GRACE_MS / 1000;
+	dl.tv_nsec += (STOP_GRACE_MS % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L)
+		dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+	pthread_mutex_lock(&s.lock);
+	while (!s.done && rc == 0)
+		rc = pthread_cond_timedwait(&s.cond, &s.lock, &dl);
+	rc = s.done ? 0 : -1;
+	pthread_mutex_unlock(&s.lock);
+	if (rc == 0)
+		pthread_join(thr, NULL);
+	return rc;
+}
+
 /* Blocks until SIGTERM or SIGINT (which all threads have blocked). */
 static int
 wait_signal(const sigset_t *set)
@@ -169,6 +283,9 @@ main(int argc, char *argv[])
 	parse_opts(argc, argv, &o);
 	if (o.verbose)
 		log_set_level(LOG_LVL_DEBUG);
+	if (check_listen(&o) == -1)
+		return 1;
+	raise_nofile();
 	if (o.keyfile != NULL &&
 	    (h.key = read_key(o.keyfile, &h.keylen)) == NULL) {
 		log_err("key file %s", o.keyfile);
@@ -204,15 +321,19 @@ main(int argc, char *argv[])
 	log_info("signal %d, stopping", sig);
 	rc = 0;
 out:
-	ofeed_stop(h.feed);
-	for (i = 0; i < o.nlisten; i++)
-		ohttp_stop(d[i]);
+	if (stop_all(d, o.nlisten, h.feed) == -1) {
+		/* Threads still use the feed, the cache and the exports. */
+		log_warnx("requests still in flight after %d ms: exiting "
+		    "without them", STOP_GRACE_MS);
+		_exit(rc);
+	}
 	ofeed_close(h.feed);
 	ometrics_free(h.metrics);
 	ohash_close(h.hash);
 	for (i = 0; i < o.nex; i++) {
 		free(o.ex[i].url);
 		free(o.ex[i].real);
+		close(o.ex[i].fd);
 	}
 	free((char *)h.key);
 	return rc;

@@ -99,16 +99,23 @@ emit_file(struct ofeed *f, const struct oexport *ex, char *rel)
 {
 	struct m4f_entry e = { .type = M4F_FILE };
 	struct stat st;
-	char *abs = NULL;
+	const char *why;
+	char *abs;
+	int fd = -1;
 
-	if (asprintf(&abs, "%s/%s", ex->real, rel) < 0)
-		abs = NULL;
-	if (abs == NULL || lstat(abs, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    ohash_get(f->hash, abs, &st, e.sha256) == -1) {
+	if (asprintf(&abs, "%s/%s", ex->real, rel) < 0) {
+		free(rel);
+		return;
+	}
+	if (ofs_open(ex, rel, &fd, &st, &why) != 200 || !S_ISREG(st.st_mode) ||
+	    ohash_get(f->hash, abs, fd, &st, e.sha256) == -1) {
+		if (fd != -1)
+			close(fd);
 		free(abs);
 		free(rel);
 		return;
 	}
+	close(fd);
 	e.size = (uint64_t)st.st_size;
 	e.mtime = st.st_mtim.tv_sec;
 	free(abs);
@@ -151,9 +158,18 @@ watch_tree(struct ofeed *f, const struct oexport *ex, const char *rel,
 	DIR *d;
 	int wd;
 
+	/* Deeper than a client accepts: not watched, nor walked further. */
+	if (m4f_path_check(rel) == -1) {
+		log_warnx("feed: %s/%.64s...: deeper than %d levels or "
+		    "longer than %d bytes, not watched", ex->real, rel,
+		    M4F_DEPTH_MAX, M4F_PATH_MAX);
+		return;
+	}
 	if (asprintf(&abs, "%s%s%s", ex->real, *rel ? "/" : "", rel) < 0)
 		return;
 	wd = inotify_add_watch(f->ifd, abs, WATCH_MASK);
+	if (wd == -1 && (errno == ENOENT || errno == ENOTDIR))
+		goto out;	/* gone again, or renamed away: nothing to watch */
 	if (wd == -1 || watch_set(f, wd, ex, rel) == -1) {
 		log_warn("watch %s", abs);
 		goto out;
@@ -215,6 +231,11 @@ feed_event(struct ofeed *f, const struct inotify_event *ie)
 	    m4f_name_check(ie->name, strlen(ie->name)) == -1 ||
 	    (rel = join(w->rel, ie->name)) == NULL)
 		return;
+	/* A client refuses names deeper than M4F_DEPTH_MAX: never sent. */
+	if (m4f_path_check(rel) == -1) {
+		free(rel);
+		return;
+	}
 	if (ie->mask & (IN_DELETE | IN_MOVED_FROM))
 		feed_push(f, w->ex, M4F_DEL, &e, rel);
 	else if ((ie->mask & IN_ISDIR) && (ie->mask & (IN_CREATE | IN_MOVED_TO))) {
@@ -339,15 +360,18 @@ ofeed_close(struct ofeed *f)
 }
 
 /*
- * Copies the events after since for ex under sub into out (up to
- * ANSWER_MAX, names relative to sub) and returns how many; sets *last to
- * the seq of the last one looked at. Called under f->lock.
+ * Copies the events after since for ex under sub into *out (grown as
+ * needed, up to ANSWER_MAX; *cap is its room) with names relative to sub,
+ * and returns how many; sets *last to the seq of the last one looked at.
+ * A waiting request holds no room: it is sized to what there is to say.
+ * Called under f->lock.
  */
 static size_t
 collect(struct ofeed *f, const struct oexport *ex, const char *sub,
-    uint64_t since, struct m4f_event *out, uint64_t *last)
+    uint64_t since, struct m4f_event **out, size_t *cap, uint64_t *last)
 {
-	size_t n = 0, sl = strlen(sub);
+	struct m4f_event *nv;
+	size_t n = 0, sl = strlen(sub), ncap;
 	uint64_t s;
 	struct rec *r;
 
@@ -363,10 +387,23 @@ collect(struct ofeed *f, const struct oexport *ex, const char *sub,
 			*last = s - 1;
 			break;
 		}
-		out[n] = r->ev;
-		out[n].e.name = strdup(r->ev.e.name + sl + (sl > 0));
-		if (out[n].e.name == NULL)
+		if (n == *cap) {
+			ncap = *cap ? *cap * 2 : 16;
+			if (ncap > ANSWER_MAX)
+				ncap = ANSWER_MAX;
+			if ((nv = realloc(*out, ncap * sizeof(*nv))) == NULL) {
+				*last = s - 1;
+				break;
+			}
+			*out = nv;
+			*cap = ncap;
+		}
+		(*out)[n] = r->ev;
+		(*out)[n].e.name = strdup(r->ev.e.name + sl + (sl > 0));
+		if ((*out)[n].e.name == NULL) {
+			*last = s - 1;
 			break;
+		}
 		n++;
 	}
 	return n;
@@ -388,11 +425,9 @@ ofeed_get(struct ofeed *f, const struct oexport *ex, const char *sub,
 	struct m4f_feed ans = { .reset = 0 };
 	struct timespec dl;
 	char *json;
-	size_t i;
+	size_t i, cap = 0;
 
 	memcpy(ans.epoch, f->epoch, sizeof(f->epoch));
-	if ((ans.events = calloc(ANSWER_MAX, sizeof(*ans.events))) == NULL)
-		return NULL;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += wait;
 	pthread_mutex_lock(&f->lock);
@@ -404,12 +439,13 @@ ofeed_get(struct ofeed *f, const struct oexport *ex, const char *sub,
 			ans.reset = 1;
 			break;
 		}
-		ans.n = collect(f, ex, sub, since, ans.events, &ans.seq);
+		ans.n = collect(f, ex, sub, since, &ans.events, &cap, &ans.seq);
 		if (ans.n > 0)
 			break;
 		if (pthread_cond_timedwait(&f->cond, &f->lock, &dl) == ETIMEDOUT) {
 			ans.seq = f->seq;
-			ans.n = collect(f, ex, sub, since, ans.events, &ans.seq);
+			ans.n = collect(f, ex, sub, since, &ans.events, &cap,
+			    &ans.seq);
 			break;
 		}
 	}

@@ -1,34 +1,49 @@
 /*
- * origin_fs: exports, safe path resolution and listings. A listing is a
- * pre-order walk with each folder's children sorted by name; paging skips
- * whole subtrees that sort before "after".
+ * origin_fs: exports, confined opens and listings. Every path is opened
+ * with openat2(RESOLVE_BENEATH) from the export's descriptor, so a
+ * symbolic link swapped in anywhere on the path cannot lead outside: the
+ * kernel checks each step, there is no resolve-then-open window. A
+ * listing is a pre-order walk with each folder's children sorted by
+ * name, each folder opened the same way; paging skips whole subtrees
+ * that sort before "after".
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
 
 #include "log.h"
 #include "m4f.h"
 #include "origin_fs.h"
 #include "origin_hash.h"
 
-#define WALK_DEPTH_MAX	64
-
+/*
+ * A listing being built. Its depth, and so its recursion, is bounded by
+ * M4F_DEPTH_MAX: entries deeper than that beneath the export are left
+ * out (a client refuses such names).
+ */
 struct walk {
 	const struct oexport *ex;
+	const char	*base;		/* the listed folder beneath the export */
+	size_t		 base_depth;	/* its components */
 	const char	*after;		/* may be NULL */
 	size_t		 limit;
 	int		 recursive;
 	struct m4f_entry *v;		/* found entries, names malloc'd */
-	char		**abs;		/* absolute path of each entry */
+	char		**xrel;		/* each entry's path beneath the export */
 	size_t		 n, cap;
 	int		 more;		/* more entries than limit */
-	dev_t		 dev[WALK_DEPTH_MAX];	/* folders being walked */
-	ino_t		 ino[WALK_DEPTH_MAX];
+	size_t		 too_deep;	/* entries left out for their depth */
+	dev_t		 dev[M4F_DEPTH_MAX + 1];	/* folders being walked */
+	ino_t		 ino[M4F_DEPTH_MAX + 1];
 	int		 depth;
 };
 
@@ -65,58 +80,136 @@ ofs_precmp(const char *a, const char *b)
 	}
 }
 
-/* Is real (a resolved path) the export root or inside it? */
-static int
-inside(const struct oexport *ex, const char *real)
+int
+ofs_export_open(struct oexport *ex)
 {
-	size_t len = strlen(ex->real);
+	struct stat st;
+	const char *why;
+	int fd;
 
-	if (strcmp(ex->real, "/") == 0)
-		return 1;
-	return strncmp(real, ex->real, len) == 0 &&
-	    (real[len] == '\0' || real[len] == '/');
+	ex->fd = open(ex->real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ex->fd == -1) {
+		log_warn("%s", ex->real);
+		return -1;
+	}
+	/* Every request opens beneath this folder: refuse to start without. */
+	if (ofs_open(ex, "", &fd, &st, &why) != 200) {
+		if (errno == ENOSYS)
+			log_warnx("%s: this kernel has no openat2 (Linux 5.6 "
+			    "or later is needed to confine requests to the "
+			    "export without a race)", ex->real);
+		else
+			log_warn("%s: cannot open beneath the export",
+			    ex->real);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * openat2 of rel beneath the export's folder: never outside it, never
+ * through a magic link (/proc/PID/fd/N), never blocking (O_NONBLOCK: a
+ * FIFO without a writer opens at once). Tries without symbolic links
+ * first, the common case, and sets *followed when one was needed. The
+ * descriptor, or -1 with errno (EXDEV: a link leaves the export).
+ */
+static int
+open_beneath(const struct oexport *ex, const char *rel, int flags,
+    int *followed)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+		    RESOLVE_NO_SYMLINKS,
+	};
+	int fd, tries;
+
+	if (!(flags & O_PATH))
+		how.flags |= O_NONBLOCK | O_NOCTTY;
+	*followed = 0;
+	/* EAGAIN: a rename raced the lookup; the kernel asks to try again. */
+	for (tries = 0; tries < 8; tries++) {
+		fd = (int)syscall(SYS_openat2, ex->fd, *rel ? rel : ".", &how,
+		    sizeof(how));
+		if (fd >= 0)
+			return fd;
+		if (errno == ELOOP && (how.resolve & RESOLVE_NO_SYMLINKS)) {
+			how.resolve &= ~(uint64_t)RESOLVE_NO_SYMLINKS;
+			*followed = 1;
+		} else if (errno != EAGAIN)
+			break;
+	}
+	return -1;
+}
+
+/*
+ * Does fd, reached through a symbolic link, name a hidden file of the
+ * export (a link to a file still being written)? Asks the kernel for the
+ * path it opened; 0 when it cannot tell (the open was confined anyway).
+ */
+static int
+target_hidden(const struct oexport *ex, int fd)
+{
+	char proc[32], buf[PATH_MAX];
+	size_t len = strcmp(ex->real, "/") == 0 ? 0 : strlen(ex->real);
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if ((n = readlink(proc, buf, sizeof(buf) - 1)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (strncmp(buf, ex->real, len) != 0 || (buf[len] != '/' &&
+	    buf[len] != '\0'))
+		return 0;
+	return m4f_name_hidden(buf + len);
+}
+
+/* An errno of open_beneath as a status and reason. */
+static int
+open_status(int err, const char **why)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case ELOOP:
+		return *why = "not found", 404;
+	case EXDEV:
+		return *why = "symlink leaves the export", 403;
+	case EACCES:
+	case EPERM:
+		return *why = "forbidden", 403;
+	case ENXIO:		/* a socket */
+	case ENODEV:
+		return *why = "not a regular file", 400;
+	default:
+		return *why = "cannot open", 500;
+	}
 }
 
 int
-ofs_resolve(const struct oexport *ex, const char *rel, char **real,
+ofs_open(const struct oexport *ex, const char *rel, int *fd,
     struct stat *st, const char **why)
 {
-	char *full = NULL, *r = NULL;
-	int status;
+	int followed, status;
 
-	*real = NULL;
+	*fd = -1;
 	if (m4f_path_check(rel) == -1)
 		return *why = "bad path", 400;
 	if (m4f_name_hidden(rel))
 		return *why = "not found", 404;
-	if (asprintf(&full, "%s/%s", ex->real, rel) < 0)
-		return *why = "out of memory", 500;
-	if ((r = realpath(full, NULL)) == NULL) {
-		status = (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) ?
-		    404 : errno == EACCES ? 403 : 500;
-		*why = status == 404 ? "not found" : status == 403 ?
-		    "forbidden" : "cannot resolve path";
-		goto fail;
-	}
-	if (!inside(ex, r)) {
-		status = 403, *why = "symlink leaves the export";
-		goto fail;
-	}
-	if (m4f_name_hidden(r + strlen(ex->real))) {
+	if ((*fd = open_beneath(ex, rel, O_RDONLY, &followed)) == -1)
+		return open_status(errno, why);
+	if (fstat(*fd, st) == -1)
+		status = 500, *why = "cannot stat";
+	else if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		status = 400, *why = "not a regular file";
+	else if (followed && target_hidden(ex, *fd))
 		status = 404, *why = "not found";
-		goto fail;
-	}
-	if (stat(r, st) == -1) {
-		status = errno == ENOENT ? 404 : 500;
-		*why = status == 404 ? "not found" : "cannot stat";
-		goto fail;
-	}
-	free(full);
-	*real = r;
-	return 200;
-fail:
-	free(full);
-	free(r);
+	else
+		return 200;
+	close(*fd);
+	*fd = -1;
 	return status;
 }
 
@@ -126,17 +219,22 @@ namecmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The sorted, visible, valid names in folder path; NULL on error. */
+/*
+ * The sorted, visible, valid names in the folder open as dfd, which it
+ * takes (closed on return); NULL on error.
+ */
 static char **
-read_names(const char *path, size_t *np)
+read_names(int dfd, size_t *np)
 {
 	char **v = NULL, **nv;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
 
-	if ((d = opendir(path)) == NULL)
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
 		return NULL;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (m4f_name_hidden(de->d_name) ||
 		    m4f_name_check(de->d_name, strlen(de->d_name)) == -1)
@@ -165,23 +263,24 @@ fail:
 }
 
 /*
- * The stat of abs for listing: follows a symlink only when it stays in
- * the export. Returns 1 for a file or folder to list, 0 to skip it.
+ * The stat of name in the folder dfd (xrel: the same beneath the export)
+ * for listing: follows a symbolic link only when it stays in the export
+ * and does not end on a hidden file. Returns 1 for a file or folder to
+ * list, 0 to skip it (anything else: FIFOs, sockets, devices).
  */
 static int
-entry_stat(const struct oexport *ex, const char *abs, struct stat *st)
+entry_stat(const struct oexport *ex, int dfd, const char *name,
+    const char *xrel, struct stat *st)
 {
-	char *r;
-	int ok;
+	int fd, followed, ok;
 
-	if (lstat(abs, st) == -1)
+	if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == -1)
 		return 0;
 	if (S_ISLNK(st->st_mode)) {
-		if ((r = realpath(abs, NULL)) == NULL)
+		if ((fd = open_beneath(ex, xrel, O_PATH, &followed)) == -1)
 			return 0;
-		ok = inside(ex, r) && !m4f_name_hidden(r + strlen(ex->real)) &&
-		    stat(r, st) == 0;
-		free(r);
+		ok = fstat(fd, st) == 0 && !target_hidden(ex, fd);
+		close(fd);
 		if (!ok)
 			return 0;
 	}
@@ -190,7 +289,7 @@ entry_stat(const struct oexport *ex, const char *abs, struct stat *st)
 
 /* Appends one entry; 1 when the page is full, 0 to go on, -1 on error. */
 static int
-walk_add(struct walk *w, const char *rel, const char *abs,
+walk_add(struct walk *w, const char *rel, const char *xrel,
     const struct stat *st)
 {
 	struct m4f_entry *nv;
@@ -205,16 +304,16 @@ walk_add(struct walk *w, const char *rel, const char *abs,
 		if ((nv = realloc(w->v, w->cap * sizeof(*nv))) == NULL)
 			return -1;
 		w->v = nv;
-		if ((na = realloc(w->abs, w->cap * sizeof(*na))) == NULL)
+		if ((na = realloc(w->xrel, w->cap * sizeof(*na))) == NULL)
 			return -1;
-		w->abs = na;
+		w->xrel = na;
 	}
 	memset(&w->v[w->n], 0, sizeof(w->v[w->n]));
 	w->v[w->n].name = strdup(rel);
-	w->abs[w->n] = strdup(abs);
-	if (w->v[w->n].name == NULL || w->abs[w->n] == NULL) {
+	w->xrel[w->n] = strdup(xrel);
+	if (w->v[w->n].name == NULL || w->xrel[w->n] == NULL) {
 		free(w->v[w->n].name);
-		free(w->abs[w->n]);
+		free(w->xrel[w->n]);
 		return -1;
 	}
 	w->v[w->n].type = S_ISDIR(st->st_mode) ? M4F_DIR : M4F_FILE;
@@ -231,7 +330,7 @@ walk_descend(const struct walk *w, const char *rel, const struct stat *st)
 	size_t len = strlen(rel);
 	int i;
 
-	if (!w->recursive || w->depth >= WALK_DEPTH_MAX)
+	if (!w->recursive)
 		return 0;
 	for (i = 0; i < w->depth; i++)
 		if (w->dev[i] == st->st_dev && w->ino[i] == st->st_ino)
@@ -241,52 +340,74 @@ walk_descend(const struct walk *w, const char *rel, const struct stat *st)
 	    (strncmp(w->after, rel, len) == 0 && w->after[len] == '/');
 }
 
-static int walk_dir(struct walk *, const char *abs, const char *rel);
+static int walk_dir(struct walk *, int dfd, const char *rel);
 
-/* One child of a folder: list it, then maybe walk it. Same returns. */
+/*
+ * One child name of the folder dfd: list it, then maybe walk it. rel is
+ * its path in the listing, xrel beneath the export. Same returns.
+ */
 static int
-walk_child(struct walk *w, const char *abs, const char *rel)
+walk_child(struct walk *w, int dfd, const char *name, const char *rel,
+    const char *xrel)
 {
 	struct stat st;
-	int rc;
+	int rc, fd, followed;
 
-	if (!entry_stat(w->ex, abs, &st))
+	/* Deeper than a client accepts: left out, said once per listing. */
+	if (w->base_depth + (size_t)w->depth > M4F_DEPTH_MAX) {
+		w->too_deep++;
+		return 0;
+	}
+	if (!entry_stat(w->ex, dfd, name, xrel, &st))
 		return 0;
 	if (w->after == NULL || ofs_precmp(rel, w->after) > 0)
-		if ((rc = walk_add(w, rel, abs, &st)) != 0)
+		if ((rc = walk_add(w, rel, xrel, &st)) != 0)
 			return rc;
 	if (!S_ISDIR(st.st_mode) || !walk_descend(w, rel, &st))
 		return 0;
+	if ((fd = open_beneath(w->ex, xrel, O_RDONLY | O_DIRECTORY,
+	    &followed)) == -1)
+		return 0;	/* vanished, or became a link out */
 	w->dev[w->depth] = st.st_dev;
 	w->ino[w->depth] = st.st_ino;
 	w->depth++;
-	rc = walk_dir(w, abs, rel);
+	rc = walk_dir(w, fd, rel);
 	w->depth--;
 	return rc;
 }
 
+/* The folder open as dfd (taken), rel in the listing. 0, 1 full, -1. */
 static int
-walk_dir(struct walk *w, const char *abs, const char *rel)
+walk_dir(struct walk *w, int dfd, const char *rel)
 {
-	char **names, *cabs = NULL, *crel = NULL;
+	char **names, *crel = NULL, *cx = NULL;
 	size_t n, i;
-	int rc = 0;
+	int rc = 0, dup_fd;
 
-	if ((names = read_names(abs, &n)) == NULL)
+	/* read_names takes a descriptor; the walk keeps one for fstatat. */
+	if ((dup_fd = dup(dfd)) == -1) {
+		close(dfd);
+		return -1;
+	}
+	if ((names = read_names(dup_fd, &n)) == NULL) {
+		close(dfd);
 		return *rel == '\0' ? -1 : 0;	/* a vanished subfolder */
+	}
 	for (i = 0; i < n && rc == 0; i++) {
-		if (asprintf(&cabs, "%s/%s", abs, names[i]) < 0 ||
-		    asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "",
-		    names[i]) < 0) {
-			cabs = crel = NULL;
+		if (asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "",
+		    names[i]) < 0 || asprintf(&cx, "%s%s%s", w->base,
+		    *w->base ? "/" : "", crel) < 0) {
+			free(crel);
+			crel = cx = NULL;
 			rc = -1;
 			break;
 		}
-		rc = walk_child(w, cabs, crel);
-		free(cabs);
+		rc = walk_child(w, dfd, names[i], crel, cx);
 		free(crel);
-		cabs = crel = NULL;
+		free(cx);
+		crel = cx = NULL;
 	}
+	close(dfd);
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
@@ -300,10 +421,10 @@ walk_free(struct walk *w)
 
 	for (i = 0; i < w->n; i++) {
 		free(w->v[i].name);
-		free(w->abs[i]);
+		free(w->xrel[i]);
 	}
 	free(w->v);
-	free(w->abs);
+	free(w->xrel);
 }
 
 /* Fills in the sha256 of every file entry; 0 or -1. */
@@ -311,20 +432,45 @@ static int
 walk_hash(struct walk *w, struct ohash *h)
 {
 	struct stat st;
+	const char *why;
+	char *abs;
 	size_t i;
+	int fd, rc;
 
 	for (i = 0; i < w->n; i++) {
 		if (w->v[i].type != M4F_FILE)
 			continue;
-		if (stat(w->abs[i], &st) == -1 ||
-		    ohash_get(h, w->abs[i], &st, w->v[i].sha256) == -1) {
-			log_warn("hash %s", w->abs[i]);
+		if (ofs_open(w->ex, w->xrel[i], &fd, &st, &why) != 200) {
+			log_warnx("hash %s/%s: %s", w->ex->real, w->xrel[i], why);
 			return -1;
 		}
+		if (asprintf(&abs, "%s/%s", w->ex->real, w->xrel[i]) < 0) {
+			close(fd);
+			return -1;
+		}
+		rc = S_ISREG(st.st_mode) ? ohash_get(h, abs, fd, &st,
+		    w->v[i].sha256) : -1;
+		if (rc == -1)
+			log_warn("hash %s", abs);
+		free(abs);
+		close(fd);
+		if (rc == -1)
+			return -1;
 		w->v[i].size = (uint64_t)st.st_size;
 		w->v[i].mtime = st.st_mtim.tv_sec;
 	}
 	return 0;
+}
+
+/* How many components rel has ("" has none). */
+static size_t
+path_depth(const char *rel)
+{
+	size_t n = *rel != '\0';
+
+	for (; *rel != '\0'; rel++)
+		n += *rel == '/';
+	return n;
 }
 
 int
@@ -333,25 +479,28 @@ ofs_list(const struct oexport *ex, struct ohash *h, const char *urlpath,
     char **json, const char **why)
 {
 	struct walk w = { .ex = ex, .after = after, .limit = limit,
-	    .recursive = recursive };
+	    .recursive = recursive, .base = rel };
 	struct m4f_listing l = { 0 };
 	struct stat st;
-	char *real = NULL;
-	int status;
+	int status, fd;
 
 	*json = NULL;
-	if ((status = ofs_resolve(ex, rel, &real, &st, why)) != 200)
+	if ((status = ofs_open(ex, rel, &fd, &st, why)) != 200)
 		return status;
 	if (!S_ISDIR(st.st_mode)) {
-		free(real);
+		close(fd);
 		return *why = "not a folder", 400;
 	}
+	w.base_depth = path_depth(rel);
 	w.dev[0] = st.st_dev;
 	w.ino[0] = st.st_ino;
 	w.depth = 1;
 	status = 500, *why = "cannot list";
-	if (walk_dir(&w, real, "") == -1 || walk_hash(&w, h) == -1)
+	if (walk_dir(&w, fd, "") == -1 || walk_hash(&w, h) == -1)
 		goto out;
+	if (w.too_deep > 0)
+		log_warnx("listing of %s: %zu entries deeper than %d levels "
+		    "left out", urlpath, w.too_deep, M4F_DEPTH_MAX);
 	l.path = (char *)urlpath;
 	l.entries = w.v;
 	l.n = w.n;
@@ -360,6 +509,5 @@ ofs_list(const struct oexport *ex, struct ohash *h, const char *urlpath,
 		status = 200;
 out:
 	walk_free(&w);
-	free(real);
 	return status;
 }

@@ -1,7 +1,7 @@
 /*
- * origin_fs: the exported folders. Maps URL paths to exports, resolves a
- * relative path inside an export without ever leaving it, and builds
- * listings. Functions that answer a request return an HTTP status (200
+ * origin_fs: the exported folders. Maps URL paths to exports, opens a
+ * relative path inside an export without ever leaving it (openat2 with
+ * RESOLVE_BENEATH from the export's descriptor), and builds listings. Functions that answer a request return an HTTP status (200
  * on success) and set *why to a short static reason otherwise.
  */
 #ifndef ORIGIN_FS_H
@@ -15,7 +15,14 @@ struct ohash;
 struct oexport {
 	char	*url;		/* "/storage": the -r argument, no trailing '/' */
 	char	*real;		/* realpath of it */
+	int	 fd;		/* O_PATH descriptor of real: opens start here */
 };
+
+/*
+ * Opens the export's folder into ex->fd and checks that the kernel can
+ * open paths beneath it (openat2, Linux 5.6). 0, or -1 logged.
+ */
+int	ofs_export_open(struct oexport *);
 
 /*
  * Finds the export that holds the decoded URL path and points *rel at the
@@ -26,11 +33,14 @@ const struct oexport *ofs_export(const struct oexport *, size_t n,
 	    const char *path, const char **rel);
 
 /*
- * Checks rel (m4f_path_check, not hidden), resolves it with realpath and
- * refuses a result outside the export (403). On 200, *real is the malloc'd
- * resolved path (caller frees) and st its stat.
+ * Checks rel (m4f_path_check, not hidden) and opens it read-only beneath
+ * the export: symbolic links are followed only while they stay inside
+ * (403 otherwise), never a magic link, and the open never blocks (a FIFO
+ * opens at once). Only a regular file or a folder is accepted (400 for
+ * anything else). On 200, *fd is the descriptor (caller closes) and st
+ * its fstat.
  */
-int	ofs_resolve(const struct oexport *, const char *rel, char **real,
+int	ofs_open(const struct oexport *, const char *rel, int *fd,
 	    struct stat *st, const char **why);
 
 /*

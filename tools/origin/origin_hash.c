@@ -156,7 +156,7 @@ cache_put(struct ohash *h, const char *path, const struct stat *st,
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* Reads fd to the end into a SHA-256; 0 or -1 with errno. */
+/* Reads fd from offset 0 to the end into a SHA-256; 0 or -1 with errno. */
 static int
 hash_fd(int fd, char hex[65])
 {
@@ -165,6 +165,7 @@ hash_fd(int fd, char hex[65])
 	unsigned int mdlen = 0, i;
 	EVP_MD_CTX *ctx;
 	ssize_t n;
+	off_t off = 0;
 	int rc = -1, saved;
 
 	buf = malloc(1 << 20);
@@ -172,11 +173,12 @@ hash_fd(int fd, char hex[65])
 	if (buf == NULL || ctx == NULL ||
 	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		goto out;
-	while ((n = read(fd, buf, 1 << 20)) != 0) {
+	while ((n = pread(fd, buf, 1 << 20, off)) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 || EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
 			goto out;
+		off += n;
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
 		goto out;
@@ -195,19 +197,17 @@ out:
 }
 
 int
-ohash_get(struct ohash *h, const char *abspath, const struct stat *st,
-    char hex[65])
+ohash_get(struct ohash *h, const char *abspath, int fd,
+    const struct stat *st, char hex[65])
 {
 	struct stat after;
-	int fd, rc;
+	int rc;
 
 	if ((rc = cache_get(h, abspath, st, hex)) == 1) {
 		atomic_fetch_add(&h->hits, 1);
 		return 0;
 	}
 	atomic_fetch_add(&h->misses, 1);
-	if ((fd = open(abspath, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
 	atomic_fetch_add(&h->pending, 1);
 	rc = hash_fd(fd, hex);
 	atomic_fetch_sub(&h->pending, 1);
@@ -216,7 +216,6 @@ ohash_get(struct ohash *h, const char *abspath, const struct stat *st,
 		errno = EAGAIN;
 		rc = -1;
 	}
-	close(fd);
 	if (rc == 0)
 		cache_put(h, abspath, st, hex);
 	return rc;

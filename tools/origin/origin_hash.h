@@ -17,12 +17,13 @@ struct ohash	*ohash_open(const char *dbpath);
 void		 ohash_close(struct ohash *);
 
 /*
- * Writes the 64 hex digits of the SHA-256 of the file at abspath, whose
- * stat the caller took as st, into hex. Reads the file only when the cache
- * has no row for this path, size and mtime; a file that changes while it
- * is read gives -1 with errno EAGAIN and is not cached.
+ * Writes the 64 hex digits of the SHA-256 of the regular file open as fd
+ * (known in the cache as abspath), whose fstat the caller took as st,
+ * into hex. Reads fd (from offset 0) only when the cache has no row for
+ * this path, size and mtime; a file that changes while it is read gives
+ * -1 with errno EAGAIN and is not cached. The caller keeps fd.
  */
-int		 ohash_get(struct ohash *, const char *abspath,
+int		 ohash_get(struct ohash *, const char *abspath, int fd,
 		    const struct stat *st, char hex[65]);
 
 /*

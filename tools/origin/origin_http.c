@@ -5,7 +5,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +30,28 @@
 #define LIST_PREFIX	M4F_API_PREFIX "/list/"
 #define FEED_PREFIX	M4F_API_PREFIX "/feed/"
 #define FILES_PREFIX	M4F_API_PREFIX "/files/"
+/*
+ * Connections: CONN_LIMIT are served; CONN_SPARE more are accepted only to
+ * be told 503 (with Retry-After), so that a client is never left hanging
+ * in the listen queue when idle sockets hold every slot. A spare one
+ * that sends nothing is dropped after CONN_SPARE_TIMEOUT seconds.
+ */
 #define CONN_LIMIT	1000
+#define CONN_SPARE	64
+#define CONN_SPARE_TIMEOUT 2
+#define CONN_TIMEOUT	120
+#define RETRY_AFTER	"2"
+/*
+ * Memory a client can make the origin hold, whatever it asks: at most
+ * LIST_BUILDS listings are built at once (~1 KB an entry while built, so
+ * ~100 MB for a 100000-entry page; a request waits up to LIST_WAIT_MS
+ * for its turn), and
+ * JSON answers waiting to be sent hold at most JSON_HELD_MAX bytes in
+ * all (one answer alone may be larger). Past either: 503.
+ */
+#define LIST_BUILDS	2
+#define LIST_WAIT_MS	10000
+#define JSON_HELD_MAX	((size_t)32 << 20)
 
 struct req {
 	char	*target;	/* raw request target, query included */
@@ -65,14 +90,54 @@ send_error(struct MHD_Connection *c, unsigned status, const char *why)
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
 	if (status == 405)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (status == 503) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+		    RETRY_AFTER);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	}
 	log_debug("%u %s", status, why);
 	return send_resp(c, status, r);
 }
 
+/* A JSON answer's bytes, given back to the budget once sent. */
+struct held {
+	struct ohttp	*h;
+	char		*json;
+	size_t		 len;
+};
+
+static void
+held_free(void *arg)
+{
+	struct held *hb = arg;
+
+	atomic_fetch_sub(&hb->h->held, hb->len);
+	free(hb->json);
+	free(hb);
+}
+
+/*
+ * Takes len bytes of the JSON budget: 0, or -1 when answers already wait
+ * for JSON_HELD_MAX bytes (a single answer is let through alone).
+ */
+static int
+held_take(struct ohttp *h, size_t len)
+{
+	size_t cur = atomic_load(&h->held);
+
+	do {
+		if (cur > 0 && cur + len > JSON_HELD_MAX)
+			return -1;
+	} while (!atomic_compare_exchange_weak(&h->held, &cur, cur + len));
+	return 0;
+}
+
+/* Sends json (taken) with its digest, within the JSON budget. */
 static enum MHD_Result
-send_json(struct MHD_Connection *c, char *json)
+send_json(struct MHD_Connection *c, struct ohttp *h, char *json)
 {
 	struct MHD_Response *r;
+	struct held *hb;
 	char digest[M4F_SHA256_HEX + 1];
 	size_t len;
 
@@ -83,9 +148,22 @@ send_json(struct MHD_Connection *c, char *json)
 		free(json);
 		return send_error(c, 500, "cannot hash");
 	}
-	r = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_FREE);
-	if (r == NULL) {
+	if ((hb = malloc(sizeof(*hb))) == NULL) {
 		free(json);
+		return send_error(c, 500, "out of memory");
+	}
+	if (held_take(h, len) == -1) {
+		free(hb);
+		free(json);
+		log_warnx("%zu bytes of answers wait to be sent: 503",
+		    atomic_load(&h->held));
+		return send_error(c, 503, "busy, answers wait to be sent");
+	}
+	*hb = (struct held){ .h = h, .json = json, .len = len };
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len, json,
+	    held_free, hb);
+	if (r == NULL) {
+		held_free(hb);
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -161,16 +239,12 @@ serve_file(struct MHD_Connection *c, const struct oexport *ex,
 	struct stat st;
 	uint64_t off = 0, len, size;
 	const char *why;
-	char *real, cr[80];
+	char cr[80];
 	int status, fd, rng;
 
-	if ((status = ofs_resolve(ex, rel, &real, &st, &why)) != 200)
+	if ((status = ofs_open(ex, rel, &fd, &st, &why)) != 200)
 		return send_error(c, (unsigned)status, why);
-	fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	free(real);
-	if (fd == -1)
-		return send_error(c, errno == ENOENT ? 404 : 500, "cannot open");
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return send_error(c, 400, "not a file");
 	}
@@ -252,7 +326,7 @@ static enum MHD_Result
 serve_files(struct MHD_Connection *c, const struct oexport *ex,
     const char *rel, const struct req *q)
 {
-	char *names[M4F_FILES_MAX], *path = NULL, *real, sizes[M4F_FILES_MAX *
+	char *names[M4F_FILES_MAX], *path = NULL, sizes[M4F_FILES_MAX *
 	    21 + 1];
 	struct MHD_Response *r = NULL;
 	struct bundle *b;
@@ -280,17 +354,11 @@ serve_files(struct MHD_Connection *c, const struct oexport *ex,
 			status = 400, why = "bad name";
 			goto out;
 		}
-		if ((status = ofs_resolve(ex, path, &real, &st, &why)) != 200)
+		if ((status = ofs_open(ex, path, &b->fd[b->n], &st,
+		    &why)) != 200)
 			goto out;
-		b->fd[b->n] = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		free(real);
-		if (b->fd[b->n] == -1) {
-			status = errno == ENOENT ? 404 : 500;
-			why = "cannot open";
-			goto out;
-		}
 		b->n++;
-		if (fstat(b->fd[i], &st) == -1 || !S_ISREG(st.st_mode)) {
+		if (!S_ISREG(st.st_mode)) {
 			status = 400, why = "not a file";
 			goto out;
 		}
@@ -323,6 +391,28 @@ out:
 	return send_resp(c, 200, r);
 }
 
+/*
+ * Waits for one of the LIST_BUILDS turns to build a listing, up to
+ * LIST_WAIT_MS: 0 (the caller gives it back in h->nbuild), or -1.
+ */
+static int
+build_enter(struct ohttp *h)
+{
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	unsigned cur;
+	int ms;
+
+	for (ms = 0; ms <= LIST_WAIT_MS; ms += 10) {
+		cur = atomic_load(&h->nbuild);
+		while (cur < LIST_BUILDS)
+			if (atomic_compare_exchange_weak(&h->nbuild, &cur,
+			    cur + 1))
+				return 0;
+		nanosleep(&tick, NULL);
+	}
+	return -1;
+}
+
 static enum MHD_Result
 serve_list(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
     const struct oexport *ex, const char *rel, const char *urlpath)
@@ -340,12 +430,25 @@ serve_list(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 		free(after);
 		return send_error(c, 400, "bad query");
 	}
+	if (build_enter(h) == -1) {
+		free(after);
+		log_warnx("%d listings being built for %d s: 503", LIST_BUILDS,
+		    LIST_WAIT_MS / 1000);
+		return send_error(c, 503, "busy listing");
+	}
 	status = ofs_list(ex, h->hash, urlpath, rel, (int)rec, after,
 	    (size_t)limit, &json, &why);
+	/*
+	 * Building took ~1 KB an entry in small blocks (names, the JSON
+	 * tree), now freed but kept by this thread's malloc arena: give the
+	 * pages back, or every arena keeps the peak of its largest listing.
+	 */
+	malloc_trim(0);
+	atomic_fetch_sub(&h->nbuild, 1);
 	free(after);
 	if (status != 200)
 		return send_error(c, (unsigned)status, why);
-	return send_json(c, json);
+	return send_json(c, h, json);
 }
 
 static enum MHD_Result
@@ -355,19 +458,18 @@ serve_feed(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 	uint64_t since, wait;
 	struct stat st;
 	const char *why;
-	char *real;
-	int has_since, status;
+	int has_since, status, fd;
 
 	if (oreq_num(q->query, "since", 0, (uint64_t)1 << 53, 0, &since,
 	    &has_since) == -1 || oreq_num(q->query, "wait", 0,
 	    M4F_FEED_WAIT_MAX, M4F_FEED_WAIT_DEFAULT, &wait, NULL) == -1)
 		return send_error(c, 400, "bad query");
-	if ((status = ofs_resolve(ex, rel, &real, &st, &why)) != 200)
+	if ((status = ofs_open(ex, rel, &fd, &st, &why)) != 200)
 		return send_error(c, (unsigned)status, why);
-	free(real);
+	close(fd);
 	if (!S_ISDIR(st.st_mode))
 		return send_error(c, 400, "not a folder");
-	return send_json(c, ofeed_get(h->feed, ex, rel, has_since, since,
+	return send_json(c, h, ofeed_get(h->feed, ex, rel, has_since, since,
 	    (unsigned)wait));
 }
 
@@ -390,10 +492,19 @@ route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
 	if (!list && !files && !feed && h->metrics != NULL &&
 	    strcmp(p, OMETRICS_PATH) == 0)
 		return ometrics_serve(h->metrics, c);
-	if (p[0] != '/' || m4f_path_check(p + 1) == -1)
+	if (p[0] != '/')
 		return send_error(c, 400, "bad path");
 	if ((ex = ofs_export(h->ex, h->nex, p, &rel)) == NULL)
-		return send_error(c, 404, "not exported");
+		return send_error(c, m4f_path_check(p + 1) == -1 ? 400 : 404,
+		    "not exported");
+	/* The export's own path is valid: what is beneath it must be too. */
+	if (m4f_path_check(rel) == -1) {
+		if (errno != E2BIG)
+			return send_error(c, 400, "bad path");
+		log_warnx("%.128s...: deeper than %d levels beneath the "
+		    "export, refused", p, M4F_DEPTH_MAX);
+		return send_error(c, 400, "path too deep");
+	}
 	if (list)
 		return serve_list(c, h, q, ex, rel, p);
 	if (feed)
@@ -421,6 +532,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_size, void **con_cls)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct ohttp *h = cls;
 	struct req *q = *con_cls;
 	const char *qm;
@@ -437,6 +549,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	log_debug("%s %s", method, q->target);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL && ci->socket_context != NULL &&
+	    ((struct oconn_ctx *)ci->socket_context)->spare)
+		return send_error(c, 503, "too many connections");
 	if (h->key != NULL && m4f_auth_check(h->key, h->keylen, method,
 	    q->target, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION), (int64_t)time(NULL)) == -1)
@@ -453,6 +569,33 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (strlen(q->path) > M4F_PATH_MAX + sizeof(M4F_API_PREFIX "/list"))
 		return send_error(c, 400, "path too long");
 	return route(c, h, q);
+}
+
+/*
+ * Counts connections. One past CONN_LIMIT is marked spare: its request
+ * gets 503, and it has CONN_SPARE_TIMEOUT seconds to send it.
+ */
+static void
+conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct ohttp *h = cls;
+	struct oconn_ctx *x;
+
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
+		ometrics_conn(h->metrics, *socket_context, toe);
+		free(*socket_context);
+		*socket_context = NULL;
+		atomic_fetch_sub(&h->nconn, 1);
+		return;
+	}
+	*socket_context = x = calloc(1, sizeof(*x));
+	ometrics_conn(h->metrics, x, toe);
+	if (atomic_fetch_add(&h->nconn, 1) < CONN_LIMIT || x == NULL)
+		return;
+	x->spare = 1;
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+	    (unsigned)CONN_SPARE_TIMEOUT);
 }
 
 /* MHD's URI log hook: the raw target becomes the request's context. */
@@ -521,13 +664,39 @@ resolve_addr(const char *hostport)
 	return res;
 }
 
+int
+ohttp_loopback(const char *hostport)
+{
+	const struct sockaddr_in6 *s6;
+	struct addrinfo *ai;
+	int rc = 0;
+
+	if ((ai = resolve_addr(hostport)) == NULL) {
+		log_warnx("bad listen address %s", hostport);
+		return -1;
+	}
+	/* The first address is the one ohttp_start listens on. */
+	if (ai->ai_family == AF_INET)
+		rc = (ntohl(((const struct sockaddr_in *)(const void *)
+		    ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+	else if (ai->ai_family == AF_INET6) {
+		s6 = (const struct sockaddr_in6 *)(const void *)ai->ai_addr;
+		rc = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+		    s6->sin6_addr.s6_addr[12] == 127);
+	}
+	freeaddrinfo(ai);
+	return rc;
+}
+
 struct MHD_Daemon *
 ohttp_start(struct ohttp *h, const char *hostport)
 {
 	struct MHD_Daemon *d;
 	struct addrinfo *ai;
+	/* poll(), not select(): a thousand connections pass FD_SETSIZE. */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	    MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 
 	if ((ai = resolve_addr(hostport)) == NULL) {
 		log_warnx("bad listen address %s", hostport);
@@ -540,9 +709,9 @@ ohttp_start(struct ohttp *h, const char *hostport)
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_URI_LOG_CALLBACK, req_new, h->metrics,
 	    MHD_OPTION_NOTIFY_COMPLETED, req_done, h->metrics,
-	    MHD_OPTION_NOTIFY_CONNECTION, ometrics_conn, h->metrics,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)(CONN_LIMIT + CONN_SPARE),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
 	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL)

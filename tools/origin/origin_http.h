@@ -14,6 +14,11 @@ struct ofeed;
 struct ometrics;
 struct MHD_Daemon;
 
+/*
+ * The server's state, shared by every listen address. What a client can
+ * make the origin hold is bounded here (docs/reliability.md, "Memory"):
+ * connections, listings being built, JSON answers waiting to be sent.
+ */
 struct ohttp {
 	const struct oexport *ex;
 	size_t		 nex;
@@ -22,6 +27,9 @@ struct ohttp {
 	const char	*key;		/* NULL: no authentication */
 	size_t		 keylen;
 	struct ometrics	*metrics;	/* GET /metrics; NULL: 404 */
+	_Atomic unsigned nconn;		/* open connections, all addresses */
+	_Atomic unsigned nbuild;	/* listings being built */
+	_Atomic size_t	 held;		/* bytes of JSON answers not yet sent */
 };
 
 /*
@@ -31,5 +39,11 @@ struct ohttp {
  */
 struct MHD_Daemon *ohttp_start(struct ohttp *h, const char *hostport);
 void		 ohttp_stop(struct MHD_Daemon *);
+
+/*
+ * Is host:port a loopback address (127.0.0.0/8, ::1)? 1 or 0, -1 when it
+ * does not resolve (logged).
+ */
+int		 ohttp_loopback(const char *hostport);
 
 #endif

@@ -93,22 +93,25 @@ static struct oconn *
 conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci;
+	struct oconn_ctx *x;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci == NULL ? NULL : ci->socket_context;
+	if (ci == NULL || (x = ci->socket_context) == NULL)
+		return NULL;
+	return x->m;
 }
 
 void
-ometrics_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+ometrics_conn(struct ometrics *m, struct oconn_ctx *x,
     enum MHD_ConnectionNotificationCode toe)
 {
-	struct ometrics *m = cls;
-	struct oconn *oc = *socket_context;
+	struct oconn *oc = x != NULL ? x->m : NULL;
 
 	if (m == NULL)
 		return;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(struct oconn));
+		if (x != NULL)
+			x->m = calloc(1, sizeof(struct oconn));
 		atomic_fetch_add(&m->conns, 1);
 		return;
 	}
@@ -116,7 +119,8 @@ ometrics_conn(void *cls, struct MHD_Connection *c, void **socket_context,
 	if (oc != NULL && oc->active)
 		atomic_fetch_sub(&m->inflight[oc->kind], 1);
 	free(oc);
-	*socket_context = NULL;
+	if (x != NULL)
+		x->m = NULL;
 	atomic_fetch_sub(&m->conns, 1);
 }
 

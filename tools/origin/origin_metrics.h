@@ -27,9 +27,24 @@ struct ohash;
 struct ometrics	*ometrics_new(struct ohash *hash);
 void		 ometrics_free(struct ometrics *);
 
-/* MHD_OPTION_NOTIFY_CONNECTION's callback; cls is the struct ometrics. */
-void	ometrics_conn(void *cls, struct MHD_Connection *c,
-	    void **socket_context, enum MHD_ConnectionNotificationCode toe);
+struct oconn;
+
+/*
+ * What the origin keeps per connection, as libmicrohttpd's socket context:
+ * origin_http.c allocates it when a connection starts and frees it when
+ * the connection ends; the metrics keep their part in it.
+ */
+struct oconn_ctx {
+	int		 spare;		/* past the connection limit: 503 */
+	struct oconn	*m;		/* the metrics' own, or NULL */
+};
+
+/*
+ * A connection started or ended (toe), with its context x (may be NULL
+ * when it could not be allocated). m may be NULL.
+ */
+void	ometrics_conn(struct ometrics *m, struct oconn_ctx *x,
+	    enum MHD_ConnectionNotificationCode toe);
 /* A request for the raw target uri begins on c. m may be NULL. */
 void	ometrics_start(struct ometrics *m, struct MHD_Connection *c,
 	    const char *uri);

@@ -1,0 +1,214 @@
+#!/bin/bash
+# m4f-origin against hostile clients and a hostile export: a FIFO in the
+# export, the connection limit held by idle sockets, many feed long-polls
+# and unread listings (memory), paths deeper than M4F_DEPTH_MAX, a
+# symbolic link swapped in and out under a reader, and listening on the
+# network without a key.
+. "$(dirname "$0")/lib.sh"
+
+S=$T/storage			# the export
+mkdir -p "$S"/news/a "$T"/outside/d
+head -c 100000 /dev/urandom >"$S/news/a/seg.ts"
+mkfifo "$S/news/fifo.ts"
+P=$(free_port)
+U=http://127.0.0.1:$P
+API=$U/m4f/v1
+start() {
+	bg "$BIN"/m4f-origin -r "$S" -l 127.0.0.1:"$P" -c "$T/hashes.db" "$@" \
+	    2>>"$T/origin.log"
+	ORIGIN=$!
+	wait_port "$P"
+}
+code() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$@"; }
+# stop_within SECONDS: SIGTERM, then true if the origin exits in time.
+stop_within() {
+	local i
+	kill -TERM "$ORIGIN"
+	for ((i = 0; i < $1 * 20; i++)); do
+		kill -0 "$ORIGIN" 2>/dev/null || { wait "$ORIGIN"; return 0; }
+		sleep 0.05
+	done
+	kill -9 "$ORIGIN"
+	wait "$ORIGIN"
+	return 1
+}
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# fast CURL_ARGS...: true if curl gets a 4xx within 1 s.
+fast_4xx() {
+	local c
+	c=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$@")
+	[ "${c:0:1}" = 4 ] || { echo "got '$c'"; return 1; }
+}
+
+# hold N TARGET [FIRST]: in the background, N connections that each send
+# "GET TARGET" (nothing when TARGET is "-") and never read the answer,
+# held for 60 s; with FIRST, a round of N "GET FIRST" read to the end
+# before. Returns once they are all open; sets HOLD to the holder's pid.
+hold() {
+	python3 - "$P" "$@" >"$T/hold.out" 2>&1 <<-'PY' &
+	import resource, socket, sys, time
+	port, n, target = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+	first = sys.argv[4] if len(sys.argv) > 4 else None
+	soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+	resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+	def open_all(t):
+	    socks = []
+	    for i in range(n):
+	        s = socket.create_connection(("127.0.0.1", port))
+	        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	        if t != "-":
+	            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % t).encode())
+	        socks.append(s)
+	    return socks
+	if first:
+	    for s in open_all(first):
+	        s.recv(65536)
+	        s.close()
+	socks = open_all(target)
+	print("held", len(socks), flush=True)
+	time.sleep(60)
+	PY
+	HOLD=$!
+	for ((i = 0; i < 600; i++)); do
+		grep -qs held "$T/hold.out" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+unhold() { kill "$HOLD" 2>/dev/null; wait "$HOLD" 2>/dev/null; }
+
+start
+
+# --- a FIFO (and any file that is neither regular nor a folder)
+check "FIFO: GET is refused at once (4xx within 1 s)" fast_4xx "$U$S/news/fifo.ts"
+check "FIFO: files?name= is refused at once" \
+    fast_4xx "$API/files$S/news?name=fifo.ts"
+check "FIFO: not listed" eval '! curl -s -m 5 "$API/list$S/news" | grep -q fifo'
+check "FIFO: a regular file still reads" \
+    [ "$(code "$U$S/news/a/seg.ts")" = 200 ]
+check "FIFO: SIGTERM exits within 2 s after those requests" stop_within 2
+
+# --- 1000 idle sockets hold the connection limit; a client gets 503
+start
+hold 1000 -
+sleep 0.5
+curl -s -D "$T/h" -o /dev/null -m 5 -w '%{http_code} %{time_total}\n' \
+    "$U$S/news/a/seg.ts" >"$T/c503"
+read -r c t <"$T/c503"
+check "1000 idle sockets: a new client gets 503 (got $c in ${t}s)" eval \
+    '[ "$c" = 503 ] && awk "BEGIN { exit !($t < 2) }"'
+check "503 carries Retry-After" grep -qi '^retry-after: [0-9]' "$T/h"
+unhold
+sleep 0.5
+check "after the idle sockets close: 200 again" \
+    [ "$(code "$U$S/news/a/seg.ts")" = 200 ]
+check "SIGTERM with many connections gone: exits within 2 s" stop_within 2
+
+# --- memory: 900 feed long-polls, after a large listing (whose freed
+# memory makes later allocations come from the heap, touched)
+python3 - "$S/many" <<'PY'
+import os, sys
+root = sys.argv[1]
+for h in range(20):
+    for m in range(10):
+        d = os.path.join(root, "2026/11/27/%02d/%02d" % (h, m))
+        os.makedirs(d)
+        for s in range(100):
+            open(os.path.join(d, "%03d.ts" % s), "w").close()
+PY
+start
+curl -s -m 120 -o "$T/l" "$API/list$S/many?recursive=1&limit=100000"
+base=$(rss_kib "$ORIGIN")
+seq=$(curl -s "$API/feed$S" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+# A first round that ends (its buffers freed), then one that waits.
+hold 900 "/m4f/v1/feed$S?since=$seq&wait=30" "/m4f/v1/feed$S?since=$seq&wait=1"
+sleep 2
+rss=$(rss_kib "$ORIGIN")
+unhold
+echo "# origin RSS: ${base} KiB idle, ${rss} KiB with 900 feed long-polls"
+check "900 feed long-polls: origin RSS under 64 MiB (${rss} KiB)" \
+    [ "${rss:-999999}" -lt 65536 ]
+
+# --- memory: 100 unread recursive listings of 20,000 files
+lsz=$(stat -c %s "$T/l")
+hold 100 "/m4f/v1/list$S/many?recursive=1&limit=100000"
+sleep 8
+rss=$(rss_kib "$ORIGIN")
+hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$ORIGIN/status")
+unhold
+echo "# a listing of 20,200 entries is $lsz bytes; 100 unread: RSS ${rss} KiB, VmHWM ${hwm} KiB"
+check "100 unread listings: origin RSS under 256 MiB (${rss} KiB)" \
+    [ "${rss:-999999}" -lt 262144 ]
+check "SIGTERM with unread answers: exits within 2 s" stop_within 2
+rm -rf "$S/many"
+
+start
+# --- depth: paths deeper than M4F_DEPTH_MAX (64) components
+deep=$(printf 'd/%.0s' $(seq 70))
+mkdir -p "$S/deep/$deep"
+echo x >"$S/deep/${deep}f.ts"
+rel=$(printf 'd/%.0s' $(seq 64))f.ts	# deep/ + 64 + f.ts: 66 components
+check "a path deeper than 64 levels: 400" \
+    [ "$(code "$U$S/deep/${rel}")" = 400 ]
+check "... with a log line saying why" grep -q 'deeper than 64 levels beneath the export, refused' "$T/origin.log"
+curl -s -m 30 "$API/list$S?recursive=1" >"$T/deep.json"
+check "a recursive listing leaves out what is deeper than 64 levels" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+depth = max(e["name"].count("/") + 1 for e in d["entries"])
+sys.exit(not (60 <= depth <= 64))' "$T/deep.json"
+rm -rf "$S/deep"
+
+# --- a symbolic link swapped in and out while a client reads through it
+mkdir -p "$S/cam/d.dir"
+head -c 50000 /dev/zero | tr '\0' 'I' >"$S/cam/d.dir/seg.ts"
+head -c 50000 /dev/zero | tr '\0' 'O' >"$T/outside/d/seg.ts"
+ln -s "$T/outside/d" "$S/cam/d.link"
+python3 - "$S/cam" 6 <<'PY' &
+import os, sys, time
+d, end = sys.argv[1], time.time() + float(sys.argv[2])
+os.chdir(d)
+while time.time() < end:
+    os.rename("d.dir", "d"); os.rename("d", "d.dir")
+    os.rename("d.link", "d"); os.rename("d", "d.link")
+PY
+swapper=$!
+python3 - "$P" "$S/cam/d/seg.ts" 5 >"$T/swap.out" <<'PY'
+import http.client, sys, time
+port, path, end = int(sys.argv[1]), sys.argv[2], time.time() + float(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+got = {}
+while time.time() < end:
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+    except Exception as e:
+        c.close()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        got["error"] = got.get("error", 0) + 1
+        continue
+    k = "outside" if b"O" in body else "%d" % r.status
+    got[k] = got.get(k, 0) + 1
+print(" ".join("%s:%d" % kv for kv in sorted(got.items())))
+PY
+wait "$swapper"
+echo "# symlink swap: $(cat "$T/swap.out")"
+check "symlink swapped in a loop: never the outside file's bytes" eval \
+    '! grep -q outside "$T/swap.out" && grep -q "200:" "$T/swap.out"'
+rm -rf "$S/cam"
+check "SIGTERM: exits within 2 s" stop_within 2
+
+# --- no key on a network address needs -P (--public-read)
+timeout 5 "$BIN"/m4f-origin -r "$S" -l 0.0.0.0:"$P" -c "$T/hashes.db" 2>"$T/pub.log"
+rc=$?
+check "0.0.0.0 without -k: refuses to start, naming --public-read" eval \
+    '[ $rc = 1 ] && grep -q -- --public-read "$T/pub.log"'
+timeout 5 "$BIN"/m4f-origin -r "$S" -l "[::]:$P" -c "$T/hashes.db" 2>"$T/pub.log"
+check "[::] without -k: refuses to start" [ $? = 1 ]
+start -l localhost:"$(free_port)"
+check "loopback without -k: serves" [ "$(code "$U$S/news/a/seg.ts")" = 200 ]
+stop_within 2
+
+grep -E 'warning|error' "$T/origin.log" | sort | uniq -c | sort -rn | head -10
+finish
