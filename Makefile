@@ -34,7 +34,8 @@ B	:= build
 
 # One flat object list per library. common/ is what every program
 # links: logging and the M4F wire protocol.
-COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o
+COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o \
+	$(B)/common/opts.o
 INDEX_OBJS := $(B)/index/bitmap.o $(B)/index/dvrpath.o \
 	      $(B)/index/store.o $(B)/index/store_data.o $(B)/index/store_expire.o
 FETCHER_OBJS := $(B)/fetcher/fetcher.o $(B)/fetcher/xfer.o \
@@ -168,7 +169,7 @@ FUZZ_SRC_feed := common/m4f.c
 FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
 	tools/origin/origin_fs.c tools/origin/origin_hash.c \
 	tools/origin/origin_feed.c
-FUZZ_SRC_options := fusefs/options.c common/m4f.c
+FUZZ_SRC_options := fusefs/options.c common/opts.c common/m4f.c
 FUZZ_SRC_dvrpath := index/dvrpath.c
 FUZZ_SRC_sizes := common/m4f.c
 FUZZ_SRC_playback := fusefs/playback.c
