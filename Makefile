@@ -59,11 +59,22 @@ STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
 	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o
 STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
+# dvrfs-restore: the gap rule and the plan are testable without the
+# network; dvrpath (a segment's time from its path) is all it takes of
+# index/.
+RESTORE_LIB_OBJS := $(B)/tools/restore/gaps.o $(B)/tools/restore/plan.o \
+	$(B)/index/dvrpath.o
+RESTORE_OBJS := $(B)/tools/restore/dvrfs-restore.o \
+	$(B)/tools/restore/peer.o $(B)/tools/restore/copy.o \
+	$(B)/tools/restore/local.o $(RESTORE_LIB_OBJS)
+PKGS_RESTORE := libcurl libcrypto
 
-PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
+PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status \
+	bin/dvrfs-restore
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f answer options bitmap store fetcher status playback
+UNIT_TESTS := m4f answer options bitmap store fetcher status playback \
+	restore
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_origin.sh tests/it_dvr_fake.sh tests/it_store_crash.sh \
@@ -77,7 +88,7 @@ IT_TESTS += tests/it_faults_kill.sh tests/it_faults_link.sh \
 IT_TESTS += tests/it_faults_liar.sh tests/it_faults_diskfull.sh
 
 MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
-	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
+	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8 docs/man/dvrfs-restore.8
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
 .PHONY: fuzz check-asan check-valgrind demo depcheck
@@ -115,6 +126,10 @@ bin/dvrfs-status: $(STATUS_OBJS) $(LIBINDEX) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_libs,$(PKGS_INDEX) $(PKGS_COMMON)) $(LDLIBS)
+bin/dvrfs-restore: $(RESTORE_OBJS) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(call pkg_libs,$(PKGS_RESTORE) $(PKGS_COMMON)) $(LDLIBS)
 
 # Stops a build on a machine without the build dependencies with the
 # packages to install, before the compiler fails on a missing header.
@@ -148,6 +163,12 @@ $(B)/tests/check_status: tests/check_status.c $(STATUS_LIB_OBJS) $(LIBS)
 	$(CC) $(CPPFLAGS) -Itools/status $(ALL_CFLAGS) $(CHECK_CFLAGS) \
 	    $(LDFLAGS) -o $@ $< $(STATUS_LIB_OBJS) $(LIBS) \
 	    $(call pkg_libs,$(LIBS_PKGS)) $(LDLIBS) $(CHECK_LIBS)
+
+$(B)/tests/check_restore: tests/check_restore.c $(RESTORE_LIB_OBJS) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itools/restore $(ALL_CFLAGS) $(CHECK_CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(RESTORE_LIB_OBJS) $(LIBCOMMON) \
+	    $(call pkg_libs,$(PKGS_COMMON)) $(LDLIBS) $(CHECK_LIBS)
 
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
 $(B)/tests/check_%: tests/check_%.c $(LIBS)
