@@ -48,6 +48,8 @@ struct run {
 	size_t		 nretry;
 	size_t		 running;
 	char		*lastdir;	/* the last folder known to exist */
+	int64_t		 t0;		/* ms, the start of the run */
+	uint64_t	 issued;	/* bytes of the transfers started */
 };
 
 static int64_t
@@ -397,6 +399,15 @@ start_more(struct run *r)
 	size_t i;
 
 	while (r->running < (size_t)r->o->transfers && r->st->fatal == 0) {
+		/*
+		 * bwlimit= over the run: a file starts once the bytes of
+		 * those before it fit in the time elapsed (each transfer is
+		 * also capped to its share, for large files).
+		 */
+		if (r->o->bwlimit != 0 && r->issued > 0 &&
+		    (double)r->issued > (double)r->o->bwlimit *
+		    (double)(now - r->t0) / 1000.0)
+			return;
 		j = NULL;
 		for (i = 0; i < r->nretry; i++)
 			if (r->jobs[r->retry[i]].not_before <= now) {
@@ -408,6 +419,7 @@ start_more(struct run *r)
 			j = &r->jobs[r->cursor++];
 		if (j == NULL)
 			return;
+		r->issued += j->e->size;
 		if (job_start(r, j) == -1)
 			job_failed(r, j, errno);
 	}
@@ -432,7 +444,7 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
     volatile sig_atomic_t *stop)
 {
 	struct run r = { .peer = peer, .dirfd = dirfd, .o = o, .st = st,
-	    .n = n };
+	    .n = n, .t0 = now_ms() };
 	size_t i, before = st->done, bad;
 	int64_t tick = now_ms() + TICK_MS;
 	struct job *j;
