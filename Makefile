@@ -273,11 +273,13 @@ $(B)/bench/relay: bench/relay.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
 # Programs to PREFIX/bin, mount.dvrfs (a link to dvrfs) to SBINDIR, man
-# pages to MANDIR, m4f-origin.service to UNITDIR, the example mount unit
+# pages to MANDIR, m4f-origin.service and dvrfs-restore@.service to
+# UNITDIR, the example mount unit
 # and nginx site to DATADIR. uninstall removes exactly these.
 INSTALLED := $(PROGS:bin/%=$(PREFIX)/bin/%) $(SBINDIR)/mount.dvrfs \
 	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
-	$(UNITDIR)/m4f-origin.service $(DATADIR)/mnt-dvr.mount \
+	$(UNITDIR)/m4f-origin.service $(UNITDIR)/dvrfs-restore@.service \
+	$(DATADIR)/mnt-dvr.mount \
 	$(DATADIR)/nginx-dvrfs.conf
 
 install: all
@@ -291,6 +293,9 @@ install: all
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/m4f-origin.service \
 	    >$(DESTDIR)$(UNITDIR)/m4f-origin.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/m4f-origin.service
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/dvrfs-restore@.service \
+	    >'$(DESTDIR)$(UNITDIR)/dvrfs-restore@.service'
+	chmod 644 '$(DESTDIR)$(UNITDIR)/dvrfs-restore@.service'
 	install -m 644 packaging/mnt-dvr.mount packaging/nginx-dvrfs.conf \
 	    $(DESTDIR)$(DATADIR)/
 
