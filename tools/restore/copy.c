@@ -48,6 +48,7 @@ struct run {
 	size_t		 nretry;
 	size_t		 running;
 	char		*lastdir;	/* the last folder known to exist */
+	char		*syncdir;	/* a folder with renames not synced */
 	int64_t		 t0;		/* ms, the start of the run */
 	uint64_t	 issued;	/* bytes of the transfers started */
 };
@@ -295,11 +296,22 @@ job_commit(struct run *r, struct job *j)
 		return -1;
 	free(j->tmp);
 	j->tmp = NULL;
+	/*
+	 * The folder is synced once its files are done (newest first, they
+	 * come folder by folder) rather than after each rename: the file's
+	 * bytes are durable already, and a rename lost to a crash only
+	 * means one more copy on the next run.
+	 */
 	if ((dir = strndup(j->e->name, slash != NULL ?
 	    (size_t)(slash - j->e->name) : 0)) == NULL)
 		return -1;
-	rc = sync_dir(r->dirfd, dir);
-	free(dir);
+	if (r->syncdir != NULL && strcmp(r->syncdir, dir) == 0) {
+		free(dir);
+		return 0;
+	}
+	rc = r->syncdir != NULL ? sync_dir(r->dirfd, r->syncdir) : 0;
+	free(r->syncdir);
+	r->syncdir = dir;
 	return rc;
 }
 
@@ -502,6 +514,11 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 			tick = now_ms() + TICK_MS;
 		}
 	}
+	if (r.syncdir != NULL && sync_dir(dirfd, r.syncdir) == -1) {
+		log_warn("%s", r.syncdir);
+		st->failed++;
+	}
+	free(r.syncdir);
 	st->bytes_now = st->bytes;
 	curl_multi_cleanup(r.multi);
 	free(r.jobs);

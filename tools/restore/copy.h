@@ -6,7 +6,7 @@
  * else the answer's Repr-Digest; a file with neither is refused),
  * given the peer's mtime, fsync'd, renamed to its name only if that name
  * is still free (an existing local file is never touched), the folder
- * fsync'd. A transient failure (the peer unreachable or stalled for
+ * fsync'd once its files are in. A transient failure (the peer unreachable or stalled for
  * timeout=, a 5xx, a short or damaged answer) is retried with backoff.
  */
 #ifndef DVRFS_COPY_H
