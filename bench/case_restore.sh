@@ -41,18 +41,7 @@ filled() {
 
 start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
 origin_hash_all || note "the origin's recursive listing failed"
-RSYNC_PORT=$(free_port)
-cat >"$W/rsyncd.conf" <<EOF2
-use chroot = no
-[archive]
-path = $BENCH_ARCHIVE
-read only = yes
-uid = root
-gid = root
-EOF2
-bg rsync --daemon --no-detach --config="$W/rsyncd.conf" \
-    --address=127.0.0.1 --port="$RSYNC_PORT" 2>>"$W/rsync.log"
-wait_port "$RSYNC_PORT"
+start_rsyncd || { echo "skip: the rsync daemon did not start"; exit 0; }
 origin_lo=$ORIGIN_PORT rsync_lo=$RSYNC_PORT
 start_relay "$ORIGIN_PORT" && origin_wan=$RELAY_PORT || exit 1
 start_relay "$RSYNC_PORT" && rsync_wan=$RELAY_PORT || exit 1

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,19 +156,15 @@ on_body(char *ptr, size_t sz, size_t nm, void *arg)
 static size_t
 on_header(char *ptr, size_t sz, size_t nm, void *arg)
 {
-	static const char name[] = ANSWER_REPR_DIGEST ":";
 	struct job *j = arg;
-	size_t n = sz * nm, k = sizeof(name) - 1;
+	size_t n = sz * nm;
 
 	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
 		j->repr[0] = '\0';
-	else if (n > k && n - k < sizeof(j->repr) &&
-	    strncasecmp(ptr, name, k) == 0) {
-		memcpy(j->repr, ptr + k, n - k);
-		j->repr[n - k] = '\0';
-		j->repr[strcspn(j->repr, "\r\n")] = '\0';
-	}
-	return sz * nm;
+	else
+		m4f_header_value(ptr, n, ANSWER_REPR_DIGEST, j->repr,
+		    sizeof(j->repr));
+	return n;
 }
 
 /* Drops what job j holds: its transfer, its temporary file. */

@@ -174,22 +174,12 @@ body_write(char *ptr, size_t sz, size_t nm, void *arg)
 static size_t
 body_header(char *ptr, size_t sz, size_t nm, void *arg)
 {
-	static const char name[] = M4F_BODY_SHA256 ":";
 	struct body *b = arg;
-	size_t n = sz * nm, k = sizeof(name) - 1;
+	char v[M4F_SHA256_HEX + 2];
 
-	if (n > k && strncasecmp(ptr, name, k) == 0) {
-		ptr += k, n -= k;
-		while (n > 0 && (*ptr == ' ' || *ptr == '\t'))
-			ptr++, n--;
-		while (n > 0 && (ptr[n - 1] == '\r' || ptr[n - 1] == '\n' ||
-		    ptr[n - 1] == ' '))
-			n--;
-		if (n == M4F_SHA256_HEX) {
-			memcpy(b->sha, ptr, n);
-			b->sha[n] = '\0';
-		}
-	}
+	if (m4f_header_value(ptr, sz * nm, M4F_BODY_SHA256, v, sizeof(v)) &&
+	    strlen(v) == M4F_SHA256_HEX)
+		memcpy(b->sha, v, sizeof(b->sha));
 	return sz * nm;
 }
 
