@@ -33,9 +33,10 @@ LDLIBS	+= -pthread -lm
 B	:= build
 
 # One flat object list per library. common/ is what every program
-# links: logging and the M4F wire protocol.
-COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o
-INDEX_OBJS := $(B)/index/bitmap.o $(B)/index/dvrpath.o \
+# links: logging, the M4F wire protocol, DVR path times, mount options.
+COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o \
+	$(B)/common/dvrpath.o $(B)/common/opts.o
+INDEX_OBJS := $(B)/index/bitmap.o \
 	      $(B)/index/store_sql.o $(B)/index/store_data.o \
 	      $(B)/index/store_ns.o $(B)/index/store_expire.o $(B)/index/store.o
 FETCHER_OBJS := $(B)/fetcher/job.o $(B)/fetcher/bundle.o \
@@ -64,11 +65,20 @@ STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
 	$(B)/tools/status/status_html.o
 STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
+# dvrfs-restore: the gap rule and the plan are testable without the
+# network.
+RESTORE_LIB_OBJS := $(B)/tools/restore/gaps.o $(B)/tools/restore/plan.o
+RESTORE_OBJS := $(B)/tools/restore/dvrfs-restore.o \
+	$(B)/tools/restore/peer.o $(B)/tools/restore/copy.o \
+	$(B)/tools/restore/local.o $(RESTORE_LIB_OBJS)
+PKGS_RESTORE := libcurl libcrypto
 
-PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
+PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status \
+	bin/dvrfs-restore
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f answer options bitmap store fetcher status playback
+UNIT_TESTS := m4f answer options bitmap store fetcher status playback \
+	restore
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh tests/it_dvr_fake.sh \
@@ -81,9 +91,10 @@ IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh test
 IT_TESTS += tests/it_faults_kill.sh tests/it_faults_link.sh \
 	tests/it_faults_corrupt.sh tests/it_faults_key.sh tests/it_faults_load.sh
 IT_TESTS += tests/it_faults_liar.sh tests/it_faults_diskfull.sh
+IT_TESTS += tests/it_restore.sh
 
 MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
-	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8
+	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8 docs/man/dvrfs-restore.8
 
 .PHONY: all check unit integration mancheck deps bench install uninstall clean
 .PHONY: fuzz check-asan check-valgrind demo depcheck
@@ -121,6 +132,10 @@ bin/dvrfs-status: $(STATUS_OBJS) $(LIBINDEX) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
 	    $(call pkg_libs,$(PKGS_INDEX) $(PKGS_COMMON)) $(LDLIBS)
+bin/dvrfs-restore: $(RESTORE_OBJS) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ \
+	    $(call pkg_libs,$(PKGS_RESTORE) $(PKGS_COMMON)) $(LDLIBS)
 
 # Stops a build on a machine without the build dependencies with the
 # packages to install, before the compiler fails on a missing header.
@@ -155,6 +170,12 @@ $(B)/tests/check_status: tests/check_status.c $(STATUS_LIB_OBJS) $(LIBS)
 	    $(LDFLAGS) -o $@ $< $(STATUS_LIB_OBJS) $(LIBS) \
 	    $(call pkg_libs,$(LIBS_PKGS)) $(LDLIBS) $(CHECK_LIBS)
 
+$(B)/tests/check_restore: tests/check_restore.c $(RESTORE_LIB_OBJS) $(LIBCOMMON)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itools/restore $(ALL_CFLAGS) $(CHECK_CFLAGS) \
+	    $(LDFLAGS) -o $@ $< $(RESTORE_LIB_OBJS) $(LIBCOMMON) \
+	    $(call pkg_libs,$(PKGS_COMMON)) $(LDLIBS) $(CHECK_LIBS)
+
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
 $(B)/tests/check_%: tests/check_%.c $(LIBS)
 	@mkdir -p $(@D)
@@ -175,8 +196,8 @@ FUZZ_SRC_feed := common/m4f.c
 FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
 	tools/origin/origin_fs.c tools/origin/origin_hash.c \
 	tools/origin/origin_feed.c
-FUZZ_SRC_options := fusefs/options.c common/m4f.c
-FUZZ_SRC_dvrpath := index/dvrpath.c
+FUZZ_SRC_options := fusefs/options.c common/opts.c common/m4f.c
+FUZZ_SRC_dvrpath := common/dvrpath.c
 FUZZ_SRC_sizes := common/m4f.c
 FUZZ_SRC_playback := fusefs/playback.c
 FUZZ_SRC_digest := common/answer.c
@@ -257,11 +278,13 @@ $(B)/bench/relay: bench/relay.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
 # Programs to PREFIX/bin, mount.dvrfs (a link to dvrfs) to SBINDIR, man
-# pages to MANDIR, m4f-origin.service to UNITDIR, the example mount unit
+# pages to MANDIR, m4f-origin.service and dvrfs-restore@.service to
+# UNITDIR, the example mount unit
 # and nginx site to DATADIR. uninstall removes exactly these.
 INSTALLED := $(PROGS:bin/%=$(PREFIX)/bin/%) $(SBINDIR)/mount.dvrfs \
 	$(foreach m,$(MANPAGES),$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
-	$(UNITDIR)/m4f-origin.service $(DATADIR)/mnt-dvr.mount \
+	$(UNITDIR)/m4f-origin.service $(UNITDIR)/dvrfs-restore@.service \
+	$(DATADIR)/mnt-dvr.mount \
 	$(DATADIR)/nginx-dvrfs.conf
 
 install: all
@@ -275,6 +298,9 @@ install: all
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/m4f-origin.service \
 	    >$(DESTDIR)$(UNITDIR)/m4f-origin.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/m4f-origin.service
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' packaging/dvrfs-restore@.service \
+	    >'$(DESTDIR)$(UNITDIR)/dvrfs-restore@.service'
+	chmod 644 '$(DESTDIR)$(UNITDIR)/dvrfs-restore@.service'
 	install -m 644 packaging/mnt-dvr.mount packaging/nginx-dvrfs.conf \
 	    $(DESTDIR)$(DATADIR)/
 

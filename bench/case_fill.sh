@@ -27,19 +27,10 @@ start_nginx "$BENCH_ARCHIVE" || { echo "skip: nginx did not start"; exit 0; }
 start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
 # The origin hashes the archive once, before anything is measured.
 origin_hash_all || note "the origin's recursive listing failed"
-RSYNC_PORT=$(free_port)
-cat >"$W/rsyncd.conf" <<EOF
-use chroot = no
-[archive]
-path = $BENCH_ARCHIVE
-read only = yes
-uid = root
-gid = root
-EOF
 if command -v rsync >/dev/null; then
-	bg rsync --daemon --no-detach --config="$W/rsyncd.conf" \
-	    --address=127.0.0.1 --port="$RSYNC_PORT" 2>>"$W/rsync.log"
-	wait_port "$RSYNC_PORT"
+	start_rsyncd
+else
+	RSYNC_PORT=$(free_port)
 fi
 nginx_lo=$NGINX_PORT origin_lo=$ORIGIN_PORT rsync_lo=$RSYNC_PORT
 start_relay "$NGINX_PORT" && nginx_wan=$RELAY_PORT || exit 1

@@ -121,6 +121,18 @@ start_origin() {
 	wait_port "$ORIGIN_PORT" 60
 }
 
+# start_rsyncd: an rsync daemon on a free loopback port serving the
+# archive as the module "archive" (rsync://127.0.0.1:PORT/archive/).
+# Sets RSYNC_PORT.
+start_rsyncd() {
+	RSYNC_PORT=$(free_port)
+	printf 'use chroot = no\n[archive]\npath = %s\nread only = yes\nuid = root\ngid = root\n' \
+	    "$BENCH_ARCHIVE" >"$W/rsyncd.conf"
+	bg rsync --daemon --no-detach --config="$W/rsyncd.conf" \
+	    --address=127.0.0.1 --port="$RSYNC_PORT" 2>>"$W/rsync.log"
+	wait_port "$RSYNC_PORT"
+}
+
 # origin_hash_all: lists the whole archive recursively on the origin
 # started by start_origin, so that it hashes every segment now (into its
 # hash cache) and no measured run includes that one-time work.

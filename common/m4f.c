@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -738,4 +739,25 @@ m4f_sha256_hex(const void *buf, size_t len, char hex[M4F_SHA256_HEX + 1])
 		return -1;
 	m4f_hex_encode(md, sizeof(md), hex);
 	return 0;
+}
+
+int
+m4f_header_value(const char *line, size_t n, const char *name, char *dst,
+    size_t dstsz)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || line[k] != ':' || strncasecmp(line, name, k) != 0)
+		return 0;
+	line += k + 1, n -= k + 1;
+	while (n > 0 && (*line == ' ' || *line == '\t'))
+		line++, n--;
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
+	    line[n - 1] == ' ' || line[n - 1] == '\t'))
+		n--;
+	if (n >= dstsz)
+		return 0;
+	memcpy(dst, line, n);
+	dst[n] = '\0';
+	return 1;
 }

@@ -164,4 +164,13 @@ char	*m4f_unescape(const char *src, size_t len, int in_path);
  */
 char	*m4f_escape_path(const char *path);
 
+/*
+ * The value of header line (n bytes, as libcurl hands it over, CRLF
+ * included) if its field is name (any case), without the white space
+ * around it, into dst. Returns 1 if it was that field and the value
+ * fits, else 0.
+ */
+int	m4f_header_value(const char *line, size_t n, const char *name,
+	    char *dst, size_t dstsz);
+
 #endif

@@ -585,6 +585,24 @@ START_TEST(listing_large)
 }
 END_TEST
 
+START_TEST(header_value)
+{
+	static const char line[] = "Repr-Digest:  sha-256=:AAAA=: \r\n";
+	char v[64];
+
+	ck_assert_int_eq(m4f_header_value(line, strlen(line), "repr-digest",
+	    v, sizeof(v)), 1);
+	ck_assert_str_eq(v, "sha-256=:AAAA=:");
+	ck_assert_int_eq(m4f_header_value(line, strlen(line), "Repr",
+	    v, sizeof(v)), 0);
+	ck_assert_int_eq(m4f_header_value(line, strlen(line), "Repr-Digest",
+	    v, 8), 0);
+	ck_assert_int_eq(m4f_header_value("X: \r\n", 5, "x", v,
+	    sizeof(v)), 1);
+	ck_assert_str_eq(v, "");
+}
+END_TEST
+
 static Suite *
 m4f_suite(void)
 {
@@ -613,6 +631,7 @@ m4f_suite(void)
 	tcase_add_test(core, feed_bad);
 	tcase_add_test(core, unescape);
 	tcase_add_test(core, escape);
+	tcase_add_test(core, header_value);
 	tcase_add_test(lim, auth_clock);
 	tcase_add_test(lim, auth_header_nospace);
 	tcase_add_test(lim, numbers);

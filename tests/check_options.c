@@ -81,9 +81,77 @@ START_TEST(defaults_and_options)
 	ck_assert_int_eq(o.replicate, 0);
 	ck_assert_ptr_null(o.streams);
 
-	ck_assert_int_eq(parse("h:/s", "replicate,streams=a+b:c,store=/x"), 0);
+	ck_assert_int_eq(parse("h:/s", "replicate,streams=a+b+c,store=/x"), 0);
 	ck_assert_uint_eq(o.nstreams, 3);
 	ck_assert_str_eq(o.streams[2], "c");
+}
+END_TEST
+
+/* streams=NAME:DEPTH, as Flussonic configures a depth per stream. */
+START_TEST(stream_depths)
+{
+	ck_assert_int_eq(parse("h:/s", "store=/x,replicate,depth=1h,"
+	    "streams=news:30d+sport:7d+weather"), 0);
+	ck_assert_uint_eq(o.nstreams, 3);
+	ck_assert_str_eq(o.streams[0], "news");
+	ck_assert_str_eq(o.streams[1], "sport");
+	ck_assert_str_eq(o.streams[2], "weather");
+	ck_assert_ptr_null(o.streams[3]);
+	ck_assert_int_eq(o.stream_depth[0], 30 * 86400);
+	ck_assert_int_eq(o.stream_depth[1], 7 * 86400);
+	ck_assert_int_eq(o.stream_depth[2], 0);
+	ck_assert_int_eq(opts_stream_depth(&o, "news"), 30 * 86400);
+	ck_assert_int_eq(opts_stream_depth(&o, "weather"), 3600);
+	ck_assert_int_eq(opts_stream_depth(&o, "other"), 3600);
+	ck_assert_int_eq(opts_stream_wanted(&o, "sport", 5), 1);
+	ck_assert_int_eq(opts_stream_wanted(&o, "sportx", 6), 0);
+
+	/* The comma form, and a+b with depths. */
+	ck_assert_int_eq(parse("h:/s", "store=/x,replicate,streams=a:10m,"
+	    "b:30m,c,depth=2h"), 0);
+	ck_assert_uint_eq(o.nstreams, 3);
+	ck_assert_int_eq(opts_stream_depth(&o, "a"), 600);
+	ck_assert_int_eq(opts_stream_depth(&o, "b"), 1800);
+	ck_assert_int_eq(opts_stream_depth(&o, "c"), 7200);
+
+	ck_assert_int_eq(parse("h:/s", "store=/x"), 0);
+	ck_assert_int_eq(opts_stream_wanted(&o, "any", 3), 1);
+	ck_assert_int_eq(opts_stream_depth(&o, "any"), 7 * 86400);
+}
+END_TEST
+
+/* dvrfs-restore's -o: the options that apply to it, no others. */
+START_TEST(restore_vocabulary)
+{
+	opts_clear(&o);
+	opts_init(&o);
+	ck_assert_int_eq(opts_spec(&o, "m4f://peer:8001/storage", err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(opts_list(&o, "depth=1h,streams=a:5m+b,port=9,"
+	    "replication_port=8002,cluster_key=k,bwlimit=1M,transfers=2,"
+	    "timeout=3,cafile=/ca", OPTS_RESTORE, 0, err, sizeof(err)), 0);
+	opts_default_port(&o);
+	ck_assert_int_eq(o.port, 9);
+	ck_assert_int_eq(o.depth, 3600);
+	ck_assert_int_eq(opts_stream_depth(&o, "a"), 300);
+	ck_assert_int_eq(o.replication_port, 8002);
+	ck_assert_int_eq(o.transfers, 2);
+	ck_assert_int_eq(o.timeout, 3);
+	ck_assert_uint_eq(o.bwlimit, 1u << 20);
+	ck_assert_str_eq(o.cafile, "/ca");
+
+	ck_assert_int_eq(opts_list(&o, "store=/x", OPTS_RESTORE, 0, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not an option of dvrfs-restore"));
+	ck_assert_int_eq(opts_list(&o, "replicate", OPTS_RESTORE, 0, err,
+	    sizeof(err)), -1);
+	ck_assert_int_eq(opts_list(&o, "_netdev", OPTS_RESTORE, 1, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "_netdev"));
+	ck_assert_int_eq(opts_list(&o, "depth=0", OPTS_RESTORE, 0, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "depth=0"));
+	opts_clear(&o);
 }
 END_TEST
 
@@ -171,6 +239,12 @@ START_TEST(bad_input)
 		{ "h:/s", "store=/s,bogus=1", "bogus=1" },
 		{ "h:/s", "store=/s,frobnicate", "frobnicate" },
 		{ "h:/s", "store=/s,replicate,streams=../x", "../x" },
+		{ "h:/s", "store=/s,replicate,streams=a:7w", "depth of 'a'" },
+		{ "h:/s", "store=/s,replicate,streams=a:", "depth of 'a'" },
+		{ "h:/s", "store=/s,replicate,streams=a:0", "depth of 'a'" },
+		{ "h:/s", "store=/s,replicate,streams=a:367d", "depth of 'a'" },
+		{ "h:/s", "store=/s,replicate,streams=:5m", "bad stream name" },
+		{ "h:/s", "store=/s,replicate,streams=a,b:1x", "depth of 'b'" },
 		{ "h:/s", "store=/s,streams=a", "needs replicate" },
 		{ "h:/s", "store=", "store=" },
 		{ "h:/s", "store=/s,cluster_key=", "cluster_key" },
@@ -228,6 +302,8 @@ options_suite(void)
 	tcase_add_test(core, spec_forms);
 	tcase_add_test(core, defaults_and_options);
 	tcase_add_test(core, key_file);
+	tcase_add_test(core, stream_depths);
+	tcase_add_test(core, restore_vocabulary);
 	tcase_add_test(core, flags);
 	tcase_add_test(limits, durations_and_sizes);
 	tcase_add_test(limits, bad_input);

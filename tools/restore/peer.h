@@ -1,0 +1,59 @@
+/*
+ * peer: dvrfs-restore's requests to the peer's m4f-origin
+ * (docs/protocol.md): the listing (recursive, paged), the feed, and the
+ * curl handle of a file GET, each request signed when a cluster key is
+ * set. Requests go to replication_port when set, else to port.
+ *
+ * Convention: 0 on success, -1 with errno: ECONNREFUSED (the peer could
+ * not be reached or did not answer in time), EACCES (401: the key was
+ * refused), ENOENT (404), EBADMSG (a malformed or damaged answer), EIO
+ * (another error status), ENOMEM.
+ */
+#ifndef DVRFS_PEER_H
+#define DVRFS_PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "m4f.h"
+
+struct dvrfs_opts;
+struct peer;
+
+/* A peer for o's SPEC and options (kept by reference). NULL, errno. */
+struct peer	*peer_new(const struct dvrfs_opts *o);
+void		 peer_free(struct peer *);
+
+/*
+ * Every file under the export's folder sub ("" for the whole export),
+ * with names relative to the export, in the listing's order, into a
+ * malloc'd *v of *n entries (free with peer_entries_free). Folders are
+ * left out. A missing sub is an empty list.
+ */
+int	peer_list(struct peer *, const char *sub, struct m4f_entry **v,
+	    size_t *n);
+void	peer_entries_free(struct m4f_entry *v, size_t n);
+
+/*
+ * One feed request: with *known 0 learns the current seq and epoch
+ * (immediate), else the events after since, waiting up to wait s. The
+ * answer is *out (free with m4f_feed_free).
+ */
+int	peer_feed(struct peer *, int known, uint64_t since, int wait,
+	    struct m4f_feed **out);
+
+/*
+ * A curl handle set up for GET of the export's file rel: URL, signature
+ * (its sig= into reqsig when not NULL), TLS, the timeouts of timeout=.
+ * *hdrs is the header list to free with curl_slist_free_all after the
+ * transfer. NULL, errno.
+ */
+CURL	*peer_file_easy(struct peer *, const char *rel,
+	    struct curl_slist **hdrs);
+
+/* The errno of a failed transfer: curl's code and the HTTP status. */
+int	peer_errno(CURLcode rc, long status);
+
+#endif
