@@ -43,8 +43,9 @@ struct failed {
 struct crawler {
 	struct fetcher	*fetcher;
 	struct store	*store;
-	int64_t		 depth;
+	int64_t		 depth;		/* the longest of all streams' */
 	char	       **streams;	/* NULL or NULL-terminated */
+	int64_t		*sdepth;	/* per streams[i]; NULL: all depth */
 	int		 replicate;
 	size_t		 window;
 
@@ -80,17 +81,28 @@ now_s(void)
 	return (int64_t)time(NULL);
 }
 
+/*
+ * The depth of stream name in seconds, or 0 when it is not replicated
+ * (not in streams=).
+ */
+static int64_t
+stream_depth(struct crawler *cr, const char *name)
+{
+	size_t i;
+
+	if (cr->streams == NULL)
+		return cr->depth;
+	for (i = 0; cr->streams[i] != NULL; i++)
+		if (strcmp(cr->streams[i], name) == 0)
+			return cr->sdepth != NULL && cr->sdepth[i] > 0 ?
+			    cr->sdepth[i] : cr->depth;
+	return 0;
+}
+
 static int
 wanted_stream(struct crawler *cr, const char *name)
 {
-	char **s;
-
-	if (cr->streams == NULL)
-		return 1;
-	for (s = cr->streams; *s != NULL; s++)
-		if (strcmp(*s, name) == 0)
-			return 1;
-	return 0;
+	return stream_depth(cr, name) > 0;
 }
 
 /* The time a file stands for: its DVR path's, else its mtime. */
@@ -160,7 +172,10 @@ walk(struct crawler *cr, uint64_t id, const char *rel, int64_t cutoff,
 		if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", e->name) < 0)
 			break;
 		if (e->type == STORE_DIR) {
-			if (depth > 0 || wanted_stream(cr, e->name))
+			/* A stream folder: its own depth from here down. */
+			if (depth == 0 && (t = stream_depth(cr, e->name)) > 0)
+				walk(cr, e->id, path, now_s() - t, 1);
+			else if (depth > 0)
 				walk(cr, e->id, path, cutoff, depth + 1);
 		} else if (e->state != STORE_COMPLETE && depth > 0 &&
 		    (t = file_time(path, e)) >= cutoff)
@@ -176,6 +191,26 @@ newest_first(const void *a, const void *b)
 	const struct work *x = a, *y = b;
 
 	return x->t < y->t ? 1 : x->t > y->t ? -1 : 0;
+}
+
+/*
+ * Retention: everything by the longest depth (and the size cap), then
+ * each stream with a shorter depth of its own. Returns the files dropped.
+ */
+static ssize_t
+expire(struct crawler *cr, int64_t now)
+{
+	ssize_t n, all;
+	size_t i;
+
+	if ((all = store_expire(cr->store, now, cr->depth)) == -1)
+		all = 0;
+	for (i = 0; cr->sdepth != NULL && cr->streams[i] != NULL; i++)
+		if (cr->sdepth[i] > 0 && cr->sdepth[i] < cr->depth &&
+		    (n = store_expire_under(cr->store, cr->streams[i], now,
+		    cr->sdepth[i])) > 0)
+			all += n;
+	return all;
 }
 
 static void
@@ -396,21 +431,19 @@ next_work(struct crawler *cr, enum fetch_prio *prio)
 	return id;
 }
 
-/* Is rel in a wanted stream (its first component)? */
-static int
-in_streams(struct crawler *cr, const char *rel)
+/* The depth of the stream rel is in (its first component), 0: none. */
+static int64_t
+depth_of(struct crawler *cr, const char *rel)
 {
 	const char *slash = strchr(rel, '/');
 	char name[256];
 	size_t n;
 
-	if (cr->streams == NULL)
-		return 1;
 	if (slash == NULL || (n = (size_t)(slash - rel)) >= sizeof(name))
-		return 0;
+		return cr->streams == NULL ? cr->depth : 0;
 	memcpy(name, rel, n);
 	name[n] = '\0';
-	return wanted_stream(cr, name);
+	return stream_depth(cr, name);
 }
 
 /*
@@ -421,13 +454,14 @@ static int
 still_wanted(struct crawler *cr, uint64_t id, uint64_t *size)
 {
 	struct store_ent e;
+	int64_t d;
 	char *rel;
 	int want;
 
 	if (store_get(cr->store, id, &e) == -1 || e.type != STORE_FILE ||
 	    e.state == STORE_COMPLETE || (rel = store_path(cr->store, id)) == NULL)
 		return 0;
-	want = file_time(rel, &e) >= now_s() - cr->depth && in_streams(cr, rel);
+	want = (d = depth_of(cr, rel)) > 0 && file_time(rel, &e) >= now_s() - d;
 	free(rel);
 	*size = e.size;
 	return want;
@@ -538,7 +572,7 @@ crawler_main(void *arg)
 		pthread_mutex_unlock(&cr->lock);
 		now = now_s();
 		if (now - last_expire >= EXPIRE_EVERY) {
-			if ((n = store_expire(cr->store, now, cr->depth)) > 0) {
+			if ((n = expire(cr, now)) > 0) {
 				pthread_mutex_lock(&cr->lock);
 				cr->st.expired += (uint64_t)n;
 				pthread_mutex_unlock(&cr->lock);
@@ -604,6 +638,15 @@ crawler_new(struct fetcher *fetcher, struct store *store,
 		for (i = 0; i < n; i++)
 			if ((cr->streams[i] = strdup(conf->streams[i])) == NULL)
 				goto fail;
+		if (conf->stream_depth != NULL) {
+			if ((cr->sdepth = calloc(n, sizeof(int64_t))) == NULL)
+				goto fail;
+			memcpy(cr->sdepth, conf->stream_depth,
+			    n * sizeof(int64_t));
+			for (i = 0; i < n; i++)
+				if (cr->sdepth[i] > cr->depth)
+					cr->depth = cr->sdepth[i];
+		}
 	}
 	pthread_mutex_init(&cr->lock, NULL);
 	pthread_cond_init(&cr->cond, NULL);
@@ -619,6 +662,7 @@ fail:
 		for (i = 0; i < n; i++)
 			free(cr->streams[i]);
 	free(cr->streams);
+	free(cr->sdepth);
 	free(cr);
 	return NULL;
 }
@@ -653,6 +697,7 @@ crawler_free(struct crawler *cr)
 		for (s = cr->streams; *s != NULL; s++)
 			free(*s);
 	free(cr->streams);
+	free(cr->sdepth);
 	free(cr->pending);
 	free(cr);
 }

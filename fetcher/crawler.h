@@ -23,6 +23,8 @@ struct crawler;
 struct crawler_conf {
 	int64_t		 depth;		/* seconds */
 	const char *const *streams;	/* NULL: every stream; else NULL-ended */
+	const int64_t	*stream_depth;	/* NULL, or one per stream: seconds,
+					   0 for depth */
 	int		 replicate;	/* 0: retention only */
 	int		 transfers;	/* requests kept queued: 2 × this */
 };

@@ -198,6 +198,7 @@ start_work(struct mount *m)
 	struct crawler_conf cc = {
 		.depth = o->depth,
 		.streams = (const char *const *)o->streams,
+		.stream_depth = o->stream_depth,
 		.replicate = o->replicate,
 		.transfers = o->transfers,
 	};

@@ -217,6 +217,15 @@ void	store_touch(struct store *, uint64_t id);
 ssize_t	store_expire(struct store *, int64_t now, int64_t depth);
 
 /*
+ * Retention of one folder with a depth of its own (a stream with a
+ * shorter depth than the store's): drops the local data of the files
+ * below rel older than depth seconds at time now. A missing folder drops
+ * nothing. Returns the number of files dropped, or -1.
+ */
+ssize_t	store_expire_under(struct store *, const char *rel, int64_t now,
+	    int64_t depth);
+
+/*
  * The size cap (conf.max_bytes, 0 for none) in *cap and, when there is
  * one, the bytes of local data now in *used. Returns 0, or -1.
  */

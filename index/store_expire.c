@@ -45,18 +45,23 @@ local_bytes(struct store *s, uint64_t *out)
 	return rc == SQLITE_ROW ? 0 : store_sqlerr(&s->wr, rc, "quota");
 }
 
-/* Drops what is older than cutoff; s->wlock held, in a transaction. */
+/*
+ * Drops what is older than cutoff, below folder dir (0: everywhere);
+ * s->wlock held, in a transaction.
+ */
 static ssize_t
-expire_old(struct store *s, int64_t cutoff)
+expire_old(struct store *s, int64_t cutoff, uint64_t dir)
 {
 	sqlite3_stmt *st;
 	uint64_t *ids;
 	size_t n, i;
 	ssize_t r = 0;
 
-	if ((st = store_q(&s->wr, Q_EXPIRED)) == NULL)
+	if ((st = store_q(&s->wr, dir ? Q_EXPIRED_UNDER : Q_EXPIRED)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, cutoff);
+	if (dir)
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)dir);
 	if (store_ids(&s->wr, st, &ids, &n) == -1)
 		return -1;
 	for (i = 0; i < n && r != -1; i++)
@@ -113,13 +118,36 @@ store_expire(struct store *s, int64_t now, int64_t depth)
 	pthread_mutex_lock(&s->wlock);
 	if ((r = store_begin(&s->wr)) == 0) {
 		if (depth > 0)
-			old = expire_old(s, cutoff);
+			old = expire_old(s, cutoff, 0);
 		if (old != -1 && s->max_bytes > 0)
 			cap = evict(s, cutoff);
 		r = store_end(&s->wr, old == -1 || cap == -1 ? -1 : 0);
 	}
 	pthread_mutex_unlock(&s->wlock);
 	return r == -1 ? -1 : old + cap;
+}
+
+ssize_t
+store_expire_under(struct store *s, const char *rel, int64_t now,
+    int64_t depth)
+{
+	struct store_ent dir;
+	ssize_t old = -1;
+	int r;
+
+	if (s->ro || depth <= 0) {
+		errno = s->ro ? EROFS : EINVAL;
+		return -1;
+	}
+	if (store_resolve(s, rel, &dir) == -1)
+		return errno == ENOENT ? 0 : -1;
+	pthread_mutex_lock(&s->wlock);
+	if ((r = store_begin(&s->wr)) == 0) {
+		old = expire_old(s, now - depth, dir.id);
+		r = store_end(&s->wr, old == -1 ? -1 : 0);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return r == -1 ? -1 : old;
 }
 
 uint64_t

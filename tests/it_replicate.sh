@@ -202,4 +202,33 @@ check "none through the main port ($n_main)" test "$n_main" -eq 0
 f=$(cd "$ROOT" && find sport -type f | sort | sed -n 200p)
 check "a viewer's read is right" cmp -s "$ROOT/$f" "$MNT/$f"
 check "and went to the main port" grep -q "GET [^ ]*/$f " "$T/main.log"
+fusermount3 -u "$MNT"
+
+# 7. A depth per stream: streams=news:10m+sport copies 10 minutes of news
+#    and depth= (30 minutes) of sport, and retention drops each by its own.
+S5=$T/store5
+local_of() { (cd "$S5/data" 2>/dev/null && find "$1" -name '*.ts' | sort); }
+has_all() {	# STREAM DEPTH: every segment of it within DEPTH (but the
+		# last 10 s) is local
+	[ -z "$(comm -23 <(within "$2" 10 | grep "^$1/") <(local_of "$1"))" ]
+}
+none_older() {	# STREAM DEPTH: nothing local older than DEPTH (+ 20 s)
+	[ -z "$(comm -13 <(within $(($2 + 20)) | grep "^$1/") <(local_of "$1"))" ]
+}
+both() { has_all news "$1" && has_all sport "$2"; }
+neither_older() { none_older news "$1" && none_older sport "$2"; }
+dvrfs "$S5" "$MNT" depth=30m,replicate,streams=news:30m+sport,transfers=8
+check "streams=news:30m+sport: 30 minutes of both" wait_for 90 both 1800 1800
+fusermount3 -u "$MNT"
+dvrfs "$S5" "$MNT" depth=30m,replicate,streams=news:10m+sport
+check "remounted with news:10m: news older than 10 minutes leaves" \
+	wait_for 30 none_older news 600
+check "… while sport keeps its 30 minutes (depth=)" has_all sport 1780
+check "… and news its last 10 minutes" has_all news 590
+fusermount3 -u "$MNT"
+S5=$T/store6
+dvrfs "$S5" "$MNT" depth=30m,replicate,streams=news:5m+sport:1m
+check "a fresh store with news:5m+sport:1m copies 5 and 1 minutes" \
+	wait_for 60 both 300 60
+check "… and nothing older" neither_older 300 60
 finish
