@@ -83,7 +83,7 @@ UNIT_TESTS := m4f answer options bitmap store fetcher status playback \
 # Integration tests, run in this order.
 IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh tests/it_dvr_fake.sh \
 	tests/it_store_crash.sh \
-	tests/it_store_enospc.sh tests/it_mount.sh tests/it_replicate.sh \
+	tests/it_store_enospc.sh tests/it_mount.sh tests/it_listing.sh tests/it_replicate.sh \
 	tests/it_status.sh tests/it_observe.sh tests/it_playback.sh \
 	tests/it_fuzz_replay.sh tests/it_scaleout.sh tests/it_demo.sh \
 	tests/it_fresh_clone.sh

@@ -24,6 +24,9 @@
 
 #define FILE_TIMEOUT	3600.0	/* closed segments never change */
 #define DIR_TIMEOUT	1.0	/* the live edge does */
+#define CLOSED_TIMEOUT	3600.0	/* a DVR folder whose time is over */
+#define CLOSED_SETTLE	60	/* seconds after its end it is closed */
+#define SNAP_SLOTS	64	/* folder listings kept between readdirs */
 #define NEG_TIMEOUT	1.0
 #define RELIST_AFTER	2	/* seconds before a miss re-lists a folder */
 #define READDIR_TTL	5	/* seconds a listing is good for readdir */
@@ -59,6 +62,13 @@ struct fs {
 	int64_t		 mounted;	/* wall clock at fs_new(): the root's
 					   times until the primary gives one */
 	struct vf	*vf;		/* playlists and range files */
+	int		 no_opendir;	/* the kernel opens folders without
+					   asking, and keeps their listings:
+					   readdirs come with no handle */
+	pthread_mutex_t	 slock;
+	struct dirsnap	*slots[SNAP_SLOTS];	/* under slock: the last
+						   listing read of a folder,
+						   by inode */
 
 	/* Counters, atomic. */
 	uint64_t	 reads_local, reads_fetched, reads_failed;
@@ -98,6 +108,13 @@ struct dirsnap {
 	size_t		 n, cap;
 	char		*names;
 	size_t		 nlen, ncap;
+	int		 loaded;	/* v holds the entries: a closed
+					   folder's are read at the first
+					   readdir, which the kernel's cache
+					   of its listing mostly spares */
+	uint64_t	 ino;		/* in fs.slots: its folder */
+	int		 refs;		/* in fs.slots: under fs.slock, the
+					   slot's and each reader's */
 };
 
 static int64_t
@@ -120,8 +137,10 @@ read_errno(int e)
 	}
 }
 
+static int closed_dir(struct fs *, const struct store_ent *, int64_t *);
+
 static void
-ent_to_stat(const struct fs *fs, const struct store_ent *e, struct stat *st)
+ent_to_stat(struct fs *fs, const struct store_ent *e, struct stat *st)
 {
 	int64_t t = e->mtime;
 
@@ -129,6 +148,14 @@ ent_to_stat(const struct fs *fs, const struct store_ent *e, struct stat *st)
 	 * folder shows the mount's time for "..", not 1970. */
 	if (e->id == STORE_ROOT_ID && t == 0)
 		t = fs->mounted;
+	/*
+	 * A folder still being recorded into is dated by its last listing
+	 * too: when the kernel keeps folders' listings (no_opendir), a new
+	 * date is what makes it read a listing again.
+	 */
+	if (fs->no_opendir && e->type == STORE_DIR && e->listed > t &&
+	    !closed_dir(fs, e, NULL))
+		t = e->listed;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = e->id;
 	if (e->type == STORE_DIR) {
@@ -147,16 +174,59 @@ ent_to_stat(const struct fs *fs, const struct store_ent *e, struct stat *st)
 	st->st_atim.tv_sec = t;
 }
 
+/*
+ * The end of the time DVR folder rel can hold (STREAM/YYYY … /HH, or a
+ * minute folder below an hour), or 0 when rel is no DVR folder.
+ */
+static int64_t
+folder_end(const char *rel)
+{
+	char probe[PATH_MAX];
+	int64_t t, span;
+
+	if (dvrpath_span(rel, &t, &span) == 0)
+		return t + span;
+	/* A minute: the time of its first possible segment, plus 60 s. */
+	if ((size_t)snprintf(probe, sizeof(probe), "%s/00.ts", rel) <
+	    sizeof(probe) && dvrpath_time(probe, &t, NULL) == 0)
+		return t + 60;
+	return 0;
+}
+
+/*
+ * Whether folder e is closed: a DVR folder whose time ended more than
+ * CLOSED_SETTLE s ago, so that no recorder writes into it any more. Its
+ * entries and listing may then stay in the kernel's caches; a change
+ * the primary makes anyway comes through the feed, which invalidates
+ * them (fs_changed). *end (may be NULL) receives the folder's end.
+ */
+static int
+closed_dir(struct fs *fs, const struct store_ent *e, int64_t *end)
+{
+	int64_t t;
+	char *rel;
+
+	if (e->type != STORE_DIR || e->id == STORE_ROOT_ID ||
+	    (rel = store_path(fs->store, e->id)) == NULL)
+		return 0;
+	t = folder_end(rel);
+	free(rel);
+	if (end != NULL)
+		*end = t;
+	return t != 0 && t + CLOSED_SETTLE < now_s();
+}
+
 static void
-ent_to_entry(const struct fs *fs, const struct store_ent *e,
+ent_to_entry(struct fs *fs, const struct store_ent *e,
     struct fuse_entry_param *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->ino = e->id;
 	p->generation = 1;
 	ent_to_stat(fs, e, &p->attr);
-	p->attr_timeout = e->type == STORE_DIR ? DIR_TIMEOUT : FILE_TIMEOUT;
-	p->entry_timeout = e->type == STORE_DIR ? DIR_TIMEOUT : FILE_TIMEOUT;
+	p->attr_timeout = e->type != STORE_DIR ? FILE_TIMEOUT :
+	    closed_dir(fs, e, NULL) ? CLOSED_TIMEOUT : DIR_TIMEOUT;
+	p->entry_timeout = p->attr_timeout;
 }
 
 /*
@@ -252,6 +322,19 @@ do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
 	return errno == ENOENT ? ENOENT : EIO;
 }
 
+/*
+ * Whether the primary answered the last request: a folder already listed
+ * is not listed again while it does not (it is served as last seen).
+ */
+static int
+primary_up(struct fs *fs)
+{
+	struct fetcher_stats st;
+
+	fetcher_stats(fs->fetcher, &st);
+	return st.connected;
+}
+
 static void
 fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -282,6 +365,16 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	} else
 		rc = do_lookup(fs, parent, name, &e);
+	/*
+	 * The kernel keeps folders' listings (no_opendir) and looks a folder
+	 * up again once its entry times out: a folder still recorded into is
+	 * listed again then, and its new date (ent_to_stat) makes the kernel
+	 * drop the listing it kept.
+	 */
+	if (rc == 0 && fs->no_opendir && e.type == STORE_DIR &&
+	    e.listed != 0 && now_s() - e.listed > READDIR_TTL &&
+	    primary_up(fs) && !closed_dir(fs, &e, NULL))
+		rc = ensure_listed(fs, &e, READDIR_TTL);
 	if (rc == 0) {
 		ent_to_entry(fs, &e, &p);
 		fuse_reply_entry(req, &p);
@@ -313,8 +406,8 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	ent_to_stat(fs, &e, &st);
-	fuse_reply_attr(req, &st, e.type == STORE_DIR ? DIR_TIMEOUT :
-	    FILE_TIMEOUT);
+	fuse_reply_attr(req, &st, e.type != STORE_DIR ? FILE_TIMEOUT :
+	    closed_dir(fs, &e, NULL) ? CLOSED_TIMEOUT : DIR_TIMEOUT);
 }
 
 static int
@@ -373,38 +466,126 @@ list_add(void *arg, const struct store_ent *e)
 	return l->n >= l->cap;
 }
 
-/* The folder's entries as they are when it is opened. */
+/* Reads folder ino's entries into s; 0 or a positive errno value. */
+static int
+snap_load(struct fs *fs, fuse_ino_t ino, struct dirsnap *s)
+{
+	if (store_readdir(fs->store, ino, NULL, SIZE_MAX, snap_add, s) == -1)
+		return EIO;
+	s->loaded = 1;
+	return 0;
+}
+
+/*
+ * A listing of folder ino: listed from the primary first when it may be
+ * out of date (a closed folder listed since it closed never is). Its
+ * entries are read now, or when first asked for if lazy is set and the
+ * folder is closed (*closed says which). NULL with *rc, a positive errno.
+ */
+static struct dirsnap *
+snap_new(struct fs *fs, fuse_ino_t ino, int lazy, int *closed, int *rc)
+{
+	struct dirsnap *s;
+	struct store_ent d;
+	int64_t end = 0;
+
+	if (store_get(fs->store, ino, &d) == -1) {
+		*rc = errno == ENOENT ? ENOENT : EIO;
+		return NULL;
+	}
+	if (d.type != STORE_DIR) {
+		*rc = ENOTDIR;
+		return NULL;
+	}
+	*closed = closed_dir(fs, &d, &end);
+	if ((*rc = ensure_listed(fs, &d, *closed && d.listed > end +
+	    CLOSED_SETTLE ? -1 : READDIR_TTL)) != 0)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		*rc = ENOMEM;
+		return NULL;
+	}
+	if ((!lazy || !*closed) && (*rc = snap_load(fs, ino, s)) != 0) {
+		snap_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * The listing for a readdir that came without a handle (no_opendir): a
+ * new one at offset 0, where the kernel starts reading a folder, else
+ * the one read last for this folder. Returned with a reference, given
+ * back with snap_put(); NULL with *rc.
+ */
+static struct dirsnap *
+snap_get(struct fs *fs, fuse_ino_t ino, off_t off, int *rc)
+{
+	size_t k = (size_t)(ino % SNAP_SLOTS);
+	struct dirsnap *s, *old;
+	int closed;
+
+	if (off > 0) {
+		pthread_mutex_lock(&fs->slock);
+		if ((s = fs->slots[k]) != NULL && s->ino == ino) {
+			s->refs++;
+			pthread_mutex_unlock(&fs->slock);
+			return s;
+		}
+		pthread_mutex_unlock(&fs->slock);
+	}
+	if ((s = snap_new(fs, ino, 0, &closed, rc)) == NULL)
+		return NULL;
+	s->ino = ino;
+	s->refs = 2;
+	pthread_mutex_lock(&fs->slock);
+	old = fs->slots[k];
+	fs->slots[k] = s;
+	if (old != NULL && --old->refs > 0)
+		old = NULL;
+	pthread_mutex_unlock(&fs->slock);
+	snap_free(old);
+	return s;
+}
+
+static void
+snap_put(struct fs *fs, struct dirsnap *s)
+{
+	int gone;
+
+	pthread_mutex_lock(&fs->slock);
+	gone = --s->refs == 0;
+	pthread_mutex_unlock(&fs->slock);
+	if (gone)
+		snap_free(s);
+}
+
+/*
+ * The folder's entries as they are when it is opened (a closed folder's
+ * do not change: they are read when first asked for). When the kernel
+ * can open folders on its own, it is told to, once: it then keeps every
+ * folder's listing until the folder changes (see ent_to_stat and
+ * fs_changed), and a second walk of a closed archive costs no request.
+ */
 static void
 fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct dirsnap *s;
-	struct store_ent d;
-	int rc;
+	int rc, closed;
 
-	if (store_get(fs->store, ino, &d) == -1) {
-		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
+	if (fs->no_opendir) {
+		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	if (d.type != STORE_DIR) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	if ((rc = ensure_listed(fs, &d, READDIR_TTL)) != 0) {
+	if ((s = snap_new(fs, ino, 1, &closed, &rc)) == NULL) {
 		fuse_reply_err(req, rc);
 		return;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (store_readdir(fs->store, ino, NULL, SIZE_MAX, snap_add, s) == -1) {
-		snap_free(s);
-		fuse_reply_err(req, EIO);
-		return;
-	}
 	fi->fh = (uintptr_t)s;
-	fi->cache_readdir = 0;
+	/* The kernel keeps a closed folder's listing across opens. */
+	fi->cache_readdir = closed;
+	fi->keep_cache = closed;
 	fuse_reply_open(req, fi);
 }
 
@@ -418,14 +599,26 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct stat st;
 	size_t used = 0, n;
 	char *buf;
+	int rc, held = 0;
 
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (s == NULL) {
+		if ((s = snap_get(fs, ino, off, &rc)) == NULL) {
+			fuse_reply_err(req, rc);
+			return;
+		}
+		held = 1;
+	}
+	if (!s->loaded && (rc = snap_load(fs, ino, s)) != 0) {
+		fuse_reply_err(req, rc);
+		goto out;
+	}
 	if ((buf = malloc(size)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+		goto out;
 	}
 	/* Offsets 1 and 2 are "." and ".."; entry i is at offset i + 3. */
 	for (; (size_t)off < s->n + 2; off++) {
@@ -460,6 +653,9 @@ do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);
+out:
+	if (held)
+		snap_put(fs, s);
 }
 
 static void
@@ -850,6 +1046,10 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		fs->no_open = 1;
 	}
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = 1;
+	}
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -923,9 +1123,12 @@ notifier_main(void *arg)
 		fs->qhead = (fs->qhead + 1) % QUEUE_MAX;
 		fs->qlen--;
 		pthread_mutex_unlock(&fs->qlock);
-		if (c.parent != 0)
+		if (c.parent != 0) {
 			fuse_lowlevel_notify_inval_entry(fs->se, c.parent,
 			    c.name, strlen(c.name));
+			/* Its folder's cached listing, kept if closed. */
+			fuse_lowlevel_notify_inval_inode(fs->se, c.parent, 0, 0);
+		}
 		if (c.id != 0)
 			fuse_lowlevel_notify_inval_inode(fs->se, c.id, 0, 0);
 		free(c.name);
@@ -955,6 +1158,7 @@ fs_new(struct store *store, struct fetcher *fetcher, const struct fs_conf *conf)
 	}
 	pthread_mutex_init(&fs->qlock, NULL);
 	pthread_cond_init(&fs->qcond, NULL);
+	pthread_mutex_init(&fs->slock, NULL);
 	return fs;
 }
 
@@ -973,6 +1177,8 @@ fs_start(struct fs *fs, struct fuse_session *se)
 void
 fs_free(struct fs *fs)
 {
+	size_t i;
+
 	if (fs == NULL)
 		return;
 	pthread_mutex_lock(&fs->qlock);
@@ -988,6 +1194,9 @@ fs_free(struct fs *fs)
 	}
 	pthread_mutex_destroy(&fs->qlock);
 	pthread_cond_destroy(&fs->qcond);
+	for (i = 0; i < SNAP_SLOTS; i++)
+		snap_free(fs->slots[i]);
+	pthread_mutex_destroy(&fs->slock);
 	vf_free(fs->vf);
 	free(fs);
 }

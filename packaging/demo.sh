@@ -236,6 +236,12 @@ if [ -z "$SECS" ]; then
 	while :; do sleep 1; done
 fi
 while ! deadline; do sleep 1; done
+# A segment recorded a moment ago may still be on its way: give the live
+# edge a few seconds to settle before the last word.
+for ((i = 0; i < 10; i++)); do
+	[ "$(filled)" = 1 ] && break
+	sleep 0.5
+done
 say "final status:"
 "$BIN/dvrfs-status" "$MNT"
 "$BIN/dvrfs-status" -j "$MNT" >"$W/status.json" 2>/dev/null
