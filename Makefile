@@ -35,7 +35,7 @@ B	:= build
 # One flat object list per library. common/ is what every program
 # links: logging, the M4F wire protocol, DVR path times, mount options.
 COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o \
-	$(B)/common/dvrpath.o $(B)/common/opts.o
+	$(B)/common/dvrpath.o $(B)/common/opts.o $(B)/common/clock.o
 INDEX_OBJS := $(B)/index/bitmap.o \
 	      $(B)/index/store_sql.o $(B)/index/store_data.o \
 	      $(B)/index/store_ns.o $(B)/index/store_expire.o $(B)/index/store.o
@@ -200,7 +200,7 @@ FUZZ_SRC_options := fusefs/options.c common/opts.c common/m4f.c
 FUZZ_SRC_dvrpath := common/dvrpath.c
 FUZZ_SRC_sizes := common/m4f.c
 FUZZ_SRC_playback := fusefs/playback.c
-FUZZ_SRC_digest := common/answer.c
+FUZZ_SRC_digest := common/answer.c common/m4f.c
 REPLAY_OBJS_origin := $(B)/tools/origin/origin_req.o \
 	$(B)/tools/origin/origin_fs.o $(B)/tools/origin/origin_hash.o \
 	$(B)/tools/origin/origin_feed.o

@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include "answer.h"
+#include "m4f.h"
 
 #define B64_LEN		44	/* 32 bytes, one '=' of padding */
 
@@ -67,9 +68,8 @@ int
 answer_sign(const void *key, size_t keylen, const char *reqsig, int status,
     const char *range, const char *digest, char hex[65])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 	char *msg = NULL;
 	int len, rc = -1;
 
@@ -88,11 +88,7 @@ answer_sign(const void *key, size_t keylen, const char *reqsig, int status,
 		errno = EIO;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[64] = '\0';
+	m4f_hex_encode(md, n, hex);
 	rc = 0;
 out:
 	free(msg);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dvrfs_status.h"
 #include "dvrpath.h"
 #include "fetcher.h"
@@ -786,15 +787,6 @@ read_ahead(struct fs *fs, const struct store_ent *e)
 	free(s.v);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Did a read find the primary unreachable or silent just now, with no
  * answer from it since? Then the kernel's other requests for the same
@@ -807,7 +799,7 @@ primary_down(struct fs *fs)
 	struct fetcher_stats st;
 	int64_t t = __atomic_load_n(&fs->down_at, __ATOMIC_RELAXED);
 
-	if (t == 0 || now_ms() - t > DOWN_WINDOW_MS)
+	if (t == 0 || clock_ms() - t > DOWN_WINDOW_MS)
 		return 0;
 	fetcher_stats(fs->fetcher, &st);
 	return !st.connected || st.answers ==
@@ -822,7 +814,7 @@ primary_lost(struct fs *fs)
 
 	fetcher_stats(fs->fetcher, &st);
 	__atomic_store_n(&fs->down_answers, st.answers, __ATOMIC_RELAXED);
-	__atomic_store_n(&fs->down_at, now_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->down_at, clock_ms(), __ATOMIC_RELAXED);
 }
 
 static void

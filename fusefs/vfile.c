@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fetcher.h"
 #include "log.h"
 #include "playback.h"
@@ -63,15 +64,6 @@ struct gather {
 	size_t		 nlen, ncap;
 	int		 offline;	/* a listing failed: use the store */
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 vfile_free(struct vfile *v)
@@ -179,7 +171,7 @@ hour_ready(struct vf *vf, struct gather *g, const char *rel, int64_t hour,
 	if (known && (e->listed > hour + 3600 + VF_SETTLE ||
 	    now - e->listed < VF_RELIST))
 		return 0;
-	left = deadline - now_ms();
+	left = deadline - clock_ms();
 	/* A primary that did not answer the last request gets a second
 	 * to answer now, not the whole timeout again. */
 	fetcher_stats(vf->fetcher, &fs);
@@ -248,7 +240,7 @@ static int
 gather(struct vf *vf, const struct store_ent *dir, int64_t from, int64_t to,
     int list, struct gather *g)
 {
-	int64_t hour, deadline = now_ms() + vf->conf.timeout_ms;
+	int64_t hour, deadline = clock_ms() + vf->conf.timeout_ms;
 	char rel[PATH_MAX], *hrel;
 	struct store_ent h;
 	struct tm tm;

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "answer.h"
+#include "clock.h"
 #include "copy.h"
 #include "local.h"
 #include "log.h"
@@ -51,15 +52,6 @@ struct run {
 	int64_t		 t0;		/* ms, the start of the run */
 	uint64_t	 issued;	/* bytes of the transfers started */
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* fsync of folder dir (relative to dirfd, "" for dirfd itself). */
 static int
@@ -344,7 +336,7 @@ job_failed(struct run *r, struct job *j, int err)
 	case EBADMSG:
 		if (++j->attempts < COPY_ATTEMPTS) {
 			wait = (int64_t)RETRY_MS << (j->attempts - 1);
-			j->not_before = now_ms() + (wait > RETRY_MAX_MS ?
+			j->not_before = clock_ms() + (wait > RETRY_MAX_MS ?
 			    RETRY_MAX_MS : wait);
 			log_debug("%s: %s, try %d again", j->e->name,
 			    err == EBADMSG ? "does not match its digest" :
@@ -401,7 +393,7 @@ job_done(struct run *r, struct job *j, CURLcode rc)
 static void
 start_more(struct run *r)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 	struct job *j;
 	size_t i;
 
@@ -451,9 +443,9 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
     volatile sig_atomic_t *stop)
 {
 	struct run r = { .peer = peer, .dirfd = dirfd, .o = o, .st = st,
-	    .n = n, .t0 = now_ms() };
+	    .n = n, .t0 = clock_ms() };
 	size_t i, before = st->done, bad;
-	int64_t tick = now_ms() + TICK_MS;
+	int64_t tick = clock_ms() + TICK_MS;
 	struct job *j;
 	CURLMsg *msg;
 	int left, ended;
@@ -503,10 +495,10 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 		/* A transfer that ended makes room: start the next at once. */
 		if (ended == 0)
 			curl_multi_poll(r.multi, NULL, 0, 100, NULL);
-		if (cb != NULL && now_ms() >= tick) {
+		if (cb != NULL && clock_ms() >= tick) {
 			st->bytes_now = st->bytes + in_flight(&r);
 			cb(arg, st, NULL);
-			tick = now_ms() + TICK_MS;
+			tick = clock_ms() + TICK_MS;
 		}
 	}
 	if (r.syncdir != NULL && sync_dir(dirfd, r.syncdir) == -1) {
