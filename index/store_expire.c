@@ -13,6 +13,8 @@
 #include "store.h"
 #include "store_impl.h"
 
+#define EXPIRE_BATCH	64	/* files dropped per transaction */
+
 /* Drops the local data of id. s->wlock held, in a transaction. */
 static int
 drop(struct store *s, uint64_t id)
@@ -46,11 +48,11 @@ local_bytes(struct store *s, uint64_t *out)
 }
 
 /*
- * Drops what is older than cutoff, below folder dir (0: everywhere);
- * s->wlock held, in a transaction.
+ * Drops at most EXPIRE_BATCH files older than cutoff, below folder dir
+ * (0: everywhere); s->wlock held, in a transaction. Returns how many.
  */
 static ssize_t
-expire_old(struct store *s, int64_t cutoff, uint64_t dir)
+expire_some(struct store *s, int64_t cutoff, uint64_t dir)
 {
 	sqlite3_stmt *st;
 	uint64_t *ids;
@@ -62,12 +64,39 @@ expire_old(struct store *s, int64_t cutoff, uint64_t dir)
 	sqlite3_bind_int64(st, 1, cutoff);
 	if (dir)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)dir);
+	sqlite3_bind_int64(st, 3, EXPIRE_BATCH);
 	if (store_ids(&s->wr, st, &ids, &n) == -1)
 		return -1;
 	for (i = 0; i < n && r != -1; i++)
 		r = drop(s, ids[i]) == -1 ? -1 : r + 1;
 	free(ids);
 	return r;
+}
+
+/*
+ * Drops everything older than cutoff below dir (0: everywhere), a batch
+ * per transaction: whoever else needs the write lock (a listing, the
+ * feed, an install) waits for one batch, not for a day of segments.
+ * Returns the files dropped, or -1.
+ */
+static ssize_t
+expire_old(struct store *s, int64_t cutoff, uint64_t dir)
+{
+	ssize_t n, total = 0;
+	int r;
+
+	do {
+		pthread_mutex_lock(&s->wlock);
+		if ((r = store_begin(&s->wr)) == 0) {
+			n = expire_some(s, cutoff, dir);
+			r = store_end(&s->wr, n == -1 ? -1 : 0);
+		}
+		pthread_mutex_unlock(&s->wlock);
+		if (r == -1)
+			return -1;
+		total += n;
+	} while (n == EXPIRE_BATCH);
+	return total;
 }
 
 /*
@@ -109,21 +138,22 @@ store_expire(struct store *s, int64_t now, int64_t depth)
 {
 	int64_t cutoff = depth > 0 ? now - depth : INT64_MIN;
 	ssize_t old = 0, cap = 0;
-	int r;
+	int r = 0;
 
 	if (s->ro) {
 		errno = EROFS;
 		return -1;
 	}
-	pthread_mutex_lock(&s->wlock);
-	if ((r = store_begin(&s->wr)) == 0) {
-		if (depth > 0)
-			old = expire_old(s, cutoff, 0);
-		if (old != -1 && s->max_bytes > 0)
+	if (depth > 0 && (old = expire_old(s, cutoff, 0)) == -1)
+		return -1;
+	if (s->max_bytes > 0) {
+		pthread_mutex_lock(&s->wlock);
+		if ((r = store_begin(&s->wr)) == 0) {
 			cap = evict(s, cutoff);
-		r = store_end(&s->wr, old == -1 || cap == -1 ? -1 : 0);
+			r = store_end(&s->wr, cap == -1 ? -1 : 0);
+		}
+		pthread_mutex_unlock(&s->wlock);
 	}
-	pthread_mutex_unlock(&s->wlock);
 	return r == -1 ? -1 : old + cap;
 }
 
@@ -132,8 +162,6 @@ store_expire_under(struct store *s, const char *rel, int64_t now,
     int64_t depth)
 {
 	struct store_ent dir;
-	ssize_t old = -1;
-	int r;
 
 	if (s->ro || depth <= 0) {
 		errno = s->ro ? EROFS : EINVAL;
@@ -141,13 +169,7 @@ store_expire_under(struct store *s, const char *rel, int64_t now,
 	}
 	if (store_resolve(s, rel, &dir) == -1)
 		return errno == ENOENT ? 0 : -1;
-	pthread_mutex_lock(&s->wlock);
-	if ((r = store_begin(&s->wr)) == 0) {
-		old = expire_old(s, now - depth, dir.id);
-		r = store_end(&s->wr, old == -1 ? -1 : 0);
-	}
-	pthread_mutex_unlock(&s->wlock);
-	return r == -1 ? -1 : old;
+	return expire_old(s, now - depth, dir.id);
 }
 
 uint64_t

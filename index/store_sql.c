@@ -58,12 +58,14 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_COMPLETES] = "SELECT id FROM entries WHERE state=2 AND id>?1"
 	    " ORDER BY id LIMIT ?2",
 	[Q_LOCAL_BYTES] = "SELECT total(have) FROM entries WHERE state IN (1,2)",
-	[Q_EXPIRED] = "SELECT id FROM entries WHERE state IN (1,2) AND t<?1",
+	/* At most ?3 at a time: retention runs in short transactions. */
+	[Q_EXPIRED] = "SELECT id FROM entries WHERE state IN (1,2) AND t<?1"
+	    " LIMIT ?3",
 	/* The same below folder ?2 (a stream with a depth of its own). */
 	[Q_EXPIRED_UNDER] = "WITH RECURSIVE sub(id) AS (SELECT ?2 UNION ALL"
 	    " SELECT e.id FROM entries e JOIN sub ON e.parent=sub.id"
 	    " WHERE e.type=100) SELECT e.id FROM entries e JOIN sub"
-	    " ON e.parent=sub.id WHERE e.state IN (1,2) AND e.t<?1",
+	    " ON e.parent=sub.id WHERE e.state IN (1,2) AND e.t<?1 LIMIT ?3",
 	/* Outside the depth (t < ?1) first, then least recently read. */
 	[Q_EVICT] = "SELECT id,have FROM entries WHERE state IN (1,2)"
 	    " ORDER BY t>=?1, atime, t",

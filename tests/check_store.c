@@ -858,6 +858,45 @@ START_TEST(t_expire)
 }
 END_TEST
 
+/*
+ * More files than one retention batch, in two streams, one with a depth
+ * of its own: all of them go, in several transactions, and only those.
+ */
+START_TEST(t_expire_many)
+{
+	uint8_t buf[64];
+	struct store *s = mk(BS, 0);
+	char rel[64];
+	int64_t t0;
+	int i;
+
+	fill(buf, sizeof(buf), 9);
+	ck_assert_int_eq(dvrpath_time("a/2026/01/01/00/00/00.ts", &t0,
+	    NULL), 0);
+	for (i = 0; i < 300; i++) {
+		snprintf(rel, sizeof(rel), "a/2026/01/01/00/%02d/%02d.ts",
+		    i / 30, (i % 30) * 2);
+		ck_assert_int_eq(store_put_file(s, add_file(s, rel, buf, 64, 0),
+		    buf, 64), 0);
+		rel[0] = 'b';
+		ck_assert_int_eq(store_put_file(s, add_file(s, rel, buf, 64, 0),
+		    buf, 64), 0);
+	}
+	/* Ten minutes later, b keeps 5 minutes: its first half goes. */
+	ck_assert_int_eq(store_expire_under(s, "b", t0 + 600, 300), 150);
+	ck_assert(!data_exists("b/2026/01/01/00/04/58.ts"));
+	ck_assert(data_exists("b/2026/01/01/00/05/00.ts"));
+	ck_assert(data_exists("a/2026/01/01/00/00/00.ts"));
+	ck_assert_int_eq(store_expire_under(s, "nope", t0 + 600, 300), 0);
+	/* A day later, with a depth of an hour: everything else. */
+	ck_assert_int_eq(store_expire(s, t0 + 86400, 3600), 450);
+	ck_assert(!data_exists("a/2026/01/01/00/09/58.ts"));
+	ck_assert(!data_exists("b/2026/01/01/00/09/58.ts"));
+	ck_assert_int_eq(store_expire(s, t0 + 86400, 3600), 0);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_quota)
 {
 	uint8_t buf[1000];
@@ -1285,6 +1324,7 @@ suite(void)
 	tcase_add_test(core, t_coherence_hash);
 	tcase_add_test(core, t_coherence_partial);
 	tcase_add_test(core, t_expire);
+	tcase_add_test(core, t_expire_many);
 	tcase_add_test(core, t_quota);
 	tcase_add_test(core, t_dvr_time);
 	tcase_add_test(core, t_readonly);
