@@ -264,7 +264,7 @@ unit: all $(UNIT_BINS)
 integration: all
 	@tests/run.sh $(IT_TESTS)
 
-bench: deps all $(B)/bench/relay
+bench: deps all $(B)/bench/relay $(B)/bench/viewers
 	@sh packaging/deps.sh --bench
 	@bench/run.sh
 
@@ -276,6 +276,12 @@ $(B)/tests/faultproxy: tests/faultproxy.c
 $(B)/bench/relay: bench/relay.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+
+# The paced HTTP viewers of bench/case_viewers.sh.
+$(B)/bench/viewers: bench/viewers.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(call pkg_libs,libcurl)
 
 # Programs to PREFIX/bin, mount.dvrfs (a link to dvrfs) to SBINDIR, man
 # pages to MANDIR, m4f-origin.service and dvrfs-restore@.service to
