@@ -151,11 +151,7 @@ drop_caches
 t0=$(now)
 if mount_dvrfs "$origin_lo" "$W/mnt" "$W/store" replicate,depth=366d; then
 	(
-		for ((i = 0; i < (SECS * 4 + 60) * 10; i++)); do
-			n=$(find "$W/store/data" -type f 2>/dev/null | wc -l)
-			[ "$n" -ge "$nfiles" ] && break
-			sleep 0.1
-		done
+		n=$(wait_filled "$W/store" "$nfiles" $((SECS * 4 + 60)))
 		echo "$(since "$t0") $n" >"$W/filled"
 	) &
 	poller=$!
