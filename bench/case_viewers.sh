@@ -92,7 +92,8 @@ val() { awk -v k="$2" '$1 == k { print $2 }' "$W/v.$1"; }
 
 # figures LABEL NAME [BASELABEL BASENAME [TTFB_TARGET_MS]]: the result
 # lines of run LABEL, MiB/s against run BASELABEL and the p99 first byte
-# against TTFB_TARGET_MS, or else against BASELABEL's.
+# against TTFB_TARGET_MS, or else against BASELABEL's (how many times
+# faster).
 figures() {
 	local l=$1 n=$2
 	if [ $# -lt 4 ]; then
@@ -105,7 +106,7 @@ figures() {
 			result "${n}_ttfb_p99" "$(val "$l" ttfb_p99_ms)" ms \
 			    "$5" "target<=${5}ms"
 		else
-			result "${n}_ttfb_p99" "$(val "$l" ttfb_p99_ms)" ms \
+			faster "${n}_ttfb_p99" "$(val "$l" ttfb_p99_ms)" ms \
 			    "$(val "$3" ttfb_p99_ms)" "${3//_/ } p99"
 		fi
 	fi

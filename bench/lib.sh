@@ -307,6 +307,17 @@ wait_filled() {
 	echo "$n"
 }
 
+# walk DIR N: prints the seconds a whole-tree find over DIR takes, and
+# notes when it does not list N files.
+walk() {
+	local t0 n t
+	t0=$(now)
+	n=$(find "$1" -type f | wc -l)
+	t=$(since "$t0")
+	[ "$n" = "$2" ] || note "$1: $n files listed, not $2"
+	echo "$t"
+}
+
 # proc_cpu PID [children]: CPU seconds (user + system) process PID has
 # used, or with "children" those of its children it has reaped.
 proc_cpu() {
