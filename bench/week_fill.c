@@ -36,6 +36,7 @@
 
 #include <openssl/evp.h>
 
+#include "m4f.h"
 #include "store.h"
 
 #define SEG_MAX		(1 << 20)	/* bytes of one segment at most */
@@ -160,19 +161,6 @@ names_free(char **v, ssize_t n)
 	free(v);
 }
 
-static void
-hex(const uint8_t *d, size_t n, char *out)
-{
-	static const char x[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = x[d[i] >> 4];
-		out[2 * i + 1] = x[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* Reads segment path into s (data malloc'd) and hashes it. 0 or -1. */
 static int
 seg_read(const char *path, struct seg *s)
@@ -201,7 +189,7 @@ seg_read(const char *path, struct seg *s)
 		errno = EIO;
 		return -1;
 	}
-	hex(s->digest, 32, s->sha);
+	m4f_hex_encode(s->digest, 32, s->sha);
 	return 0;
 fail:
 	close(fd);
