@@ -150,10 +150,13 @@ depcheck:
 	    echo "dvrfs: missing build dependencies (Debian packages):$$missing" >&2; \
 	    echo "dvrfs: run 'make deps' as root to install them" >&2; exit 1; fi
 
-# Drivers of the store's crash, full-disk and speed tests.
-STORE_DRIVERS := $(B)/tests/store_crasher $(B)/bench/store_bench
+# Drivers of the store's crash, full-disk and speed tests, and the
+# store filler of bench/case_week.sh.
+STORE_DRIVERS := $(B)/tests/store_crasher $(B)/bench/store_bench \
+	$(B)/bench/week_fill
 $(B)/tests/store_crasher: tests/store_crasher.c $(LIBINDEX) $(LIBCOMMON)
 $(B)/bench/store_bench: bench/store_bench.c $(LIBINDEX) $(LIBCOMMON)
+$(B)/bench/week_fill: bench/week_fill.c $(LIBINDEX) $(LIBCOMMON)
 $(STORE_DRIVERS):
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBINDEX) \
@@ -264,7 +267,7 @@ unit: all $(UNIT_BINS)
 integration: all
 	@tests/run.sh $(IT_TESTS)
 
-bench: deps all $(B)/bench/relay
+bench: deps all $(B)/bench/relay $(B)/bench/viewers $(B)/bench/week_fill
 	@sh packaging/deps.sh --bench
 	@bench/run.sh
 
@@ -276,6 +279,12 @@ $(B)/tests/faultproxy: tests/faultproxy.c
 $(B)/bench/relay: bench/relay.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+
+# The paced HTTP viewers of bench/case_viewers.sh.
+$(B)/bench/viewers: bench/viewers.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(call pkg_libs,libcurl)
 
 # Programs to PREFIX/bin, mount.dvrfs (a link to dvrfs) to SBINDIR, man
 # pages to MANDIR, m4f-origin.service and dvrfs-restore@.service to

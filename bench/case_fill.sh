@@ -44,15 +44,11 @@ note "$nfiles segments, $mib MiB"
 # files are ever there); dvrfs-status -j then has to agree (it measures
 # a rate over a second, too slow a probe for the clock).
 fill_dvrfs() {
-	local t0 i n=0 done
+	local t0 n done
 	rm -rf "$W/store"
 	t0=$(now)
 	mount_dvrfs "$1" "$2" "$W/store" replicate,depth=2h || return 1
-	for ((i = 0; i < ${BENCH_FILL_MAX:-600} * 10; i++)); do
-		n=$(find "$W/store/data" -type f 2>/dev/null | wc -l)
-		[ "$n" -ge "$nfiles" ] && break
-		sleep 0.1
-	done
+	n=$(wait_filled "$W/store" "$nfiles")
 	since "$t0"
 	done=$("$BIN/dvrfs-status" -j "$2" | python3 -c 'import json, sys
 t = json.load(sys.stdin)["total"]

@@ -23,13 +23,8 @@ nfiles=$(find "$BENCH_ARCHIVE" -type f | wc -l)
 
 # list DIR: prints the seconds a cold find over DIR takes.
 list() {
-	local t0 n t
 	drop_caches
-	t0=$(now)
-	n=$(find "$1" -type f | wc -l)
-	t=$(since "$t0")
-	[ "$n" = "$nfiles" ] || note "$1: $n files listed, not $nfiles"
-	echo "$t"
+	walk "$1" "$nfiles"
 }
 
 result list_native "$(list "$BENCH_ARCHIVE")" s

@@ -294,6 +294,42 @@ for k in sys.argv[2:]: v = v[k]
 print(v)' "$@"
 }
 
+# wait_filled STORE N [SECONDS]: waits until STORE/data holds N files
+# (only verified files are ever there), at most SECONDS (BENCH_FILL_MAX,
+# 600); prints how many it holds then.
+wait_filled() {
+	local i n=0
+	for ((i = 0; i < ${3:-${BENCH_FILL_MAX:-600}} * 10; i++)); do
+		n=$(find "$1/data" -type f 2>/dev/null | wc -l)
+		[ "$n" -ge "$2" ] && break
+		sleep 0.1
+	done
+	echo "$n"
+}
+
+# walk DIR N: prints the seconds a whole-tree find over DIR takes, and
+# notes when it does not list N files.
+walk() {
+	local t0 n t
+	t0=$(now)
+	n=$(find "$1" -type f | wc -l)
+	t=$(since "$t0")
+	[ "$n" = "$2" ] || note "$1: $n files listed, not $2"
+	echo "$t"
+}
+
+# proc_cpu PID [children]: CPU seconds (user + system) process PID has
+# used, or with "children" those of its children it has reaped.
+proc_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" -v c="${2:-}" '{
+		sub(/^.*\) /, "")	# the fields after "pid (comm) "
+		printf "%.2f\n", (c == "children" ? $14 + $15 : $12 + $13) / hz
+	}' "/proc/$1/stat"
+}
+
+# proc_read_bytes PID: the bytes process PID has had read from disk.
+proc_read_bytes() { awk '/^read_bytes:/ { print $2 }' "/proc/$1/io"; }
+
 # mount_rclone PORT DIR CACHE: rclone mount of the archive served by nginx
 # on 127.0.0.1:PORT (http backend, --vfs-cache-mode full) on DIR.
 mount_rclone() {
