@@ -1,0 +1,433 @@
+/*
+ * origin_hasher: one thread, two sources of work. The queue (under
+ * hr->lock) holds new files too large for the feed thread to hash; it
+ * comes first, while their bytes are likely still in the page cache. The
+ * back-catalogue pass (thread only) is a best-first walk over folders by
+ * mtime, newest first: a DVR tree's newest folders are the ones written
+ * last, so the live edge and the last hours are hashed before last week.
+ * Each folder's files go newest first too. Bytes are read at most at the
+ * rate given, and dropped from the page cache afterwards: nobody asked
+ * for them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "m4f.h"
+#include "origin_fs.h"
+#include "origin_hash.h"
+#include "origin_hasher.h"
+
+#define QUEUE_CAP	1024		/* new files waiting */
+#define FOLDERS_MAX	(1 << 20)	/* folders the pass holds to visit */
+#define BURST_S		1.0		/* what the rate lets through at once */
+
+struct item {
+	const struct oexport *ex;
+	char		*rel;
+	int64_t		 mtime;		/* ns; orders the pass */
+};
+
+struct ohasher {
+	const struct oexport *ex;
+	size_t		 nex;
+	struct ohash	*hash;
+	uint64_t	 rate;		/* back catalogue, bytes/s; 0: no pass */
+	pthread_t	 thr;
+	int		 started;
+
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct item	 q[QUEUE_CAP];	/* under lock, a ring */
+	size_t		 qhead, qn;	/* under lock */
+	int		 stopping;	/* under lock */
+
+	double		 next;		/* thread only: when pacing allows more */
+	struct item	*heap;		/* thread only: folders, newest on top */
+	size_t		 nheap, capheap;
+	struct item	*files;		/* thread only: one folder's files */
+	size_t		 nfiles, fi;
+	int		 pass;		/* thread only: the pass is running */
+	int		 truncated;	/* thread only: folders left out */
+	uint64_t	 pass_files, pass_bytes;
+	double		 pass_start;
+};
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+ohasher_parse_rate(const char *s, uint64_t *rate)
+{
+	uint64_t v = 0, mul = 1;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > ((uint64_t)1 << 40))
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	switch (*p) {
+	case 'K': case 'k':
+		mul = 1024, p++;
+		break;
+	case 'M': case 'm':
+		mul = 1024 * 1024, p++;
+		break;
+	case 'G': case 'g':
+		mul = 1024 * 1024 * 1024, p++;
+		break;
+	}
+	if (*p != '\0' || v > ((uint64_t)1 << 40) / mul)
+		return -1;
+	*rate = v * mul;
+	return 0;
+}
+
+/*
+ * Holds the hashing to the rate: called after each chunk. Sleeps (on the
+ * condition, so that closing wakes it) while the bytes read are ahead of
+ * the rate; a burst of at most BURST_S seconds' worth after a pause.
+ */
+static int
+pace(void *arg, size_t n)
+{
+	struct ohasher *hr = arg;
+	uint64_t rate = hr->rate ? hr->rate : OHASHER_LIVE_RATE;
+	struct timespec dl;
+	double now = now_mono(), wake;
+	int stop;
+
+	if (hr->next < now - BURST_S)
+		hr->next = now - BURST_S;
+	hr->next += (double)n / (double)rate;
+	wake = hr->next;
+	dl.tv_sec = (time_t)wake;
+	dl.tv_nsec = (long)((wake - (double)dl.tv_sec) * 1e9);
+	pthread_mutex_lock(&hr->lock);
+	/* The queue's signal wakes it early too: wait again. */
+	while (!hr->stopping && now_mono() < wake)
+		pthread_cond_timedwait(&hr->cond, &hr->lock, &dl);
+	stop = hr->stopping;
+	pthread_mutex_unlock(&hr->lock);
+	return stop ? -1 : 0;
+}
+
+/*
+ * Hashes file rel of ex unless the cache knows it. back: a file of the
+ * back catalogue, dropped from the page cache afterwards. Bytes hashed.
+ */
+static uint64_t
+hash_one(struct ohasher *hr, const struct oexport *ex, const char *rel,
+    int back)
+{
+	struct stat st;
+	const char *why;
+	char *abs = NULL, hex[65];
+	uint64_t n = 0;
+	int fd;
+
+	if (ofs_open(ex, rel, &fd, &st, &why) != 200)
+		return 0;
+	if (!S_ISREG(st.st_mode) ||
+	    asprintf(&abs, "%s/%s", ex->real, rel) < 0) {
+		abs = NULL;
+		goto out;
+	}
+	if (ohash_lookup(hr->hash, abs, &st, hex) == 1)
+		goto out;
+	if (ohash_file(hr->hash, abs, fd, &st, hex, pace, hr) == 0)
+		n = (uint64_t)st.st_size;
+	else if (errno != ECANCELED)
+		log_debug("hasher: %s: %s", abs, strerror(errno));
+	if (back)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+out:
+	free(abs);
+	close(fd);
+	return n;
+}
+
+void
+ohasher_queue(struct ohasher *hr, const struct oexport *ex, const char *rel)
+{
+	char *copy;
+
+	if (hr == NULL || (copy = strdup(rel)) == NULL)
+		return;
+	pthread_mutex_lock(&hr->lock);
+	if (hr->qn == QUEUE_CAP || hr->stopping) {
+		pthread_mutex_unlock(&hr->lock);
+		log_debug("hasher: queue full, %s left for later", rel);
+		free(copy);
+		return;
+	}
+	hr->q[(hr->qhead + hr->qn) % QUEUE_CAP] = (struct item){ .ex = ex,
+	    .rel = copy };
+	hr->qn++;
+	pthread_cond_signal(&hr->cond);
+	pthread_mutex_unlock(&hr->lock);
+}
+
+/* The pass's folder heap: the newest mtime on top. */
+static void
+heap_push(struct ohasher *hr, const struct oexport *ex, char *rel,
+    int64_t mtime)
+{
+	struct item *nv, t;
+	size_t i, p;
+
+	if (hr->nheap == FOLDERS_MAX) {
+		if (!hr->truncated++)
+			log_warnx("hasher: more than %d folders to visit: "
+			    "some are left out of this pass", FOLDERS_MAX);
+		free(rel);
+		return;
+	}
+	if (hr->nheap == hr->capheap) {
+		hr->capheap = hr->capheap ? hr->capheap * 2 : 64;
+		if ((nv = realloc(hr->heap, hr->capheap * sizeof(*nv))) ==
+		    NULL) {
+			hr->capheap = hr->nheap;
+			free(rel);
+			return;
+		}
+		hr->heap = nv;
+	}
+	i = hr->nheap++;
+	hr->heap[i] = (struct item){ .ex = ex, .rel = rel, .mtime = mtime };
+	for (; i > 0; i = p) {
+		p = (i - 1) / 2;
+		if (hr->heap[p].mtime >= hr->heap[i].mtime)
+			break;
+		t = hr->heap[p], hr->heap[p] = hr->heap[i], hr->heap[i] = t;
+	}
+}
+
+static struct item
+heap_pop(struct ohasher *hr)
+{
+	struct item top = hr->heap[0], t;
+	size_t i = 0, c;
+
+	hr->heap[0] = hr->heap[--hr->nheap];
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= hr->nheap)
+			break;
+		if (c + 1 < hr->nheap && hr->heap[c + 1].mtime >
+		    hr->heap[c].mtime)
+			c++;
+		if (hr->heap[i].mtime >= hr->heap[c].mtime)
+			break;
+		t = hr->heap[i], hr->heap[i] = hr->heap[c], hr->heap[c] = t;
+		i = c;
+	}
+	return top;
+}
+
+static int64_t
+mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static int
+newest_first(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	return x->mtime < y->mtime ? 1 : x->mtime > y->mtime ? -1 : 0;
+}
+
+/* Adds a file of the folder being visited; drops rel on failure. */
+static void
+files_add(struct ohasher *hr, const struct oexport *ex, char *rel,
+    int64_t mtime)
+{
+	struct item *nv;
+
+	if ((nv = realloc(hr->files, (hr->nfiles + 1) * sizeof(*nv))) ==
+	    NULL) {
+		free(rel);
+		return;
+	}
+	hr->files = nv;
+	hr->files[hr->nfiles++] = (struct item){ .ex = ex, .rel = rel,
+	    .mtime = mtime };
+}
+
+/*
+ * Reads folder f (taken): its folders go on the heap, its regular files
+ * into hr->files, newest first. Symbolic links are not followed: what
+ * they lead to is hashed under its own path.
+ */
+static void
+visit(struct ohasher *hr, struct item f)
+{
+	struct dirent *de;
+	struct stat st;
+	const char *why;
+	char *child;
+	DIR *d;
+	int fd;
+
+	if (ofs_open(f.ex, f.rel, &fd, &st, &why) != 200)
+		goto out;
+	if (!S_ISDIR(st.st_mode) || (d = fdopendir(fd)) == NULL) {
+		close(fd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (m4f_name_hidden(de->d_name) ||
+		    m4f_name_check(de->d_name, strlen(de->d_name)) == -1 ||
+		    fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			continue;
+		if (asprintf(&child, "%s%s%s", f.rel, *f.rel ? "/" : "",
+		    de->d_name) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			heap_push(hr, f.ex, child, mtime_ns(&st));
+		else
+			files_add(hr, f.ex, child, mtime_ns(&st));
+	}
+	closedir(d);
+	if (hr->nfiles > 0)
+		qsort(hr->files, hr->nfiles, sizeof(*hr->files), newest_first);
+out:
+	free(f.rel);
+}
+
+/* One step of the pass: one file hashed, or one folder read. */
+static void
+pass_step(struct ohasher *hr)
+{
+	if (hr->fi < hr->nfiles) {
+		hr->pass_bytes += hash_one(hr, hr->files[hr->fi].ex,
+		    hr->files[hr->fi].rel, 1);
+		hr->pass_files++;
+		free(hr->files[hr->fi].rel);
+		hr->fi++;
+		return;
+	}
+	free(hr->files);
+	hr->files = NULL;
+	hr->nfiles = hr->fi = 0;
+	if (hr->nheap > 0) {
+		visit(hr, heap_pop(hr));
+		return;
+	}
+	hr->pass = 0;
+	log_info("hasher: back catalogue done, %llu files looked at, %llu "
+	    "MiB hashed in %.0f s", (unsigned long long)hr->pass_files,
+	    (unsigned long long)(hr->pass_bytes >> 20),
+	    now_mono() - hr->pass_start);
+}
+
+static void *
+hasher_main(void *arg)
+{
+	struct ohasher *hr = arg;
+	struct item it;
+
+	for (;;) {
+		pthread_mutex_lock(&hr->lock);
+		while (!hr->stopping && hr->qn == 0 && !hr->pass)
+			pthread_cond_wait(&hr->cond, &hr->lock);
+		if (hr->stopping) {
+			pthread_mutex_unlock(&hr->lock);
+			break;
+		}
+		if (hr->qn > 0) {
+			it = hr->q[hr->qhead];
+			hr->qhead = (hr->qhead + 1) % QUEUE_CAP;
+			hr->qn--;
+			pthread_mutex_unlock(&hr->lock);
+			hash_one(hr, it.ex, it.rel, 0);
+			free(it.rel);
+			continue;
+		}
+		pthread_mutex_unlock(&hr->lock);
+		pass_step(hr);
+	}
+	return NULL;
+}
+
+struct ohasher *
+ohasher_open(const struct oexport *ex, size_t nex, struct ohash *hash,
+    uint64_t rate)
+{
+	struct ohasher *hr;
+	pthread_condattr_t ca;
+	size_t i;
+	char *root;
+
+	if ((hr = calloc(1, sizeof(*hr))) == NULL)
+		return NULL;
+	hr->ex = ex, hr->nex = nex, hr->hash = hash, hr->rate = rate;
+	pthread_mutex_init(&hr->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hr->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	hr->next = now_mono();
+	if (rate > 0) {
+		hr->pass = 1;
+		hr->pass_start = hr->next;
+		for (i = 0; i < nex; i++)
+			if ((root = strdup("")) != NULL)
+				heap_push(hr, &ex[i], root, INT64_MAX);
+	}
+	if ((errno = pthread_create(&hr->thr, NULL, hasher_main, hr)) != 0) {
+		log_warn("hasher");
+		ohasher_close(hr);
+		return NULL;
+	}
+	hr->started = 1;
+	return hr;
+}
+
+void
+ohasher_close(struct ohasher *hr)
+{
+	size_t i;
+
+	if (hr == NULL)
+		return;
+	pthread_mutex_lock(&hr->lock);
+	hr->stopping = 1;
+	pthread_cond_broadcast(&hr->cond);
+	pthread_mutex_unlock(&hr->lock);
+	if (hr->started)
+		pthread_join(hr->thr, NULL);
+	for (i = 0; i < hr->qn; i++)
+		free(hr->q[(hr->qhead + i) % QUEUE_CAP].rel);
+	for (i = 0; i < hr->nheap; i++)
+		free(hr->heap[i].rel);
+	free(hr->heap);
+	for (i = hr->fi; i < hr->nfiles; i++)
+		free(hr->files[i].rel);
+	free(hr->files);
+	pthread_cond_destroy(&hr->cond);
+	pthread_mutex_destroy(&hr->lock);
+	free(hr);
+}
