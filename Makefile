@@ -71,7 +71,8 @@ PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status
 UNIT_TESTS := m4f answer options bitmap store fetcher status playback
 
 # Integration tests, run in this order.
-IT_TESTS := tests/it_origin.sh tests/it_origin_harden.sh tests/it_dvr_fake.sh \
+IT_TESTS := tests/it_origin.sh tests/it_origin_harden.sh \
+	tests/it_origin_hash.sh tests/it_dvr_fake.sh \
 	tests/it_store_crash.sh \
 	tests/it_store_enospc.sh tests/it_mount.sh tests/it_replicate.sh \
 	tests/it_status.sh tests/it_observe.sh tests/it_playback.sh \

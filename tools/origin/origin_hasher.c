@@ -2,12 +2,13 @@
  * origin_hasher: one thread, two sources of work. The queue (under
  * hr->lock) holds new files too large for the feed thread to hash; it
  * comes first, while their bytes are likely still in the page cache. The
- * back-catalogue pass (thread only) is a best-first walk over folders by
- * mtime, newest first: a DVR tree's newest folders are the ones written
- * last, so the live edge and the last hours are hashed before last week.
- * Each folder's files go newest first too. Bytes are read at most at the
- * rate given, and dropped from the page cache afterwards: nobody asked
- * for them.
+ * back-catalogue pass (thread only) first gathers every folder (metadata
+ * only), then visits them by mtime, newest first: a folder's mtime is
+ * when its last entry was added, so in a DVR tree the minutes just
+ * recorded come first, every stream's alike, and last week last. Each
+ * folder's files go newest first too. Bytes are read at most at the rate
+ * given, and dropped from the page cache afterwards: nobody asked for
+ * them.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +28,7 @@
 #include "origin_hasher.h"
 
 #define QUEUE_CAP	1024		/* new files waiting */
-#define FOLDERS_MAX	(1 << 20)	/* folders the pass holds to visit */
+#define FOLDERS_MAX	(1 << 20)	/* folders one pass visits */
 #define BURST_S		1.0		/* what the rate lets through at once */
 
 struct item {
@@ -51,8 +52,11 @@ struct ohasher {
 	int		 stopping;	/* under lock */
 
 	double		 next;		/* thread only: when pacing allows more */
-	struct item	*heap;		/* thread only: folders, newest on top */
-	size_t		 nheap, capheap;
+	struct item	*dirs;		/* thread only: the pass's folders */
+	size_t		 ndirs, capdirs;
+	size_t		 gi;		/* thread only: next folder to gather */
+	size_t		 di;		/* thread only: next folder to hash */
+	int		 sorted;	/* thread only: gathering is over */
 	struct item	*files;		/* thread only: one folder's files */
 	size_t		 nfiles, fi;
 	int		 pass;		/* thread only: the pass is running */
@@ -185,61 +189,32 @@ ohasher_queue(struct ohasher *hr, const struct oexport *ex, const char *rel)
 	pthread_mutex_unlock(&hr->lock);
 }
 
-/* The pass's folder heap: the newest mtime on top. */
+/* Adds a folder to the pass; drops rel when there are too many. */
 static void
-heap_push(struct ohasher *hr, const struct oexport *ex, char *rel,
+dirs_add(struct ohasher *hr, const struct oexport *ex, char *rel,
     int64_t mtime)
 {
-	struct item *nv, t;
-	size_t i, p;
+	struct item *nv;
+	size_t cap;
 
-	if (hr->nheap == FOLDERS_MAX) {
+	if (hr->ndirs == FOLDERS_MAX) {
 		if (!hr->truncated++)
-			log_warnx("hasher: more than %d folders to visit: "
-			    "some are left out of this pass", FOLDERS_MAX);
+			log_warnx("hasher: more than %d folders: the pass "
+			    "leaves the rest out", FOLDERS_MAX);
 		free(rel);
 		return;
 	}
-	if (hr->nheap == hr->capheap) {
-		hr->capheap = hr->capheap ? hr->capheap * 2 : 64;
-		if ((nv = realloc(hr->heap, hr->capheap * sizeof(*nv))) ==
-		    NULL) {
-			hr->capheap = hr->nheap;
+	if (hr->ndirs == hr->capdirs) {
+		cap = hr->capdirs ? hr->capdirs * 2 : 64;
+		if ((nv = realloc(hr->dirs, cap * sizeof(*nv))) == NULL) {
 			free(rel);
 			return;
 		}
-		hr->heap = nv;
+		hr->dirs = nv;
+		hr->capdirs = cap;
 	}
-	i = hr->nheap++;
-	hr->heap[i] = (struct item){ .ex = ex, .rel = rel, .mtime = mtime };
-	for (; i > 0; i = p) {
-		p = (i - 1) / 2;
-		if (hr->heap[p].mtime >= hr->heap[i].mtime)
-			break;
-		t = hr->heap[p], hr->heap[p] = hr->heap[i], hr->heap[i] = t;
-	}
-}
-
-static struct item
-heap_pop(struct ohasher *hr)
-{
-	struct item top = hr->heap[0], t;
-	size_t i = 0, c;
-
-	hr->heap[0] = hr->heap[--hr->nheap];
-	for (;;) {
-		c = 2 * i + 1;
-		if (c >= hr->nheap)
-			break;
-		if (c + 1 < hr->nheap && hr->heap[c + 1].mtime >
-		    hr->heap[c].mtime)
-			c++;
-		if (hr->heap[i].mtime >= hr->heap[c].mtime)
-			break;
-		t = hr->heap[i], hr->heap[i] = hr->heap[c], hr->heap[c] = t;
-		i = c;
-	}
-	return top;
+	hr->dirs[hr->ndirs++] = (struct item){ .ex = ex, .rel = rel,
+	    .mtime = mtime };
 }
 
 static int64_t
@@ -253,7 +228,10 @@ newest_first(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
 
-	return x->mtime < y->mtime ? 1 : x->mtime > y->mtime ? -1 : 0;
+	/* Same mtime: DVR names grow with time, the greater name first. */
+	if (x->mtime != y->mtime)
+		return x->mtime < y->mtime ? 1 : -1;
+	return strcmp(y->rel, x->rel);
 }
 
 /* Adds a file of the folder being visited; drops rel on failure. */
@@ -274,12 +252,12 @@ files_add(struct ohasher *hr, const struct oexport *ex, char *rel,
 }
 
 /*
- * Reads folder f (taken): its folders go on the heap, its regular files
- * into hr->files, newest first. Symbolic links are not followed: what
- * they lead to is hashed under its own path.
+ * Reads folder f: with files unset its folders are added to the pass,
+ * else its regular files go into hr->files, newest first. Symbolic links
+ * are not followed: what they lead to is hashed under its own path.
  */
 static void
-visit(struct ohasher *hr, struct item f)
+visit(struct ohasher *hr, const struct item *f, int files)
 {
 	struct dirent *de;
 	struct stat st;
@@ -288,11 +266,11 @@ visit(struct ohasher *hr, struct item f)
 	DIR *d;
 	int fd;
 
-	if (ofs_open(f.ex, f.rel, &fd, &st, &why) != 200)
-		goto out;
+	if (ofs_open(f->ex, f->rel, &fd, &st, &why) != 200)
+		return;
 	if (!S_ISDIR(st.st_mode) || (d = fdopendir(fd)) == NULL) {
 		close(fd);
-		goto out;
+		return;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (m4f_name_hidden(de->d_name) ||
@@ -300,27 +278,39 @@ visit(struct ohasher *hr, struct item f)
 		    fstatat(dirfd(d), de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
-		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		if (files ? !S_ISREG(st.st_mode) : !S_ISDIR(st.st_mode))
 			continue;
-		if (asprintf(&child, "%s%s%s", f.rel, *f.rel ? "/" : "",
+		if (asprintf(&child, "%s%s%s", f->rel, *f->rel ? "/" : "",
 		    de->d_name) < 0)
 			continue;
-		if (S_ISDIR(st.st_mode))
-			heap_push(hr, f.ex, child, mtime_ns(&st));
+		if (files)
+			files_add(hr, f->ex, child, mtime_ns(&st));
 		else
-			files_add(hr, f.ex, child, mtime_ns(&st));
+			dirs_add(hr, f->ex, child, mtime_ns(&st));
 	}
 	closedir(d);
-	if (hr->nfiles > 0)
+	if (files && hr->nfiles > 0)
 		qsort(hr->files, hr->nfiles, sizeof(*hr->files), newest_first);
-out:
-	free(f.rel);
 }
 
-/* One step of the pass: one file hashed, or one folder read. */
+/*
+ * One step of the pass: one folder gathered, or one file hashed, or the
+ * files of the next folder read.
+ */
 static void
 pass_step(struct ohasher *hr)
 {
+	if (hr->gi < hr->ndirs) {
+		visit(hr, &hr->dirs[hr->gi++], 0);
+		return;
+	}
+	if (!hr->sorted) {
+		qsort(hr->dirs, hr->ndirs, sizeof(*hr->dirs), newest_first);
+		hr->sorted = 1;
+		log_info("hasher: %zu folders to hash, newest first",
+		    hr->ndirs);
+		return;
+	}
 	if (hr->fi < hr->nfiles) {
 		hr->pass_bytes += hash_one(hr, hr->files[hr->fi].ex,
 		    hr->files[hr->fi].rel, 1);
@@ -332,8 +322,8 @@ pass_step(struct ohasher *hr)
 	free(hr->files);
 	hr->files = NULL;
 	hr->nfiles = hr->fi = 0;
-	if (hr->nheap > 0) {
-		visit(hr, heap_pop(hr));
+	if (hr->di < hr->ndirs) {
+		visit(hr, &hr->dirs[hr->di++], 1);
 		return;
 	}
 	hr->pass = 0;
@@ -395,7 +385,7 @@ ohasher_open(const struct oexport *ex, size_t nex, struct ohash *hash,
 		hr->pass_start = hr->next;
 		for (i = 0; i < nex; i++)
 			if ((root = strdup("")) != NULL)
-				heap_push(hr, &ex[i], root, INT64_MAX);
+				dirs_add(hr, &ex[i], root, INT64_MAX);
 	}
 	if ((errno = pthread_create(&hr->thr, NULL, hasher_main, hr)) != 0) {
 		log_warn("hasher");
@@ -421,9 +411,9 @@ ohasher_close(struct ohasher *hr)
 		pthread_join(hr->thr, NULL);
 	for (i = 0; i < hr->qn; i++)
 		free(hr->q[(hr->qhead + i) % QUEUE_CAP].rel);
-	for (i = 0; i < hr->nheap; i++)
-		free(hr->heap[i].rel);
-	free(hr->heap);
+	for (i = 0; i < hr->ndirs; i++)
+		free(hr->dirs[i].rel);
+	free(hr->dirs);
 	for (i = hr->fi; i < hr->nfiles; i++)
 		free(hr->files[i].rel);
 	free(hr->files);
