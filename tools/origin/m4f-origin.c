@@ -236,7 +236,7 @@ stop_main(void *arg)
 
 /*
  * Stops every daemon, waiting up to STOP_GRACE_MS for the requests in
- * flight (a listing hashing a large file, a slow client). Returns 0 when
+ * flight (an answer hashing what it sends, a slow client). Returns 0 when
  * all ended, -1 when some are still running: the caller must then exit
  * without freeing what they use.
  */
