@@ -26,13 +26,8 @@ U=http://127.0.0.1:$P
 BASE=$U$S			# files are served under their absolute path
 API=$U/m4f/v1
 DB=$T/hashes.db
-start() {
-	bg "$BIN"/m4f-origin -r "$S" -l 127.0.0.1:"$P" -c "$DB" "$@" \
-	    2>>"$T/origin.log"
-	ORIGIN=$!
-	wait_port "$P"
-}
-stop() { kill -TERM "$ORIGIN"; wait "$ORIGIN"; }
+start() { origin_start "$S" "$P" "$DB" "$@"; }
+stop() { origin_stop; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 start

@@ -25,13 +25,8 @@ P=$(free_port)
 U=http://127.0.0.1:$P
 API=$U/m4f/v1
 DB=$T/hashes.db
-start() {
-	bg "$BIN"/m4f-origin -r "$S" -l 127.0.0.1:"$P" -c "$DB" "$@" \
-	    2>>"$T/origin.log"
-	ORIGIN=$!
-	wait_port "$P"
-}
-stop() { kill -TERM "$ORIGIN"; wait "$ORIGIN"; }
+start() { origin_start "$S" "$P" "$DB" "$@"; }
+stop() { origin_stop; }
 can_drop=0
 [ -w /proc/sys/vm/drop_caches ] && can_drop=1
 drop_caches() { sync; [ $can_drop = 1 ] && echo 3 >/proc/sys/vm/drop_caches; }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
@@ -274,30 +275,14 @@ ohash_file(struct ohash *h, const char *abspath, int fd,
 	return 0;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 ohash_unhex(const char *hex, uint8_t md[32])
 {
-	int i, hi, lo;
+	size_t n = 0;
 
-	for (i = 0; i < 32; i++) {
-		if ((hi = hexval(hex[2 * i])) == -1 ||
-		    (lo = hexval(hex[2 * i + 1])) == -1) {
-			errno = EINVAL;
-			return -1;
-		}
-		md[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (hex[64] != '\0') {
+	/* The cache holds only what m4f_hex_encode wrote: 64 digits. */
+	if (strlen(hex) != 64 || OPENSSL_hexstr2buf_ex(md, 32, &n, hex,
+	    '\0') != 1 || n != 32) {
 		errno = EINVAL;
 		return -1;
 	}
