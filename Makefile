@@ -56,7 +56,7 @@ LIBS_PKGS := $(PKGS_FUSEFS) $(PKGS_FETCHER) $(PKGS_INDEX) $(PKGS_COMMON)
 ORIGIN_OBJS := $(B)/tools/origin/m4f-origin.o $(B)/tools/origin/origin_http.o \
 	$(B)/tools/origin/origin_req.o $(B)/tools/origin/origin_fs.o \
 	$(B)/tools/origin/origin_hash.o $(B)/tools/origin/origin_feed.o \
-	$(B)/tools/origin/origin_metrics.o
+	$(B)/tools/origin/origin_metrics.o $(B)/tools/origin/origin_hasher.o
 FAKE_OBJS := $(B)/tools/dvr-fake/dvr-fake.o $(B)/tools/dvr-fake/tswriter.o
 STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
 	$(B)/tools/status/status_info.o $(B)/tools/status/status_fmt.o \
@@ -81,7 +81,8 @@ UNIT_TESTS := m4f answer options bitmap store fetcher status playback \
 	restore
 
 # Integration tests, run in this order.
-IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh tests/it_dvr_fake.sh \
+IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh \
+	tests/it_origin_hash.sh tests/it_dvr_fake.sh \
 	tests/it_store_crash.sh \
 	tests/it_store_enospc.sh tests/it_mount.sh tests/it_listing.sh tests/it_replicate.sh \
 	tests/it_status.sh tests/it_observe.sh tests/it_playback.sh \
@@ -198,7 +199,7 @@ FUZZ_SRC_listing := common/m4f.c
 FUZZ_SRC_feed := common/m4f.c
 FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
 	tools/origin/origin_fs.c tools/origin/origin_hash.c \
-	tools/origin/origin_feed.c
+	tools/origin/origin_feed.c tools/origin/origin_hasher.c
 FUZZ_SRC_options := fusefs/options.c common/opts.c common/m4f.c
 FUZZ_SRC_dvrpath := common/dvrpath.c
 FUZZ_SRC_sizes := common/m4f.c
@@ -206,7 +207,7 @@ FUZZ_SRC_playback := fusefs/playback.c
 FUZZ_SRC_digest := common/answer.c common/m4f.c
 REPLAY_OBJS_origin := $(B)/tools/origin/origin_req.o \
 	$(B)/tools/origin/origin_fs.o $(B)/tools/origin/origin_hash.o \
-	$(B)/tools/origin/origin_feed.o
+	$(B)/tools/origin/origin_feed.o $(B)/tools/origin/origin_hasher.o
 FUZZ_LIBS := $(call pkg_libs,$(LIBS_PKGS) $(PKGS_ORIGIN))
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(B)/tests/replay_%)

@@ -134,8 +134,10 @@ start_rsyncd() {
 }
 
 # origin_hash_all: lists the whole archive recursively on the origin
-# started by start_origin, so that it hashes every segment now (into its
-# hash cache) and no measured run includes that one-time work.
+# started by start_origin. The origin no longer hashes to list (a file is
+# hashed when it is first sent, from the bytes it sends): this only warms
+# its folder metadata, and the cases measure first-contact hashing as
+# part of their first reads (bench/case_first.sh measures it alone).
 origin_hash_all() {
 	curl -sf -o /dev/null --max-time 600 \
 	    "http://127.0.0.1:$ORIGIN_PORT/m4f/v1/list$BENCH_ARCHIVE?recursive=1&limit=100000"

@@ -12,6 +12,8 @@
 #   BENCH_ROUNDS   load runs per figure, the median is reported [3]
 #   BENCH_CONNS    concurrent connections [64]
 #   BENCH_OUT      the report to write [docs/performance.md]
+#   BENCH_FIRST_HOURS  hours of the first-contact case's own archive of
+#                  2 streams of 1 MiB segments (case_first) [3]
 #
 # Adding a case: write bench/case_NAME.sh (its header comment, up to the
 # first empty or indented "#" line, describes it in the report) that sources bench/lib.sh and

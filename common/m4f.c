@@ -261,22 +261,34 @@ m4f_auth_check(const void *key, size_t keylen, const char *method,
 
 /* JSON encoding. */
 
+static const char *
+type_str(enum m4f_type t)
+{
+	return t == M4F_DIR ? "d" : t == M4F_LINK ? "l" : "f";
+}
+
+/*
+ * A file has size, mtime and sha256 (null when the origin does not know
+ * it yet), a folder mtime, a link mtime and target.
+ */
 static json_t *
 entry_json(const struct m4f_entry *e, json_t *o)
 {
 	if (o == NULL)
 		return NULL;
 	if (json_object_set_new(o, "name", json_string(e->name)) ||
-	    json_object_set_new(o, "type",
-	    json_string(e->type == M4F_DIR ? "d" : "f")))
+	    json_object_set_new(o, "type", json_string(type_str(e->type))))
 		goto fail;
 	if (e->type == M4F_FILE && json_object_set_new(o, "size",
 	    json_integer((json_int_t)e->size)))
 		goto fail;
 	if (json_object_set_new(o, "mtime", json_integer(e->mtime)))
 		goto fail;
-	if (e->type == M4F_FILE &&
-	    json_object_set_new(o, "sha256", json_string(e->sha256)))
+	if (e->type == M4F_FILE && json_object_set_new(o, "sha256",
+	    e->sha256[0] ? json_string(e->sha256) : json_null()))
+		goto fail;
+	if (e->type == M4F_LINK && (e->target == NULL ||
+	    json_object_set_new(o, "target", json_string(e->target))))
 		goto fail;
 	return o;
 fail:
@@ -289,8 +301,7 @@ static json_t *
 del_json(const struct m4f_entry *e, json_t *o)
 {
 	if (json_object_set_new(o, "name", json_string(e->name)) ||
-	    json_object_set_new(o, "type",
-	    json_string(e->type == M4F_DIR ? "d" : "f"))) {
+	    json_object_set_new(o, "type", json_string(type_str(e->type)))) {
 		json_decref(o);
 		return NULL;
 	}

@@ -34,6 +34,15 @@
 #define M4F_FILES_MAX		64
 /* Their sizes, decimal, comma-separated, in the order asked. */
 #define M4F_FILES_SIZES		"X-M4F-Sizes"
+/* Their SHA-256s, lowercase hex, comma-separated, in the order asked. */
+#define M4F_FILES_DIGESTS	"X-M4F-Digests"
+/*
+ * The origin computes a digest on the way out (Repr-Digest of a whole
+ * file whose hash it does not know yet, Content-Digest of a range) only
+ * for at most this many bytes: it hashes them before it sends them, and
+ * they must still be in the page cache when it does.
+ */
+#define M4F_DIGEST_MAX		((uint64_t)64 << 20)
 
 /*
  * Parses an X-M4F-Sizes value: 1 to max decimal sizes, comma-separated,
@@ -82,14 +91,16 @@ int	m4f_auth_header(const void *key, size_t keylen, const char *method,
 int	m4f_auth_check(const void *key, size_t keylen, const char *method,
 	    const char *target, const char *header, int64_t now);
 
-enum m4f_type { M4F_FILE = 'f', M4F_DIR = 'd' };
+enum m4f_type { M4F_FILE = 'f', M4F_DIR = 'd', M4F_LINK = 'l' };
 
 struct m4f_entry {
 	char		*name;		/* relative, validated by m4f_path_check */
 	enum m4f_type	 type;
 	uint64_t	 size;		/* files only */
 	int64_t		 mtime;
-	char		 sha256[M4F_SHA256_HEX + 1];	/* files only, else "" */
+	/* Files only, else "". "" on a file: the origin does not know it yet. */
+	char		 sha256[M4F_SHA256_HEX + 1];
+	char		*target;	/* links only: the link's text, else NULL */
 };
 
 struct m4f_listing {

@@ -557,6 +557,41 @@ START_TEST(path_limits)
 }
 END_TEST
 
+/* What the origin sends: unknown hashes as null, links as links. */
+START_TEST(listing_encode_null_and_link)
+{
+	struct m4f_entry e[3] = {
+		{ .name = "a.ts", .type = M4F_FILE, .size = 7, .mtime = 1 },
+		{ .name = "b.ts", .type = M4F_FILE, .size = 8, .mtime = 2,
+		  .sha256 = SHA },
+		{ .name = "news2", .type = M4F_LINK, .mtime = 3,
+		  .target = "news" },
+	};
+	struct m4f_listing l = { .path = "/storage", .entries = e, .n = 3 };
+	struct m4f_event ev = { .seq = 9, .op = M4F_ADD, .e = e[2] };
+	struct m4f_feed f = { .epoch = "5f1c2a9e0b7d4c31", .seq = 9,
+	    .events = &ev, .n = 1 };
+	char *s;
+
+	s = m4f_listing_encode(&l);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(strstr(s, "{\"name\":\"a.ts\",\"type\":\"f\","
+	    "\"size\":7,\"mtime\":1,\"sha256\":null}"));
+	ck_assert_ptr_nonnull(strstr(s, "\"sha256\":\"" SHA "\"}"));
+	ck_assert_ptr_nonnull(strstr(s, "{\"name\":\"news2\",\"type\":\"l\","
+	    "\"mtime\":3,\"target\":\"news\"}"));
+	free(s);
+	s = m4f_feed_encode(&f);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(strstr(s, "\"op\":\"add\",\"name\":\"news2\","
+	    "\"type\":\"l\",\"mtime\":3,\"target\":\"news\"}"));
+	free(s);
+	/* A link without its text cannot be encoded. */
+	e[2].target = NULL;
+	ck_assert_ptr_null(m4f_listing_encode(&l));
+}
+END_TEST
+
 START_TEST(listing_large)
 {
 	struct m4f_listing l = { .path = "/storage" }, *d;
@@ -628,6 +663,7 @@ m4f_suite(void)
 	tcase_add_test(core, listing_bad_documents);
 	tcase_add_test(core, listing_err_text);
 	tcase_add_test(core, feed_roundtrip);
+	tcase_add_test(core, listing_encode_null_and_link);
 	tcase_add_test(core, feed_bad);
 	tcase_add_test(core, unescape);
 	tcase_add_test(core, escape);

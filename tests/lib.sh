@@ -52,6 +52,19 @@ wait_port() {
 # bg CMD...: starts a process in the background, remembered for clean-up.
 bg() { "$@" & _pids+=($!); }
 
+# origin_start DIR PORT DB [ARGS...]: m4f-origin exporting DIR on
+# 127.0.0.1:PORT with the hash cache DB (log appended to $T/origin.log),
+# until it listens. Sets ORIGIN. origin_stop: SIGTERM, and waits for it.
+origin_start() {
+	local dir=$1 port=$2 db=$3
+	shift 3
+	bg "$BIN"/m4f-origin -r "$dir" -l 127.0.0.1:"$port" -c "$db" "$@" \
+	    2>>"$T/origin.log"
+	ORIGIN=$!
+	wait_port "$port"
+}
+origin_stop() { kill -TERM "$ORIGIN"; wait "$ORIGIN"; }
+
 # Mount points registered here are unmounted on exit.
 add_mount() { _mounts+=("$1"); }
 

@@ -25,8 +25,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(ev->op == M4F_ADD || ev->op == M4F_DEL);
 		FUZZ_ASSERT(ev->e.name[0] != '\0' &&
 		    m4f_path_check(ev->e.name) == 0);
+		/* A file's hash is 64 hex digits, or "" when not known. */
 		FUZZ_ASSERT(ev->op != M4F_ADD || ev->e.type != M4F_FILE ||
+		    ev->e.sha256[0] == '\0' ||
 		    strlen(ev->e.sha256) == M4F_SHA256_HEX);
+		FUZZ_ASSERT(ev->op != M4F_ADD || ev->e.type != M4F_LINK ||
+		    ev->e.target != NULL);
 	}
 	json = m4f_feed_encode(f);
 	FUZZ_ASSERT(json != NULL);

@@ -32,10 +32,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		FUZZ_ASSERT(e->name[0] != '\0' && m4f_path_check(e->name) == 0);
 		FUZZ_ASSERT(recursive || strchr(e->name, '/') == NULL);
-		FUZZ_ASSERT(e->type == M4F_FILE || e->type == M4F_DIR);
+		FUZZ_ASSERT(e->type == M4F_FILE || e->type == M4F_DIR ||
+		    e->type == M4F_LINK);
 		FUZZ_ASSERT(e->mtime >= 0);
-		FUZZ_ASSERT(e->type != M4F_FILE ||
+		/* A file's hash is 64 hex digits, or "" when not known. */
+		FUZZ_ASSERT(e->type != M4F_FILE || e->sha256[0] == '\0' ||
 		    strlen(e->sha256) == M4F_SHA256_HEX);
+		FUZZ_ASSERT(e->type != M4F_LINK || e->target != NULL);
 	}
 	FUZZ_ASSERT(l->next == NULL || m4f_path_check(l->next) == 0);
 

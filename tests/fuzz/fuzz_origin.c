@@ -88,9 +88,15 @@ fuzz_query(const char *q)
 static void
 fuzz_auth(const char *target, const char *header, int64_t now)
 {
-	char good[160];
+	char good[160], sig[65];
 	int rc;
 
+	/* The sig= an answer is signed over: 64 lowercase hex, if any. */
+	if (oreq_sig(header, sig)) {
+		FUZZ_ASSERT(strlen(sig) == 64 &&
+		    strspn(sig, "0123456789abcdef") == 64);
+		FUZZ_ASSERT(strstr(header, sig) != NULL);
+	}
 	rc = m4f_auth_check(key, sizeof(key) - 1, "GET", target, header, now);
 	FUZZ_ASSERT(rc == 0 || errno == EBADMSG || errno == ETIME ||
 	    errno == EACCES);

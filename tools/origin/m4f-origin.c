@@ -23,6 +23,7 @@
 #include "origin_feed.h"
 #include "origin_fs.h"
 #include "origin_hash.h"
+#include "origin_hasher.h"
 #include "origin_http.h"
 #include "origin_metrics.h"
 
@@ -37,9 +38,10 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: m4f-origin [-Pv] [-c hashcache] [-k keyfile] "
-	    "-l host:port [-l host:port ...]\n"
-	    "                  -r dir [-r dir ...]\n");
+	fprintf(stderr, "usage: m4f-origin [-Pv] [-c hashcache] [-H rate] "
+	    "[-k keyfile]\n"
+	    "                  -l host:port [-l host:port ...] "
+	    "-r dir [-r dir ...]\n");
 	exit(2);
 }
 
@@ -111,6 +113,7 @@ struct opts {
 	size_t		 nlisten;
 	const char	*keyfile;
 	const char	*cache;
+	uint64_t	 rate;		/* -H: back-catalogue hashing, bytes/s */
 	int		 public;	/* -P: no key on a network address */
 	int		 verbose;
 };
@@ -125,9 +128,17 @@ parse_opts(int argc, char *argv[], struct opts *o)
 	int ch;
 
 	o->cache = DEFAULT_CACHE;
-	while ((ch = getopt_long(argc, argv, "Pc:k:l:r:v", longopts,
+	while ((ch = getopt_long(argc, argv, "H:Pc:k:l:r:v", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
+		case 'H':
+			if (ohasher_parse_rate(optarg, &o->rate) == -1) {
+				log_warnx("-H %s: a rate in bytes per second "
+				    "is a number with an optional K, M or G",
+				    optarg);
+				usage();
+			}
+			break;
 		case 'P':
 			o->public = 1;
 			break;
@@ -225,7 +236,7 @@ stop_main(void *arg)
 
 /*
  * Stops every daemon, waiting up to STOP_GRACE_MS for the requests in
- * flight (a listing hashing a large file, a slow client). Returns 0 when
+ * flight (an answer hashing what it sends, a slow client). Returns 0 when
  * all ended, -1 when some are still running: the caller must then exit
  * without freeing what they use.
  */
@@ -274,6 +285,7 @@ main(int argc, char *argv[])
 {
 	struct MHD_Daemon *d[MAX_LISTEN] = { NULL };
 	struct ohttp h = { 0 };
+	struct ohasher *hasher = NULL;
 	static struct opts o;	/* static: reachable when parse_opts() exits */
 	sigset_t set;
 	size_t i;
@@ -304,7 +316,9 @@ main(int argc, char *argv[])
 		log_errx("cannot open hash cache %s", o.cache);
 		goto out;
 	}
-	if ((h.feed = ofeed_open(o.ex, o.nex, h.hash)) == NULL)
+	if ((hasher = ohasher_open(o.ex, o.nex, h.hash, o.rate)) == NULL)
+		goto out;
+	if ((h.feed = ofeed_open(o.ex, o.nex, h.hash, hasher)) == NULL)
 		goto out;
 	if ((h.metrics = ometrics_new(h.hash)) == NULL) {
 		log_err("metrics");
@@ -317,6 +331,9 @@ main(int argc, char *argv[])
 		log_info("exporting %s (%s)", o.ex[i].url, o.ex[i].real);
 	log_info("listening on %zu address(es)%s", o.nlisten,
 	    h.key ? ", signed requests only" : "");
+	if (o.rate > 0)
+		log_info("hashing the back catalogue at %llu bytes/s, newest "
+		    "first", (unsigned long long)o.rate);
 	sig = wait_signal(&set);
 	log_info("signal %d, stopping", sig);
 	rc = 0;
@@ -328,6 +345,7 @@ out:
 		_exit(rc);
 	}
 	ofeed_close(h.feed);
+	ohasher_close(hasher);
 	ometrics_free(h.metrics);
 	ohash_close(h.hash);
 	for (i = 0; i < o.nex; i++) {

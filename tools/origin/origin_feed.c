@@ -4,6 +4,12 @@
  * The feed thread alone reads inotify and owns the watch table (wd →
  * export and folder). The ring, seq and stop flag are under f->lock;
  * requests wait on f->cond. Files are hashed outside the lock.
+ *
+ * A new file is hashed when it appears (closed after writing, or renamed
+ * in), while its bytes are in the page cache, and announced with its
+ * hash; one larger than M4F_DIGEST_MAX is announced at once with a null
+ * hash and left to the background hasher. Symbolic links are announced
+ * as links (ofs_link).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +32,7 @@
 #include "origin_feed.h"
 #include "origin_fs.h"
 #include "origin_hash.h"
+#include "origin_hasher.h"
 
 #define RING_CAP	65536		/* events kept for late followers */
 #define ANSWER_MAX	10000		/* events in one answer */
@@ -46,6 +53,7 @@ struct ofeed {
 	const struct oexport *ex;
 	size_t		 nex;
 	struct ohash	*hash;
+	struct ohasher	*hasher;	/* may be NULL */
 	int		 ifd, stopfd;
 	pthread_t	 thr;
 	int		 started;
@@ -61,7 +69,7 @@ struct ofeed {
 	int		 stopping;	/* under lock */
 };
 
-/* Numbers an event and wakes the waiters. Takes name. */
+/* Numbers an event and wakes the waiters. Takes name and e->target. */
 static void
 feed_push(struct ofeed *f, const struct oexport *ex, enum m4f_op op,
     const struct m4f_entry *e, char *name)
@@ -72,6 +80,7 @@ feed_push(struct ofeed *f, const struct oexport *ex, enum m4f_op op,
 	f->seq++;
 	r = &f->ring[f->seq % RING_CAP];
 	free(r->ev.e.name);
+	free(r->ev.e.target);
 	r->ex = ex;
 	r->ev.seq = f->seq;
 	r->ev.op = op;
@@ -93,33 +102,76 @@ join(const char *a, const char *b)
 	return s;
 }
 
-/* An add event for file rel, with its hash. Drops rel on failure. */
+/*
+ * An add event for the file rel (open as fd, st its fstat), with its hash:
+ * known, or computed now from the page cache, or null for a large one
+ * (queued to the hasher) or one still changing. Takes rel.
+ */
 static void
-emit_file(struct ofeed *f, const struct oexport *ex, char *rel)
+emit_file(struct ofeed *f, const struct oexport *ex, char *rel, int fd,
+    const struct stat *st)
 {
 	struct m4f_entry e = { .type = M4F_FILE };
+	char *abs;
+
+	e.size = (uint64_t)st->st_size;
+	e.mtime = st->st_mtim.tv_sec;
+	if (asprintf(&abs, "%s/%s", ex->real, rel) < 0) {
+		free(rel);
+		return;
+	}
+	if (ohash_lookup(f->hash, abs, st, e.sha256) == 0) {
+		if (e.size > M4F_DIGEST_MAX)
+			ohasher_queue(f->hasher, ex, rel);
+		else if (ohash_file(f->hash, abs, fd, st, e.sha256, NULL,
+		    NULL) == -1) {
+			log_debug("feed: hash %s: %s", abs, strerror(errno));
+			e.sha256[0] = '\0';
+		}
+	}
+	free(abs);
+	feed_push(f, ex, M4F_ADD, &e, rel);
+}
+
+/*
+ * An add event for what rel names now, if it is to be shown: a regular
+ * file (emit_file) or a symbolic link (ofs_link); with links_only (it was
+ * just created: a file is announced once written) only a link. Takes rel.
+ */
+static void
+emit_entry(struct ofeed *f, const struct oexport *ex, char *rel,
+    int links_only)
+{
+	struct m4f_entry e = { .type = M4F_LINK };
 	struct stat st;
 	const char *why;
 	char *abs;
-	int fd = -1;
+	int fd, link;
 
 	if (asprintf(&abs, "%s/%s", ex->real, rel) < 0) {
 		free(rel);
 		return;
 	}
-	if (ofs_open(ex, rel, &fd, &st, &why) != 200 || !S_ISREG(st.st_mode) ||
-	    ohash_get(f->hash, abs, fd, &st, e.sha256) == -1) {
-		if (fd != -1)
-			close(fd);
-		free(abs);
+	/* Only tells link from file: every open below is confined. */
+	link = lstat(abs, &st) == 0 && S_ISLNK(st.st_mode);
+	free(abs);
+	if (link) {
+		if (ofs_link(ex, rel, &st, &e.target)) {
+			e.mtime = st.st_mtim.tv_sec;
+			feed_push(f, ex, M4F_ADD, &e, rel);
+		} else
+			free(rel);
+		return;
+	}
+	if (links_only || ofs_open(ex, rel, &fd, &st, &why) != 200) {
 		free(rel);
 		return;
 	}
+	if (S_ISREG(st.st_mode))
+		emit_file(f, ex, rel, fd, &st);
+	else
+		free(rel);
 	close(fd);
-	e.size = (uint64_t)st.st_size;
-	e.mtime = st.st_mtim.tv_sec;
-	free(abs);
-	feed_push(f, ex, M4F_ADD, &e, rel);
 }
 
 /* Remembers wd → folder rel; 0 or -1. */
@@ -192,9 +244,10 @@ watch_tree(struct ofeed *f, const struct oexport *ex, const char *rel,
 			continue;
 		if (S_ISDIR(st.st_mode))
 			watch_tree(f, ex, child, announce);
-		else if (announce && S_ISREG(st.st_mode)) {
-			emit_file(f, ex, child);
-			continue;	/* emit_file took child */
+		else if (announce && (S_ISREG(st.st_mode) ||
+		    S_ISLNK(st.st_mode))) {
+			emit_entry(f, ex, child, 0);
+			continue;	/* emit_entry took child */
 		}
 		free(child);
 	}
@@ -242,8 +295,9 @@ feed_event(struct ofeed *f, const struct inotify_event *ie)
 		watch_tree(f, w->ex, rel, 1);
 		free(rel);
 	} else if (!(ie->mask & IN_ISDIR) &&
-	    (ie->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)))
-		emit_file(f, w->ex, rel);
+	    (ie->mask & (IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE)))
+		emit_entry(f, w->ex, rel,
+		    !(ie->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)));
 	else
 		free(rel);
 }
@@ -283,7 +337,8 @@ feed_main(void *arg)
 }
 
 struct ofeed *
-ofeed_open(const struct oexport *ex, size_t nex, struct ohash *hash)
+ofeed_open(const struct oexport *ex, size_t nex, struct ohash *hash,
+    struct ohasher *hasher)
 {
 	unsigned char rnd[8];
 	struct ofeed *f;
@@ -292,7 +347,7 @@ ofeed_open(const struct oexport *ex, size_t nex, struct ohash *hash)
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return NULL;
-	f->ex = ex, f->nex = nex, f->hash = hash;
+	f->ex = ex, f->nex = nex, f->hash = hash, f->hasher = hasher;
 	f->ifd = f->stopfd = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_condattr_init(&ca);
@@ -347,8 +402,10 @@ ofeed_close(struct ofeed *f)
 	for (i = 0; i < f->nw; i++)
 		free(f->w[i].rel);
 	free(f->w);
-	for (i = 0; f->ring != NULL && i < RING_CAP; i++)
+	for (i = 0; f->ring != NULL && i < RING_CAP; i++) {
 		free(f->ring[i].ev.e.name);
+		free(f->ring[i].ev.e.target);
+	}
 	free(f->ring);
 	if (f->ifd != -1)
 		close(f->ifd);
@@ -400,7 +457,12 @@ collect(struct ofeed *f, const struct oexport *ex, const char *sub,
 		}
 		(*out)[n] = r->ev;
 		(*out)[n].e.name = strdup(r->ev.e.name + sl + (sl > 0));
-		if ((*out)[n].e.name == NULL) {
+		(*out)[n].e.target = r->ev.e.target ? strdup(r->ev.e.target) :
+		    NULL;
+		if ((*out)[n].e.name == NULL || (r->ev.e.target != NULL &&
+		    (*out)[n].e.target == NULL)) {
+			free((*out)[n].e.name);
+			free((*out)[n].e.target);
 			*last = s - 1;
 			break;
 		}
@@ -451,8 +513,10 @@ ofeed_get(struct ofeed *f, const struct oexport *ex, const char *sub,
 	}
 	pthread_mutex_unlock(&f->lock);
 	json = m4f_feed_encode(&ans);
-	for (i = 0; i < ans.n; i++)
+	for (i = 0; i < ans.n; i++) {
 		free(ans.events[i].e.name);
+		free(ans.events[i].e.target);
+	}
 	free(ans.events);
 	return json;
 }

@@ -12,11 +12,16 @@
 
 struct oexport;
 struct ohash;
+struct ohasher;
 
 struct ofeed;
 
-/* Watches the exports (which must outlive the feed) and starts the thread. */
-struct ofeed	*ofeed_open(const struct oexport *, size_t nex, struct ohash *);
+/*
+ * Watches the exports (which must outlive the feed) and starts the
+ * thread. New files too large to hash at once go to hasher (may be NULL).
+ */
+struct ofeed	*ofeed_open(const struct oexport *, size_t nex, struct ohash *,
+		    struct ohasher *hasher);
 /* Wakes every waiting request; later ones answer at once. */
 void		 ofeed_stop(struct ofeed *);
 /* Stops the thread and frees the feed; accepts NULL. */

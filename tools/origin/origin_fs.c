@@ -39,6 +39,7 @@ struct walk {
 	int		 recursive;
 	struct m4f_entry *v;		/* found entries, names malloc'd */
 	char		**xrel;		/* each entry's path beneath the export */
+	struct timespec	*mtim;		/* each entry's mtime, for the cache */
 	size_t		 n, cap;
 	int		 more;		/* more entries than limit */
 	size_t		 too_deep;	/* entries left out for their depth */
@@ -263,50 +264,106 @@ fail:
 }
 
 /*
+ * May a link's text be listed? A relative path: components joined by
+ * single '/', each ".." or a valid name, at most M4F_PATH_MAX bytes. An
+ * absolute link is never listed (nor followed: RESOLVE_BENEATH).
+ */
+static int
+link_text_ok(const char *t)
+{
+	const char *p = t, *end;
+	size_t len = strlen(t);
+
+	if (len == 0 || len > M4F_PATH_MAX || *t == '/')
+		return 0;
+	for (;;) {
+		end = strchrnul(p, '/');
+		if (!((end - p == 2 && p[0] == '.' && p[1] == '.') ||
+		    m4f_name_check(p, (size_t)(end - p)) == 0))
+			return 0;
+		if (*end == '\0')
+			return 1;
+		p = end + 1;
+	}
+}
+
+int
+ofs_link(const struct oexport *ex, const char *rel, struct stat *st,
+    char **target)
+{
+	char buf[M4F_PATH_MAX + 2];
+	struct stat to;
+	ssize_t n;
+	int lfd, fd, followed, ok;
+
+	*target = NULL;
+	if ((lfd = open_beneath(ex, rel, O_PATH | O_NOFOLLOW, &followed)) == -1)
+		return 0;
+	ok = fstat(lfd, st) == 0 && S_ISLNK(st->st_mode) &&
+	    (n = readlinkat(lfd, "", buf, sizeof(buf) - 1)) > 0;
+	close(lfd);
+	if (!ok)
+		return 0;
+	buf[n] = '\0';
+	if (!link_text_ok(buf))
+		return 0;
+	/* It must lead to a file or folder inside the export, not hidden. */
+	if ((fd = open_beneath(ex, rel, O_PATH, &followed)) == -1)
+		return 0;
+	ok = fstat(fd, &to) == 0 && (S_ISREG(to.st_mode) ||
+	    S_ISDIR(to.st_mode)) && !target_hidden(ex, fd);
+	close(fd);
+	if (!ok || (*target = strdup(buf)) == NULL)
+		return 0;
+	return 1;
+}
+
+/*
  * The stat of name in the folder dfd (xrel: the same beneath the export)
- * for listing: follows a symbolic link only when it stays in the export
- * and does not end on a hidden file. Returns 1 for a file or folder to
- * list, 0 to skip it (anything else: FIFOs, sockets, devices).
+ * for listing; a symbolic link is listed as a link (ofs_link) with its
+ * own stat and its text in *target. Returns 1 for an entry to list, 0 to
+ * skip it (FIFOs, sockets, devices, links that lead out).
  */
 static int
 entry_stat(const struct oexport *ex, int dfd, const char *name,
-    const char *xrel, struct stat *st)
+    const char *xrel, struct stat *st, char **target)
 {
-	int fd, followed, ok;
-
+	*target = NULL;
 	if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == -1)
 		return 0;
-	if (S_ISLNK(st->st_mode)) {
-		if ((fd = open_beneath(ex, xrel, O_PATH, &followed)) == -1)
-			return 0;
-		ok = fstat(fd, st) == 0 && !target_hidden(ex, fd);
-		close(fd);
-		if (!ok)
-			return 0;
-	}
+	if (S_ISLNK(st->st_mode))
+		return ofs_link(ex, xrel, st, target);
 	return S_ISREG(st->st_mode) || S_ISDIR(st->st_mode);
 }
 
-/* Appends one entry; 1 when the page is full, 0 to go on, -1 on error. */
+/*
+ * Appends one entry (target: a link's text, taken, or NULL); 1 when the
+ * page is full, 0 to go on, -1 on error.
+ */
 static int
 walk_add(struct walk *w, const char *rel, const char *xrel,
-    const struct stat *st)
+    const struct stat *st, char *target)
 {
 	struct m4f_entry *nv;
+	struct timespec *nt;
 	char **na;
 
 	if (w->n == w->limit) {
+		free(target);
 		w->more = 1;
 		return 1;
 	}
 	if (w->n == w->cap) {
 		w->cap = w->cap ? w->cap * 2 : 256;
 		if ((nv = realloc(w->v, w->cap * sizeof(*nv))) == NULL)
-			return -1;
+			goto fail;
 		w->v = nv;
 		if ((na = realloc(w->xrel, w->cap * sizeof(*na))) == NULL)
-			return -1;
+			goto fail;
 		w->xrel = na;
+		if ((nt = realloc(w->mtim, w->cap * sizeof(*nt))) == NULL)
+			goto fail;
+		w->mtim = nt;
 	}
 	memset(&w->v[w->n], 0, sizeof(w->v[w->n]));
 	w->v[w->n].name = strdup(rel);
@@ -314,13 +371,19 @@ walk_add(struct walk *w, const char *rel, const char *xrel,
 	if (w->v[w->n].name == NULL || w->xrel[w->n] == NULL) {
 		free(w->v[w->n].name);
 		free(w->xrel[w->n]);
-		return -1;
+		goto fail;
 	}
-	w->v[w->n].type = S_ISDIR(st->st_mode) ? M4F_DIR : M4F_FILE;
+	w->v[w->n].type = S_ISDIR(st->st_mode) ? M4F_DIR :
+	    S_ISLNK(st->st_mode) ? M4F_LINK : M4F_FILE;
 	w->v[w->n].size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
 	w->v[w->n].mtime = st->st_mtim.tv_sec;
+	w->v[w->n].target = target;
+	w->mtim[w->n] = st->st_mtim;
 	w->n++;
 	return 0;
+fail:
+	free(target);
+	return -1;
 }
 
 /* Should the walk go into folder rel (pre-order, after w->after)? */
@@ -334,7 +397,7 @@ walk_descend(const struct walk *w, const char *rel, const struct stat *st)
 		return 0;
 	for (i = 0; i < w->depth; i++)
 		if (w->dev[i] == st->st_dev && w->ino[i] == st->st_ino)
-			return 0;	/* a symlink loop */
+			return 0;	/* a loop: a bind mount, say */
 	/* Skip only subtrees that sort wholly before after. */
 	return w->after == NULL || ofs_precmp(rel, w->after) >= 0 ||
 	    (strncmp(w->after, rel, len) == 0 && w->after[len] == '/');
@@ -351,6 +414,7 @@ walk_child(struct walk *w, int dfd, const char *name, const char *rel,
     const char *xrel)
 {
 	struct stat st;
+	char *target;
 	int rc, fd, followed;
 
 	/* Deeper than a client accepts: left out, said once per listing. */
@@ -358,11 +422,13 @@ walk_child(struct walk *w, int dfd, const char *name, const char *rel,
 		w->too_deep++;
 		return 0;
 	}
-	if (!entry_stat(w->ex, dfd, name, xrel, &st))
+	if (!entry_stat(w->ex, dfd, name, xrel, &st, &target))
 		return 0;
-	if (w->after == NULL || ofs_precmp(rel, w->after) > 0)
-		if ((rc = walk_add(w, rel, xrel, &st)) != 0)
+	if (w->after == NULL || ofs_precmp(rel, w->after) > 0) {
+		if ((rc = walk_add(w, rel, xrel, &st, target)) != 0)
 			return rc;
+	} else
+		free(target);
 	if (!S_ISDIR(st.st_mode) || !walk_descend(w, rel, &st))
 		return 0;
 	if ((fd = open_beneath(w->ex, xrel, O_RDONLY | O_DIRECTORY,
@@ -421,43 +487,36 @@ walk_free(struct walk *w)
 
 	for (i = 0; i < w->n; i++) {
 		free(w->v[i].name);
+		free(w->v[i].target);
 		free(w->xrel[i]);
 	}
 	free(w->v);
 	free(w->xrel);
+	free(w->mtim);
 }
 
-/* Fills in the sha256 of every file entry; 0 or -1. */
+/*
+ * Fills in the sha256 of every file entry whose hash the cache knows
+ * (at the size and mtime just listed); the others stay "" (null). Never
+ * reads a file: a listing costs time in its entries, not their bytes.
+ */
 static int
-walk_hash(struct walk *w, struct ohash *h)
+walk_known(struct walk *w, struct ohash *h)
 {
 	struct stat st;
-	const char *why;
 	char *abs;
 	size_t i;
-	int fd, rc;
 
 	for (i = 0; i < w->n; i++) {
 		if (w->v[i].type != M4F_FILE)
 			continue;
-		if (ofs_open(w->ex, w->xrel[i], &fd, &st, &why) != 200) {
-			log_warnx("hash %s/%s: %s", w->ex->real, w->xrel[i], why);
+		if (asprintf(&abs, "%s/%s", w->ex->real, w->xrel[i]) < 0)
 			return -1;
-		}
-		if (asprintf(&abs, "%s/%s", w->ex->real, w->xrel[i]) < 0) {
-			close(fd);
-			return -1;
-		}
-		rc = S_ISREG(st.st_mode) ? ohash_get(h, abs, fd, &st,
-		    w->v[i].sha256) : -1;
-		if (rc == -1)
-			log_warn("hash %s", abs);
+		memset(&st, 0, sizeof(st));
+		st.st_size = (off_t)w->v[i].size;
+		st.st_mtim = w->mtim[i];
+		(void)ohash_lookup(h, abs, &st, w->v[i].sha256);
 		free(abs);
-		close(fd);
-		if (rc == -1)
-			return -1;
-		w->v[i].size = (uint64_t)st.st_size;
-		w->v[i].mtime = st.st_mtim.tv_sec;
 	}
 	return 0;
 }
@@ -496,7 +555,7 @@ ofs_list(const struct oexport *ex, struct ohash *h, const char *urlpath,
 	w.ino[0] = st.st_ino;
 	w.depth = 1;
 	status = 500, *why = "cannot list";
-	if (walk_dir(&w, fd, "") == -1 || walk_hash(&w, h) == -1)
+	if (walk_dir(&w, fd, "") == -1 || walk_known(&w, h) == -1)
 		goto out;
 	if (w.too_deep > 0)
 		log_warnx("listing of %s: %zu entries deeper than %d levels "

@@ -46,10 +46,22 @@ int	ofs_open(const struct oexport *, const char *rel, int *fd,
 /*
  * The listing of folder rel of the export as M4F JSON (malloc'd, caller
  * frees) in *json. urlpath names it in the "path" field; after may be NULL.
+ * Files carry the sha256 the cache knows, none otherwise: never reads a
+ * file. Symbolic links are listed as links (ofs_link).
  */
 int	ofs_list(const struct oexport *, struct ohash *, const char *urlpath,
 	    const char *rel, int recursive, const char *after, size_t limit,
 	    char **json, const char **why);
+
+/*
+ * Is rel (beneath the export, its last component not followed) a
+ * symbolic link to show as a link? Its text must be relative (".." or
+ * valid names joined by '/') and it must lead to a regular file or a
+ * folder inside the export that is not hidden. 1 with the link's own
+ * lstat in st and its text in *target (malloc'd, caller frees), or 0.
+ */
+int	ofs_link(const struct oexport *, const char *rel, struct stat *st,
+	    char **target);
 
 /* Byte-wise order of the pre-order walk: '/' sorts before every byte. */
 int	ofs_precmp(const char *a, const char *b);

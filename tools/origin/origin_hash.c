@@ -1,7 +1,8 @@
 /*
  * origin_hash: SHA-256 cache in SQLite. Rows: (path, size, mtime_ns,
- * sha256). A lookup that misses reads the file with libcrypto and then
- * stores the row, replacing whatever the path had before.
+ * sha256). A look-up only reads the table; whoever reads a file's bytes
+ * anyway hashes them (ohash_range, ohash_file) and stores the row,
+ * replacing whatever the path had before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,11 +14,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "log.h"
+#include "m4f.h"
 #include "origin_hash.h"
+
+/* Bytes read at a time: a thousand requests hashing hold 128 MiB. */
+#define CHUNK	(128 * 1024)
 
 struct ohash {
 	pthread_mutex_t	 lock;
@@ -26,6 +32,7 @@ struct ohash {
 	sqlite3_stmt	*put;		/* under lock */
 	_Atomic uint64_t hits;
 	_Atomic uint64_t misses;
+	_Atomic uint64_t bytes;		/* read to hash */
 	_Atomic int64_t	 pending;
 };
 
@@ -140,8 +147,8 @@ cache_get(struct ohash *h, const char *path, const struct stat *st,
 	return found;
 }
 
-static void
-cache_put(struct ohash *h, const char *path, const struct stat *st,
+void
+ohash_put(struct ohash *h, const char *path, const struct stat *st,
     const char hex[65])
 {
 	pthread_mutex_lock(&h->lock);
@@ -156,76 +163,138 @@ cache_put(struct ohash *h, const char *path, const struct stat *st,
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* Reads fd from offset 0 to the end into a SHA-256; 0 or -1 with errno. */
-static int
-hash_fd(int fd, char hex[65])
+int
+ohash_lookup(struct ohash *h, const char *path, const struct stat *st,
+    char hex[65])
 {
-	static const char digits[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE], *buf;
-	unsigned int mdlen = 0, i;
-	EVP_MD_CTX *ctx;
-	ssize_t n;
-	off_t off = 0;
-	int rc = -1, saved;
+	if (cache_get(h, path, st, hex) == 1) {
+		atomic_fetch_add(&h->hits, 1);
+		return 1;
+	}
+	atomic_fetch_add(&h->misses, 1);
+	return 0;
+}
 
-	buf = malloc(1 << 20);
-	ctx = EVP_MD_CTX_new();
-	if (buf == NULL || ctx == NULL ||
-	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-		goto out;
-	while ((n = pread(fd, buf, 1 << 20, off)) != 0) {
+/* Has the file open as fd kept st's size and mtime? */
+static int
+same_file(int fd, const struct stat *st)
+{
+	struct stat now;
+
+	return fstat(fd, &now) == 0 && now.st_size == st->st_size &&
+	    mtime_ns(&now) == mtime_ns(st) && now.st_ino == st->st_ino;
+}
+
+static int
+hash_chunks(int fd, uint64_t off, uint64_t len, EVP_MD_CTX *ctx,
+    unsigned char *buf, ohash_pace_fn *pace, void *arg, uint64_t *done)
+{
+	ssize_t n;
+	size_t want;
+
+	while (len > 0) {
+		want = len < CHUNK ? (size_t)len : CHUNK;
+		n = pread(fd, buf, want, (off_t)off);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 || EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-			goto out;
-		off += n;
+		if (n == -1)
+			return -1;
+		if (n == 0) {		/* shorter than its fstat said */
+			errno = EAGAIN;
+			return -1;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+			errno = EIO;
+			return -1;
+		}
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+		*done += (uint64_t)n;
+		if (pace != NULL && pace(arg, (size_t)n) == -1) {
+			errno = ECANCELED;
+			return -1;
+		}
 	}
-	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+	return 0;
+}
+
+int
+ohash_range(struct ohash *h, int fd, const struct stat *st, uint64_t off,
+    uint64_t len, uint8_t md[32], ohash_pace_fn *pace, void *arg)
+{
+	unsigned char *buf = NULL;
+	unsigned int mdlen = 0;
+	uint64_t done = 0;
+	EVP_MD_CTX *ctx;
+	int rc = -1, saved;
+
+	atomic_fetch_add(&h->pending, 1);
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || (buf = malloc(CHUNK)) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		errno = ENOMEM;
 		goto out;
-	for (i = 0; i < mdlen; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
 	}
-	hex[64] = '\0';
+	/* A file that changes while it is read has no hash to give. */
+	if (!same_file(fd, st)) {
+		errno = EAGAIN;
+		goto out;
+	}
+	if (hash_chunks(fd, off, len, ctx, buf, pace, arg, &done) == -1)
+		goto out;
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32) {
+		errno = EIO;
+		goto out;
+	}
+	if (!same_file(fd, st)) {
+		errno = EAGAIN;
+		goto out;
+	}
 	rc = 0;
 out:
 	saved = errno;
+	atomic_fetch_add(&h->bytes, done);
+	atomic_fetch_sub(&h->pending, 1);
 	EVP_MD_CTX_free(ctx);
 	free(buf);
-	errno = rc ? (saved ? saved : EIO) : saved;
+	errno = saved;
 	return rc;
 }
 
 int
-ohash_get(struct ohash *h, const char *abspath, int fd,
-    const struct stat *st, char hex[65])
+ohash_file(struct ohash *h, const char *abspath, int fd,
+    const struct stat *st, char hex[65], ohash_pace_fn *pace, void *arg)
 {
-	struct stat after;
-	int rc;
+	uint8_t md[32];
 
-	if ((rc = cache_get(h, abspath, st, hex)) == 1) {
-		atomic_fetch_add(&h->hits, 1);
-		return 0;
+	if (ohash_range(h, fd, st, 0, (uint64_t)st->st_size, md, pace,
+	    arg) == -1)
+		return -1;
+	m4f_hex_encode(md, sizeof(md), hex);
+	ohash_put(h, abspath, st, hex);
+	return 0;
+}
+
+int
+ohash_unhex(const char *hex, uint8_t md[32])
+{
+	size_t n = 0;
+
+	/* The cache holds only what m4f_hex_encode wrote: 64 digits. */
+	if (strlen(hex) != 64 || OPENSSL_hexstr2buf_ex(md, 32, &n, hex,
+	    '\0') != 1 || n != 32) {
+		errno = EINVAL;
+		return -1;
 	}
-	atomic_fetch_add(&h->misses, 1);
-	atomic_fetch_add(&h->pending, 1);
-	rc = hash_fd(fd, hex);
-	atomic_fetch_sub(&h->pending, 1);
-	if (rc == 0 && fstat(fd, &after) == 0 && (after.st_size !=
-	    st->st_size || mtime_ns(&after) != mtime_ns(st))) {
-		errno = EAGAIN;
-		rc = -1;
-	}
-	if (rc == 0)
-		cache_put(h, abspath, st, hex);
-	return rc;
+	return 0;
 }
 
 void
 ohash_stats(struct ohash *h, uint64_t *hits, uint64_t *misses,
-    int64_t *pending)
+    uint64_t *bytes, int64_t *pending)
 {
 	*hits = atomic_load(&h->hits);
 	*misses = atomic_load(&h->misses);
+	*bytes = atomic_load(&h->bytes);
 	*pending = atomic_load(&h->pending);
 }

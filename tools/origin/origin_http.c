@@ -2,6 +2,12 @@
  * origin_http: request handling. Each request keeps the raw target it
  * arrived with (the URI log callback) because the signature covers the
  * target exactly as sent; paths and queries are decoded here, once.
+ *
+ * Digests are computed from the very bytes an answer sends: the file is
+ * hashed through the descriptor the answer is then sent from (the bytes
+ * are in the page cache by then), so the origin reads them once. With a
+ * key every answer is signed in send_resp, the one place answers are
+ * queued.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,10 +25,12 @@
 
 #include <microhttpd.h>
 
+#include "answer.h"
 #include "log.h"
 #include "m4f.h"
 #include "origin_feed.h"
 #include "origin_fs.h"
+#include "origin_hash.h"
 #include "origin_http.h"
 #include "origin_metrics.h"
 #include "origin_req.h"
@@ -60,6 +68,62 @@ struct req {
 	int	 called;	/* the handler saw the headers already */
 };
 
+/*
+ * The field that vouches for an answer's body, which its signature
+ * covers: Content-Digest for a 206, else Repr-Digest (a whole file),
+ * X-M4F-Digests (several files) or X-M4F-SHA256 (JSON); NULL for none.
+ */
+static const char *
+vouching(struct MHD_Response *r, unsigned status)
+{
+	static const char *const fields[] = { ANSWER_REPR_DIGEST,
+	    M4F_FILES_DIGESTS, M4F_BODY_SHA256 };
+	const char *v;
+	size_t i;
+
+	if (status == 206)
+		return MHD_get_response_header(r, ANSWER_CONTENT_DIGEST);
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if ((v = MHD_get_response_header(r, fields[i])) != NULL)
+			return v;
+	return NULL;
+}
+
+/*
+ * With a key, signs the answer r to the request on c (answer_sign over
+ * the request's sig=, the status, Content-Range and the vouching field).
+ * A request without a sig= gets an unsigned answer (a 401). 0, or -1
+ * when it cannot be signed: the answer must not go out then.
+ */
+static int
+sign_answer(struct MHD_Connection *c, unsigned status,
+    struct MHD_Response *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct oconn_ctx *x = NULL;
+	const struct ohttp *h;
+	char reqsig[65], sig[65];
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL)
+		x = ci->socket_context;
+	if (x == NULL || x->http == NULL)
+		return -1;	/* cannot tell whether to sign: drop it */
+	h = x->http;
+	if (h->key == NULL || !oreq_sig(MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), reqsig))
+		return 0;
+	if (answer_sign(h->key, h->keylen, reqsig, (int)status,
+	    MHD_get_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE),
+	    vouching(r, status), sig) == -1 ||
+	    MHD_add_response_header(r, ANSWER_SIGNATURE, sig) != MHD_YES) {
+		log_warn("cannot sign an answer");
+		return -1;
+	}
+	return 0;
+}
+
+/* Queues r (taken), signed, as the answer on c. */
 static enum MHD_Result
 send_resp(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
 {
@@ -67,6 +131,10 @@ send_resp(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
 
 	if (r == NULL)
 		return MHD_NO;
+	if (sign_answer(c, status, r) == -1) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
 	rc = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -230,17 +298,90 @@ read_soon(int fd, uint64_t len)
 	(void)posix_fadvise(fd, 0, (off_t)len, POSIX_FADV_WILLNEED);
 }
 
-/* Serves the file at rel of ex, or a range of it, from its descriptor. */
+/* Adds a digest field (Repr-Digest, Content-Digest) of md to r. */
+static void
+add_digest(struct MHD_Response *r, const char *field, const uint8_t md[32])
+{
+	char v[ANSWER_DIGEST_LEN];
+
+	answer_digest_format(md, v);
+	MHD_add_response_header(r, field, v);
+}
+
+/* A failed ohash_range/ohash_file as a status and reason. */
+static int
+hash_status(int err, const char **why)
+{
+	if (err == EAGAIN)
+		return *why = "file changed while read, try again", 503;
+	return *why = "cannot read", 500;
+}
+
+/*
+ * The digests of a file answer, computed before it is sent: md_repr the
+ * whole file's (*repr set when there is one: known, or hashed now when
+ * the whole file goes out and is at most M4F_DIGEST_MAX), md_part the
+ * range's (*part set when rng is 1 and the range at most M4F_DIGEST_MAX).
+ * HEAD (head) never reads. 200, or a status with *why.
+ */
+static int
+file_digests(struct ohttp *h, const struct oexport *ex, const char *rel,
+    int fd, const struct stat *st, int head, int rng, uint64_t off,
+    uint64_t len, uint8_t md_repr[32], int *repr, uint8_t md_part[32],
+    int *part, const char **why)
+{
+	char *abs, hex[65];
+	int known, rc = 200;
+
+	*repr = *part = 0;
+	if (asprintf(&abs, "%s/%s", ex->real, rel) < 0)
+		return *why = "out of memory", 500;
+	known = ohash_lookup(h->hash, abs, st, hex);
+	if (head)
+		goto out;
+	if (rng == 1 && len <= M4F_DIGEST_MAX) {
+		if (ohash_range(h->hash, fd, st, off, len, md_part, NULL,
+		    NULL) == -1) {
+			rc = hash_status(errno, why);
+			goto out;
+		}
+		*part = 1;
+		/* A range of all of it: the whole file's hash, kept. */
+		if (!known && off == 0 && len == (uint64_t)st->st_size) {
+			m4f_hex_encode(md_part, 32, hex);
+			ohash_put(h->hash, abs, st, hex);
+			known = 1;
+		}
+	} else if (rng == 0 && !known && (uint64_t)st->st_size <=
+	    M4F_DIGEST_MAX) {
+		if (ohash_file(h->hash, abs, fd, st, hex, NULL, NULL) == -1) {
+			rc = hash_status(errno, why);
+			goto out;
+		}
+		known = 1;
+	}
+out:
+	if (rc == 200 && known && ohash_unhex(hex, md_repr) == 0)
+		*repr = 1;
+	free(abs);
+	return rc;
+}
+
+/*
+ * Serves the file at rel of ex, or a range of it, from its descriptor,
+ * with the digests of what it sends (file_digests).
+ */
 static enum MHD_Result
-serve_file(struct MHD_Connection *c, const struct oexport *ex,
-    const char *rel)
+serve_file(struct MHD_Connection *c, struct ohttp *h,
+    const struct oexport *ex, const char *rel, int head)
 {
 	struct MHD_Response *r;
 	struct stat st;
 	uint64_t off = 0, len, size;
+	uint8_t md_repr[32], md_part[32];
 	const char *why;
 	char cr[80];
-	int status, fd, rng;
+	int status, fd, rng, repr, part;
 
 	if ((status = ofs_open(ex, rel, &fd, &st, &why)) != 200)
 		return send_error(c, (unsigned)status, why);
@@ -255,6 +396,11 @@ serve_file(struct MHD_Connection *c, const struct oexport *ex,
 		close(fd);
 		return send_416(c, size);
 	}
+	if ((status = file_digests(h, ex, rel, fd, &st, head, rng, off, len,
+	    md_repr, &repr, md_part, &part, &why)) != 200) {
+		close(fd);
+		return send_error(c, (unsigned)status, why);
+	}
 	if (len == 0) {
 		close(fd);
 		r = MHD_create_response_from_buffer(0, (void *)"",
@@ -265,6 +411,10 @@ serve_file(struct MHD_Connection *c, const struct oexport *ex,
 	if (r == NULL)
 		return send_error(c, 500, "cannot respond");
 	file_headers(r, rel, &st);
+	if (repr)
+		add_digest(r, ANSWER_REPR_DIGEST, md_repr);
+	if (part)
+		add_digest(r, ANSWER_CONTENT_DIGEST, md_part);
 	if (rng == 1) {
 		snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu",
 		    (unsigned long long)off, (unsigned long long)(off + len - 1),
@@ -318,19 +468,69 @@ bundle_read(void *arg, uint64_t pos, char *buf, size_t max)
 }
 
 /*
+ * The X-M4F-Digests value of a bundle b of the files names[] of folder
+ * rel into out (M4F_FILES_MAX * 65 bytes): each hash known, or computed
+ * now through the descriptor the answer is sent from, and kept. At most
+ * M4F_DIGEST_MAX bytes are hashed for one answer: past that (or for a
+ * single unknown file larger) 400, the client asks for the files one by
+ * one. 200, or a status with *why.
+ */
+static int
+bundle_digests(struct ohttp *h, const struct oexport *ex, const char *rel,
+    char *const *names, const struct bundle *b, const struct stat *st,
+    char *out, const char **why)
+{
+	char hex[M4F_FILES_MAX][65], *abs[M4F_FILES_MAX] = { NULL };
+	int known[M4F_FILES_MAX];
+	uint64_t unknown = 0;
+	size_t i;
+	int rc = 200;
+
+	for (i = 0; i < b->n; i++) {
+		if (asprintf(&abs[i], "%s/%s%s%s", ex->real, rel, *rel ? "/" :
+		    "", names[i]) < 0) {
+			abs[i] = NULL;
+			rc = 500, *why = "out of memory";
+			goto out;
+		}
+		if (!(known[i] = ohash_lookup(h->hash, abs[i], &st[i], hex[i])))
+			unknown += b->size[i];
+	}
+	if (unknown > M4F_DIGEST_MAX) {
+		rc = 400, *why = "too large for one answer, ask one by one";
+		goto out;
+	}
+	*out = '\0';
+	for (i = 0; i < b->n; i++) {
+		if (!known[i] && ohash_file(h->hash, abs[i], b->fd[i], &st[i],
+		    hex[i], NULL, NULL) == -1) {
+			rc = hash_status(errno, why);
+			goto out;
+		}
+		strcat(out, i ? "," : "");
+		strcat(out, hex[i]);
+	}
+out:
+	for (i = 0; i < b->n; i++)
+		free(abs[i]);
+	return rc;
+}
+
+/*
  * Several whole files of the folder rel (the query's name= values, in
  * order) in one answer: one round trip for many segments. Their sizes are
- * in X-M4F-Sizes; a missing one fails the whole request (404).
+ * in X-M4F-Sizes, their hashes in X-M4F-Digests; a missing one fails the
+ * whole request (404).
  */
 static enum MHD_Result
-serve_files(struct MHD_Connection *c, const struct oexport *ex,
-    const char *rel, const struct req *q)
+serve_files(struct MHD_Connection *c, struct ohttp *h,
+    const struct oexport *ex, const char *rel, const struct req *q)
 {
 	char *names[M4F_FILES_MAX], *path = NULL, sizes[M4F_FILES_MAX *
-	    21 + 1];
+	    21 + 1], digests[M4F_FILES_MAX * 65];
 	struct MHD_Response *r = NULL;
+	struct stat st[M4F_FILES_MAX];
 	struct bundle *b;
-	struct stat st;
 	uint64_t total = 0;
 	const char *why = "bad query";
 	size_t n, i, used = 0;
@@ -354,21 +554,24 @@ serve_files(struct MHD_Connection *c, const struct oexport *ex,
 			status = 400, why = "bad name";
 			goto out;
 		}
-		if ((status = ofs_open(ex, path, &b->fd[b->n], &st,
+		if ((status = ofs_open(ex, path, &b->fd[b->n], &st[i],
 		    &why)) != 200)
 			goto out;
 		b->n++;
-		if (!S_ISREG(st.st_mode)) {
+		if (!S_ISREG(st[i].st_mode)) {
 			status = 400, why = "not a file";
 			goto out;
 		}
-		b->size[i] = (uint64_t)st.st_size;
+		b->size[i] = (uint64_t)st[i].st_size;
 		if (total < READ_SOON_MAX)
 			read_soon(b->fd[i], b->size[i]);
 		total += b->size[i];
 		used += (size_t)snprintf(sizes + used, sizeof(sizes) - used,
 		    "%s%llu", i ? "," : "", (unsigned long long)b->size[i]);
 	}
+	if ((status = bundle_digests(h, ex, rel, names, b, st, digests,
+	    &why)) != 200)
+		goto out;
 	if ((r = MHD_create_response_from_callback(total, 256 * 1024,
 	    bundle_read, b, bundle_free)) == NULL) {
 		status = 500, why = "cannot respond";
@@ -378,6 +581,7 @@ serve_files(struct MHD_Connection *c, const struct oexport *ex,
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/octet-stream");
 	MHD_add_response_header(r, M4F_FILES_SIZES, sizes);
+	MHD_add_response_header(r, M4F_FILES_DIGESTS, digests);
 	ometrics_body(c, total);
 	status = 200;
 out:
@@ -390,7 +594,6 @@ out:
 		return send_error(c, (unsigned)status, why);
 	return send_resp(c, 200, r);
 }
-
 /*
  * Waits for one of the LIST_BUILDS turns to build a listing, up to
  * LIST_WAIT_MS: 0 (the caller gives it back in h->nbuild), or -1.
@@ -475,7 +678,8 @@ serve_feed(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 
 /* Routes a request whose signature and method are fine. */
 static enum MHD_Result
-route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
+route(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
+    int head)
 {
 	const struct oexport *ex;
 	const char *rel, *p = q->path;
@@ -491,7 +695,7 @@ route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
 		return send_error(c, 404, "no such API");
 	if (!list && !files && !feed && h->metrics != NULL &&
 	    strcmp(p, OMETRICS_PATH) == 0)
-		return ometrics_serve(h->metrics, c);
+		return send_resp(c, 200, ometrics_answer(h->metrics, c));
 	if (p[0] != '/')
 		return send_error(c, 400, "bad path");
 	if ((ex = ofs_export(h->ex, h->nex, p, &rel)) == NULL)
@@ -510,8 +714,8 @@ route(struct MHD_Connection *c, struct ohttp *h, const struct req *q)
 	if (feed)
 		return serve_feed(c, h, q, ex, rel);
 	if (files)
-		return serve_files(c, ex, rel, q);
-	return serve_file(c, ex, rel);
+		return serve_files(c, h, ex, rel, q);
+	return serve_file(c, h, ex, rel, head);
 }
 
 static const char *
@@ -568,7 +772,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 		return send_error(c, 400, "bad path");
 	if (strlen(q->path) > M4F_PATH_MAX + sizeof(M4F_API_PREFIX "/list"))
 		return send_error(c, 400, "path too long");
-	return route(c, h, q);
+	return route(c, h, q, strcmp(method, MHD_HTTP_METHOD_HEAD) == 0);
 }
 
 /*
@@ -590,6 +794,8 @@ conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 		return;
 	}
 	*socket_context = x = calloc(1, sizeof(*x));
+	if (x != NULL)
+		x->http = h;
 	ometrics_conn(h->metrics, x, toe);
 	if (atomic_fetch_add(&h->nconn, 1) < CONN_LIMIT || x == NULL)
 		return;

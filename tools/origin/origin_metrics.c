@@ -186,7 +186,8 @@ family(FILE *f, const char *name, const char *type, const char *help)
 static void
 render(struct ometrics *m, FILE *f)
 {
-	uint64_t req[NKIND][STATUS_MAX - STATUS_MIN + 1], hits = 0, misses = 0;
+	uint64_t req[NKIND][STATUS_MAX - STATUS_MIN + 1], hits = 0, misses = 0,
+	    hashed = 0;
 	int64_t pending = 0;
 	int k, s;
 
@@ -215,14 +216,17 @@ render(struct ometrics *m, FILE *f)
 		fprintf(f, "m4f_origin_clients{kind=\"%s\"} %" PRId64 "\n",
 		    kind_names[k], atomic_load(&m->inflight[k]));
 	if (m->hash != NULL)
-		ohash_stats(m->hash, &hits, &misses, &pending);
+		ohash_stats(m->hash, &hits, &misses, &hashed, &pending);
 	family(f, "hash_cache_hits_total", "counter",
 	    "SHA-256 look-ups answered from the hash cache.");
 	fprintf(f, "m4f_origin_hash_cache_hits_total %" PRIu64 "\n", hits);
 	family(f, "hash_cache_misses_total", "counter",
-	    "SHA-256 look-ups that read and hashed the file.");
+	    "SHA-256 look-ups that found no hash (the file is not read).");
 	fprintf(f, "m4f_origin_hash_cache_misses_total %" PRIu64 "\n", misses);
-	family(f, "hash_pending", "gauge", "Files being hashed now.");
+	family(f, "hashed_bytes_total", "counter",
+	    "Bytes read to hash: answers' digests, new files, background.");
+	fprintf(f, "m4f_origin_hashed_bytes_total %" PRIu64 "\n", hashed);
+	family(f, "hash_pending", "gauge", "Hashings running now.");
 	fprintf(f, "m4f_origin_hash_pending %" PRId64 "\n", pending);
 	family(f, "auth_failures_total", "counter",
 	    "Requests refused with 401: no, a bad or an expired signature.");
@@ -233,32 +237,29 @@ render(struct ometrics *m, FILE *f)
 	fprintf(f, "m4f_origin_start_time_seconds %" PRId64 "\n", m->started);
 }
 
-enum MHD_Result
-ometrics_serve(struct ometrics *m, struct MHD_Connection *c)
+struct MHD_Response *
+ometrics_answer(struct ometrics *m, struct MHD_Connection *c)
 {
 	struct MHD_Response *r;
-	enum MHD_Result rc;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
 	if (m == NULL || (f = open_memstream(&buf, &len)) == NULL)
-		return MHD_NO;
+		return NULL;
 	render(m, f);
 	if (fclose(f) == EOF) {
 		free(buf);
-		return MHD_NO;
+		return NULL;
 	}
 	if ((r = MHD_create_response_from_buffer(len, buf,
 	    MHD_RESPMEM_MUST_FREE)) == NULL) {
 		free(buf);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/plain; version=0.0.4; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	ometrics_body(c, len);
-	rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return rc;
+	return r;
 }

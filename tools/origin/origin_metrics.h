@@ -22,6 +22,7 @@
 
 struct ometrics;
 struct ohash;
+struct ohttp;
 
 /* NULL when out of memory. hash may be NULL. Free with ometrics_free. */
 struct ometrics	*ometrics_new(struct ohash *hash);
@@ -35,6 +36,7 @@ struct oconn;
  * the connection ends; the metrics keep their part in it.
  */
 struct oconn_ctx {
+	const struct ohttp *http;	/* the server it came to (signing) */
 	int		 spare;		/* past the connection limit: 503 */
 	struct oconn	*m;		/* the metrics' own, or NULL */
 };
@@ -54,7 +56,11 @@ void	ometrics_body(struct MHD_Connection *c, uint64_t n);
 void	ometrics_done(struct ometrics *m, struct MHD_Connection *c,
 	    enum MHD_RequestTerminationCode toe);
 
-/* Answers GET /metrics on c. */
-enum MHD_Result ometrics_serve(struct ometrics *m, struct MHD_Connection *c);
+/*
+ * The answer to GET /metrics on c, for the caller to queue (and sign) and
+ * destroy; NULL when out of memory.
+ */
+struct MHD_Response *ometrics_answer(struct ometrics *m,
+	    struct MHD_Connection *c);
 
 #endif

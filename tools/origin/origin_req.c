@@ -182,3 +182,25 @@ oreq_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
 	*len = b - a + 1;
 	return 1;
 }
+
+int
+oreq_sig(const char *h, char sig[65])
+{
+	const char *p;
+	size_t i;
+
+	for (p = h; p != NULL && (p = strstr(p, "sig=")) != NULL; p += 4) {
+		if (p != h && p[-1] != ',' && p[-1] != ' ')
+			continue;
+		for (i = 0; i < 64; i++)
+			if (!((p[4 + i] >= '0' && p[4 + i] <= '9') ||
+			    (p[4 + i] >= 'a' && p[4 + i] <= 'f')))
+				break;
+		if (i < 64 || (p[68] != '\0' && p[68] != ',' && p[68] != ' '))
+			continue;
+		memcpy(sig, p + 4, 64);
+		sig[64] = '\0';
+		return 1;
+	}
+	return 0;
+}

@@ -40,4 +40,12 @@ int	oreq_num(const char *q, const char *key, uint64_t lo, uint64_t hi,
  */
 int	oreq_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len);
 
+/*
+ * The sig= value of an Authorization header (h may be NULL) into sig: 1
+ * when there is one of 64 lowercase hex digits, else 0. It only finds
+ * the value an answer's signature binds to (m4f_auth_check judges the
+ * header).
+ */
+int	oreq_sig(const char *h, char sig[65]);
+
 #endif
