@@ -34,6 +34,32 @@
 #define M4F_FILES_MAX		64
 /* Their sizes, decimal, comma-separated, in the order asked. */
 #define M4F_FILES_SIZES		"X-M4F-Sizes"
+/* Their SHA-256s, lowercase hex, comma-separated, in the order asked. */
+#define M4F_FILES_DIGESTS	"X-M4F-Digests"
+/*
+ * The origin hashes what it sends up to this many bytes in one answer: a
+ * range up to this size carries Content-Digest, and a whole file whose
+ * hash it does not know yet carries Repr-Digest only up to this size.
+ */
+#define M4F_DIGEST_MAX		(64ULL << 20)
+
+/*
+ * Parses an X-M4F-Digests value: 1 to max SHA-256s of 64 lowercase hex
+ * digits, comma-separated, nothing else. Copies them (NUL-terminated)
+ * into v and their count into *n. Returns 0, or -1 with errno EINVAL.
+ */
+int	m4f_digests_parse(const char *s, char (*v)[M4F_SHA256_HEX + 1],
+	    size_t max, size_t *n);
+
+/*
+ * Is target the text of a symbolic link at rel (a valid relative path)
+ * that stays inside the export? Relative, 1 to M4F_PATH_MAX bytes, no
+ * control byte, components valid names, "." or ".." (empty ones are
+ * skipped), and no ".." climbing above the export's root when it is
+ * resolved from rel's folder. Returns 0, or -1 with errno EINVAL
+ * (ENAMETOOLONG when too long).
+ */
+int	m4f_link_check(const char *rel, const char *target);
 
 /*
  * Parses an X-M4F-Sizes value: 1 to max decimal sizes, comma-separated,
@@ -82,14 +108,18 @@ int	m4f_auth_header(const void *key, size_t keylen, const char *method,
 int	m4f_auth_check(const void *key, size_t keylen, const char *method,
 	    const char *target, const char *header, int64_t now);
 
-enum m4f_type { M4F_FILE = 'f', M4F_DIR = 'd' };
+enum m4f_type { M4F_FILE = 'f', M4F_DIR = 'd', M4F_LINK = 'l' };
 
 struct m4f_entry {
 	char		*name;		/* relative, validated by m4f_path_check */
 	enum m4f_type	 type;
 	uint64_t	 size;		/* files only */
 	int64_t		 mtime;
-	char		 sha256[M4F_SHA256_HEX + 1];	/* files only, else "" */
+	char		 sha256[M4F_SHA256_HEX + 1];	/* files whose hash the
+							   origin knows, else
+							   "" (JSON null) */
+	char		*target;	/* links: their text (m4f_link_check),
+					   else NULL */
 };
 
 struct m4f_listing {
@@ -108,7 +138,8 @@ char	*m4f_listing_encode(const struct m4f_listing *);
 /*
  * Decodes and validates a listing: every field typed and in range, every
  * name a valid relative path (single component unless recursive), sha256
- * 64 hex digits on files. On failure returns NULL with errno EBADMSG and,
+ * 64 hex digits or null (not known yet: "") on files, target a link's
+ * text that stays inside the export (m4f_link_check) on links. On failure returns NULL with errno EBADMSG and,
  * if err is not NULL, a one-line reason in err. The caller frees the result
  * with m4f_listing_free().
  */
