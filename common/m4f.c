@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,8 +243,8 @@ m4f_link_check(const char *rel, const char *target)
 	size_t len, n;
 	long depth = 0;
 
-	if (rel == NULL || target == NULL || m4f_path_check(rel) == -1 ||
-	    *rel == '\0')
+	if (target == NULL || (rel != NULL && (m4f_path_check(rel) == -1 ||
+	    *rel == '\0')))
 		goto bad;
 	len = strnlen(target, M4F_PATH_MAX + 1);
 	if (len > M4F_PATH_MAX) {
@@ -253,8 +254,10 @@ m4f_link_check(const char *rel, const char *target)
 	if (len == 0 || target[0] == '/')
 		goto bad;
 	/* The link resolves from its folder: rel's components but one. */
-	for (p = rel; (p = strchr(p, '/')) != NULL; p++)
+	for (p = rel; p != NULL && (p = strchr(p, '/')) != NULL; p++)
 		depth++;
+	if (rel == NULL)
+		depth = LONG_MAX / 2;	/* its place unknown: syntax only */
 	for (p = target;; p = end + 1) {
 		end = strchrnul(p, '/');
 		n = (size_t)(end - p);
@@ -530,7 +533,12 @@ entry_decode(json_t *o, struct m4f_entry *e, int single, int need_stat,
 	}
 	if (need_stat && e->type == M4F_LINK) {
 		target = get_str(o, "target");
-		if (target == NULL || m4f_link_check(name, target) == -1)
+		/*
+		 * Its syntax only: name is relative to the listed folder,
+		 * whose depth in the export the store knows (it checks that
+		 * the link stays inside).
+		 */
+		if (target == NULL || m4f_link_check(NULL, target) == -1)
 			return set_err(err, errlen, "bad target of \"%.64s\"",
 			    name), -1;
 		if ((e->target = strdup(target)) == NULL)

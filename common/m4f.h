@@ -52,12 +52,12 @@ int	m4f_digests_parse(const char *s, char (*v)[M4F_SHA256_HEX + 1],
 	    size_t max, size_t *n);
 
 /*
- * Is target the text of a symbolic link at rel (a valid relative path)
- * that stays inside the export? Relative, 1 to M4F_PATH_MAX bytes, no
- * control byte, components valid names, "." or ".." (empty ones are
- * skipped), and no ".." climbing above the export's root when it is
- * resolved from rel's folder. Returns 0, or -1 with errno EINVAL
- * (ENAMETOOLONG when too long).
+ * Is target the text of a symbolic link at rel (a valid relative path
+ * from the export's root) that stays inside the export? Relative, 1 to
+ * M4F_PATH_MAX bytes, no control byte, components valid names, "." or
+ * ".." (empty ones are skipped), and no ".." climbing above the export's
+ * root when it is resolved from rel's folder. rel NULL: the syntax only.
+ * Returns 0, or -1 with errno EINVAL (ENAMETOOLONG when too long).
  */
 int	m4f_link_check(const char *rel, const char *target);
 
