@@ -321,6 +321,13 @@ fail:
 }
 
 void
+fetcher_cancel(struct fetcher *f)
+{
+	if (f != NULL)
+		atomic_store(&f->cancel, 1);
+}
+
+void
 fetcher_free(struct fetcher *f)
 {
 	if (f == NULL)

@@ -62,6 +62,11 @@ struct fetcher *fetcher_new(const struct fetcher_conf *conf,
 	    struct store *store);
 /* Stops the network thread, fails every waiting request, frees. NULL ok. */
 void	fetcher_free(struct fetcher *);
+/*
+ * Ends every wait of a caller at once (ECANCELED), now and from now on:
+ * the daemon is stopping, whatever is in flight. Any thread.
+ */
+void	fetcher_cancel(struct fetcher *);
 
 /*
  * Lists folder rel ("" for the export's root) on the primary, every page,
