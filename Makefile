@@ -81,6 +81,8 @@ IT_TESTS := tests/it_origin.sh tests/it_origin_harden.sh tests/it_dvr_fake.sh \
 IT_TESTS += tests/it_faults_kill.sh tests/it_faults_link.sh \
 	tests/it_faults_corrupt.sh tests/it_faults_key.sh tests/it_faults_load.sh
 IT_TESTS += tests/it_faults_liar.sh tests/it_faults_diskfull.sh
+# Files of no known hash, large files, signed answers (docs/security.md).
+IT_TESTS += tests/it_hash.sh
 
 MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8

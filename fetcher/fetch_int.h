@@ -110,6 +110,7 @@ struct fetcher {
 	_Atomic uint64_t st_retries;
 	_Atomic uint64_t st_bad;
 	_Atomic uint64_t st_answers;
+	_Atomic uint64_t st_badsig;
 	atomic_int	 st_connected;
 	atomic_int	 st_auth_failed;
 	atomic_int	 cancel;	/* fetcher_cancel(): waits end */

@@ -185,6 +185,8 @@ struct fetcher_stats {
 	uint64_t	 retries;	/* requests tried again (transient) */
 	uint64_t	 bad_answers;	/* malformed, short, wrong hash */
 	uint64_t	 answers;	/* responses received from the primary */
+	uint64_t	 bad_signatures;	/* answers refused for their
+						   signature (cluster key) */
 	int		 connected;	/* the last request reached the primary */
 	int		 auth_failed;	/* the last answer was 401 */
 };

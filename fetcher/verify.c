@@ -158,6 +158,7 @@ verify_head(struct fetcher *f, struct job *j, long status)
 	    NULL) == -1) {
 		refuse(j, errno == EACCES ? "wrong " ANSWER_SIGNATURE :
 		    "no " ANSWER_SIGNATURE);
+		atomic_fetch_add(&f->st_badsig, 1);
 		return;
 	}
 	if (status != 200 && status != 206)

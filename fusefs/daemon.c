@@ -59,6 +59,7 @@ static int
 probe_primary(struct mount *m, const char *progname)
 {
 	const struct dvrfs_opts *o = m->o;
+	struct fetcher_stats st;
 	struct store_ent root;
 	int e, rc;
 
@@ -81,8 +82,15 @@ probe_primary(struct mount *m, const char *progname)
 		    o->export);
 		return -1;
 	case EBADMSG:
-		say(progname, "%s: port %d does not speak M4F (is "
-		    "m4f-origin running there?)", o->fsname, o->port);
+		fetcher_stats(m->fetcher, &st);
+		if (st.bad_signatures > 0)
+			say(progname, "%s: the primary's answers are not signed "
+			    "with the cluster key (X-M4F-Signature); check "
+			    "cluster_key= on both sides, and that m4f-origin "
+			    "signs its answers", o->fsname);
+		else
+			say(progname, "%s: port %d does not speak M4F (is "
+			    "m4f-origin running there?)", o->fsname, o->port);
 		return -1;
 	}
 	if (store_get(m->store, STORE_ROOT_ID, &root) == 0 && root.listed != 0) {
