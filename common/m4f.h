@@ -37,11 +37,20 @@
 /* Their SHA-256s, lowercase hex, comma-separated, in the order asked. */
 #define M4F_FILES_DIGESTS	"X-M4F-Digests"
 /*
- * The origin hashes what it sends up to this many bytes in one answer: a
- * range up to this size carries Content-Digest, and a whole file whose
- * hash it does not know yet carries Repr-Digest only up to this size.
+ * The origin computes a digest on the way out (Repr-Digest of a whole
+ * file whose hash it does not know yet, Content-Digest of a range) only
+ * for at most this many bytes: it hashes them before it sends them, and
+ * they must still be in the page cache when it does.
  */
-#define M4F_DIGEST_MAX		(64ULL << 20)
+#define M4F_DIGEST_MAX		((uint64_t)64 << 20)
+
+/*
+ * Parses an X-M4F-Sizes value: 1 to max decimal sizes, comma-separated,
+ * nothing else (no spaces, signs or leading zeros, none over 2^64-1).
+ * Stores them in v and their count in *n. Returns 0, or -1 with errno
+ * EINVAL.
+ */
+int	m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n);
 
 /*
  * Parses an X-M4F-Digests value: 1 to max SHA-256s of 64 lowercase hex
@@ -60,14 +69,6 @@ int	m4f_digests_parse(const char *s, char (*v)[M4F_SHA256_HEX + 1],
  * Returns 0, or -1 with errno EINVAL (ENAMETOOLONG when too long).
  */
 int	m4f_link_check(const char *rel, const char *target);
-
-/*
- * Parses an X-M4F-Sizes value: 1 to max decimal sizes, comma-separated,
- * nothing else (no spaces, signs or leading zeros, none over 2^64-1).
- * Stores them in v and their count in *n. Returns 0, or -1 with errno
- * EINVAL.
- */
-int	m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n);
 
 /*
  * Is name one valid path component? Not empty, not "." or "..", no '/',
@@ -115,11 +116,9 @@ struct m4f_entry {
 	enum m4f_type	 type;
 	uint64_t	 size;		/* files only */
 	int64_t		 mtime;
-	char		 sha256[M4F_SHA256_HEX + 1];	/* files whose hash the
-							   origin knows, else
-							   "" (JSON null) */
-	char		*target;	/* links: their text (m4f_link_check),
-					   else NULL */
+	/* Files only, else "". "" on a file: the origin does not know it yet. */
+	char		 sha256[M4F_SHA256_HEX + 1];
+	char		*target;	/* links only: the link's text, else NULL */
 };
 
 struct m4f_listing {
@@ -139,8 +138,9 @@ char	*m4f_listing_encode(const struct m4f_listing *);
  * Decodes and validates a listing: every field typed and in range, every
  * name a valid relative path (single component unless recursive), sha256
  * 64 hex digits or null (not known yet: "") on files, target a link's
- * text that stays inside the export (m4f_link_check) on links. On failure returns NULL with errno EBADMSG and,
- * if err is not NULL, a one-line reason in err. The caller frees the result
+ * text (m4f_link_check, its syntax: where it leads is the store's to
+ * check) on links. On failure returns NULL with errno EBADMSG and, if
+ * err is not NULL, a one-line reason in err. The caller frees the result
  * with m4f_listing_free().
  */
 struct m4f_listing *m4f_listing_decode(const char *json, size_t len,
