@@ -22,24 +22,23 @@
 
 _Static_assert(sizeof(json_int_t) >= 8, "json_int_t holds 2^53");
 
-int
-m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
+/*
+ * A header value of 1 to max items separated by single commas, nothing
+ * else: item() parses the k-th at *s and moves *s past it (0), or fails
+ * (-1). The count goes to *n. Returns 0, or -1 with errno EINVAL.
+ */
+static int
+comma_list(const char *s, size_t max, size_t *n,
+    int (*item)(const char **, size_t, void *), void *arg)
 {
-	uint64_t x;
 	size_t k = 0;
 
 	if (s == NULL)
 		goto bad;
 	for (;;) {
-		if (k == max || *s < '0' || *s > '9' || (*s == '0' &&
-		    s[1] >= '0' && s[1] <= '9'))
+		if (k == max || item(&s, k, arg) == -1)
 			goto bad;
-		for (x = 0; *s >= '0' && *s <= '9'; s++) {
-			if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-				goto bad;
-			x = x * 10 + (uint64_t)(*s - '0');
-		}
-		v[k++] = x;
+		k++;
 		if (*s == '\0')
 			break;
 		if (*s++ != ',')
@@ -50,6 +49,31 @@ m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
 bad:
 	errno = EINVAL;
 	return -1;
+}
+
+/* One size of X-M4F-Sizes into ((uint64_t *)arg)[k]. */
+static int
+size_item(const char **sp, size_t k, void *arg)
+{
+	const char *s = *sp;
+	uint64_t x;
+
+	if (*s < '0' || *s > '9' || (*s == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -1;
+	for (x = 0; *s >= '0' && *s <= '9'; s++) {
+		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	((uint64_t *)arg)[k] = x;
+	*sp = s;
+	return 0;
+}
+
+int
+m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
+{
+	return comma_list(s, max, n, size_item, v);
 }
 
 int
@@ -207,33 +231,25 @@ is_hex(const char *s, size_t n)
 	return s[n] == '\0';
 }
 
+/* One SHA-256 of X-M4F-Digests into the k-th string of arg. */
+static int
+digest_item(const char **sp, size_t k, void *arg)
+{
+	char *d = ((char (*)[M4F_SHA256_HEX + 1])arg)[k];
+
+	if (strnlen(*sp, M4F_SHA256_HEX) < M4F_SHA256_HEX)
+		return -1;
+	memcpy(d, *sp, M4F_SHA256_HEX);
+	d[M4F_SHA256_HEX] = '\0';
+	*sp += M4F_SHA256_HEX;
+	return is_hex(d, M4F_SHA256_HEX) ? 0 : -1;
+}
+
 int
 m4f_digests_parse(const char *s, char (*v)[M4F_SHA256_HEX + 1], size_t max,
     size_t *n)
 {
-	size_t k = 0;
-
-	if (s == NULL)
-		goto bad;
-	for (;;) {
-		if (k == max || strnlen(s, M4F_SHA256_HEX) < M4F_SHA256_HEX)
-			goto bad;
-		memcpy(v[k], s, M4F_SHA256_HEX);
-		v[k][M4F_SHA256_HEX] = '\0';
-		if (!is_hex(v[k], M4F_SHA256_HEX))
-			goto bad;
-		k++;
-		s += M4F_SHA256_HEX;
-		if (*s == '\0')
-			break;
-		if (*s++ != ',')
-			goto bad;
-	}
-	*n = k;
-	return 0;
-bad:
-	errno = EINVAL;
-	return -1;
+	return comma_list(s, max, n, digest_item, v);
 }
 
 int

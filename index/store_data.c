@@ -581,6 +581,18 @@ store_set_sha(struct store *s, uint64_t id, const uint64_t *gen,
 	return 0;
 }
 
+/* Entry id as the index has it now; takes s->lock. */
+static int
+ent_read(struct store *s, uint64_t id, struct ent *e)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = store_get_c(store_rdc(s), id, e);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 /* store_set_sha() in a transaction of its own; takes s->wlock. */
 static int
 record_sha(struct store *s, uint64_t id, uint64_t gen, const uint8_t sha[32])
@@ -817,18 +829,14 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 	char tmp[PATH_MAX];
 	uint8_t sha[32];
 	struct ent e;
-	int fd = -1, r = -1, err;
+	int fd = -1, err;
 
 	if (s->ro) {
 		errno = EROFS;
 		return -1;
 	}
-	pthread_mutex_lock(&s->lock);
-	r = store_get_c(store_rdc(s), id, &e);
-	pthread_mutex_unlock(&s->lock);
-	if (r == -1)
+	if (ent_read(s, id, &e) == -1)
 		return -1;
-	r = -1;
 	if (e.e.type != STORE_FILE || (!e.has_sha && digest == NULL)) {
 		errno = EINVAL;
 		return -1;
@@ -837,14 +845,9 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 		return 0;
 	if (!e.has_sha && len == e.e.size) {
 		/* The digest the primary sent with buf becomes its hash. */
-		if (record_sha(s, id, e.gen, digest) == -1 && errno != EBADMSG)
+		if ((record_sha(s, id, e.gen, digest) == -1 &&
+		    errno != EBADMSG) || ent_read(s, id, &e) == -1)
 			return -1;
-		pthread_mutex_lock(&s->lock);
-		r = store_get_c(store_rdc(s), id, &e);
-		pthread_mutex_unlock(&s->lock);
-		if (r == -1)
-			return -1;
-		r = -1;
 		if (!e.has_sha) {
 			errno = ENOENT;
 			return -1;
