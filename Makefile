@@ -39,9 +39,9 @@ COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o \
 INDEX_OBJS := $(B)/index/bitmap.o \
 	      $(B)/index/store_sql.o $(B)/index/store_data.o \
 	      $(B)/index/store_ns.o $(B)/index/store_expire.o $(B)/index/store.o
-FETCHER_OBJS := $(B)/fetcher/job.o $(B)/fetcher/bundle.o \
-	$(B)/fetcher/feed.o $(B)/fetcher/xfer.o $(B)/fetcher/read.o \
-	$(B)/fetcher/fetcher.o $(B)/fetcher/crawler.o
+FETCHER_OBJS := $(B)/fetcher/job.o $(B)/fetcher/verify.o \
+	$(B)/fetcher/bundle.o $(B)/fetcher/feed.o $(B)/fetcher/xfer.o \
+	$(B)/fetcher/read.o $(B)/fetcher/fetcher.o $(B)/fetcher/crawler.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \
 	$(B)/fusefs/status.o $(B)/fusefs/playback.o $(B)/fusefs/vfile.o
 
@@ -93,6 +93,8 @@ IT_TESTS += tests/it_faults_kill.sh tests/it_faults_link.sh \
 	tests/it_faults_corrupt.sh tests/it_faults_key.sh tests/it_faults_load.sh
 IT_TESTS += tests/it_faults_liar.sh tests/it_faults_diskfull.sh
 IT_TESTS += tests/it_restore.sh
+# Files of no known hash, large files, signed answers (docs/security.md).
+IT_TESTS += tests/it_hash.sh
 
 MANPAGES := docs/man/dvr-fake.1 docs/man/dvrfs-status.1 \
 	docs/man/mount.dvrfs.8 docs/man/m4f-origin.8 docs/man/dvrfs-restore.8

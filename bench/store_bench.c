@@ -80,7 +80,7 @@ build(const char *dir, uint64_t records)
 				seg_name(k + n, names[n], sizeof(names[n]));
 				v[n] = (struct store_remote){ names[n],
 				    STORE_FILE, 1048576 + (k + n) % 4096,
-				    1767225600 + (int64_t)(k + n) * 4, h };
+				    1767225600 + (int64_t)(k + n) * 4, h, NULL };
 			}
 			if (store_apply_listing(s, sdir, v, n, 1, 0, 0,
 			    NULL) == -1) {
@@ -120,7 +120,8 @@ marks(const char *dir)
 
 		snprintf(nm, sizeof(nm), "m/%d", i);
 		r = (struct store_remote){ nm, STORE_FILE, 4096 * 4000000ULL, 1,
-		    "0000000000000000000000000000000000000000000000000000000000000000" };
+		    "0000000000000000000000000000000000000000000000000000000000000000",
+		    NULL };
 		if (store_apply_event(s, &r, 0, &ids[i], NULL) == -1)
 			return -1;
 	}

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,24 +23,23 @@
 
 _Static_assert(sizeof(json_int_t) >= 8, "json_int_t holds 2^53");
 
-int
-m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
+/*
+ * A header value of 1 to max items separated by single commas, nothing
+ * else: item() parses the k-th at *s and moves *s past it (0), or fails
+ * (-1). The count goes to *n. Returns 0, or -1 with errno EINVAL.
+ */
+static int
+comma_list(const char *s, size_t max, size_t *n,
+    int (*item)(const char **, size_t, void *), void *arg)
 {
-	uint64_t x;
 	size_t k = 0;
 
 	if (s == NULL)
 		goto bad;
 	for (;;) {
-		if (k == max || *s < '0' || *s > '9' || (*s == '0' &&
-		    s[1] >= '0' && s[1] <= '9'))
+		if (k == max || item(&s, k, arg) == -1)
 			goto bad;
-		for (x = 0; *s >= '0' && *s <= '9'; s++) {
-			if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-				goto bad;
-			x = x * 10 + (uint64_t)(*s - '0');
-		}
-		v[k++] = x;
+		k++;
 		if (*s == '\0')
 			break;
 		if (*s++ != ',')
@@ -50,6 +50,31 @@ m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
 bad:
 	errno = EINVAL;
 	return -1;
+}
+
+/* One size of X-M4F-Sizes into ((uint64_t *)arg)[k]. */
+static int
+size_item(const char **sp, size_t k, void *arg)
+{
+	const char *s = *sp;
+	uint64_t x;
+
+	if (*s < '0' || *s > '9' || (*s == '0' && s[1] >= '0' && s[1] <= '9'))
+		return -1;
+	for (x = 0; *s >= '0' && *s <= '9'; s++) {
+		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	((uint64_t *)arg)[k] = x;
+	*sp = s;
+	return 0;
+}
+
+int
+m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n)
+{
+	return comma_list(s, max, n, size_item, v);
 }
 
 int
@@ -205,6 +230,70 @@ is_hex(const char *s, size_t n)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return s[n] == '\0';
+}
+
+/* One SHA-256 of X-M4F-Digests into the k-th string of arg. */
+static int
+digest_item(const char **sp, size_t k, void *arg)
+{
+	char *d = ((char (*)[M4F_SHA256_HEX + 1])arg)[k];
+
+	if (strnlen(*sp, M4F_SHA256_HEX) < M4F_SHA256_HEX)
+		return -1;
+	memcpy(d, *sp, M4F_SHA256_HEX);
+	d[M4F_SHA256_HEX] = '\0';
+	*sp += M4F_SHA256_HEX;
+	return is_hex(d, M4F_SHA256_HEX) ? 0 : -1;
+}
+
+int
+m4f_digests_parse(const char *s, char (*v)[M4F_SHA256_HEX + 1], size_t max,
+    size_t *n)
+{
+	return comma_list(s, max, n, digest_item, v);
+}
+
+int
+m4f_link_check(const char *rel, const char *target)
+{
+	const char *p, *end;
+	size_t len, n;
+	long depth = 0;
+
+	if (target == NULL || (rel != NULL && (m4f_path_check(rel) == -1 ||
+	    *rel == '\0')))
+		goto bad;
+	len = strnlen(target, M4F_PATH_MAX + 1);
+	if (len > M4F_PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (len == 0 || target[0] == '/')
+		goto bad;
+	/* The link resolves from its folder: rel's components but one. */
+	for (p = rel; p != NULL && (p = strchr(p, '/')) != NULL; p++)
+		depth++;
+	if (rel == NULL)
+		depth = LONG_MAX / 2;	/* its place unknown: syntax only */
+	for (p = target;; p = end + 1) {
+		end = strchrnul(p, '/');
+		n = (size_t)(end - p);
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				goto bad;	/* above the export */
+		} else if (n == 1 && p[0] == '.')
+			;
+		else if (n > 0) {
+			if (m4f_name_check(p, n) == -1)
+				return -1;
+			depth++;
+		}
+		if (*end == '\0')
+			return 0;
+	}
+bad:
+	errno = EINVAL;
+	return -1;
 }
 
 /*
@@ -426,15 +515,17 @@ get_str(json_t *o, const char *key)
 }
 
 /*
- * Fills e from the object o. need_stat: size (files), mtime and sha256
- * (files) are required; otherwise (del events) only name and type.
- * Returns 0, or -1 with a reason in err.
+ * Fills e from the object o. need_stat: size (files), mtime, sha256
+ * (files: 64 hex digits, or null when the origin does not know it yet)
+ * and target (links) are required; otherwise (del events) only name and
+ * type. Returns 0, or -1 with a reason in err.
  */
 static int
 entry_decode(json_t *o, struct m4f_entry *e, int single, int need_stat,
     char *err, size_t errlen)
 {
-	const char *name, *type, *sha;
+	const char *name, *type, *sha, *target;
+	json_t *js;
 	uint64_t v;
 
 	if (!json_is_object(o))
@@ -444,9 +535,10 @@ entry_decode(json_t *o, struct m4f_entry *e, int single, int need_stat,
 	    (single && strchr(name, '/') != NULL))
 		return set_err(err, errlen, "%s", "bad entry name"), -1;
 	type = get_str(o, "type");
-	if (type == NULL || (strcmp(type, "f") != 0 && strcmp(type, "d") != 0))
+	if (type == NULL || (strcmp(type, "f") != 0 &&
+	    strcmp(type, "d") != 0 && strcmp(type, "l") != 0))
 		return set_err(err, errlen, "bad type of \"%.64s\"", name), -1;
-	e->type = type[0] == 'f' ? M4F_FILE : M4F_DIR;
+	e->type = (enum m4f_type)type[0];
 	if (need_stat) {
 		if (get_uint(o, "mtime", &v) == -1)
 			return set_err(err, errlen, "bad mtime of \"%.64s\"",
@@ -457,14 +549,34 @@ entry_decode(json_t *o, struct m4f_entry *e, int single, int need_stat,
 		if (get_uint(o, "size", &e->size) == -1)
 			return set_err(err, errlen, "bad size of \"%.64s\"",
 			    name), -1;
+		js = json_object_get(o, "sha256");
 		sha = get_str(o, "sha256");
-		if (sha == NULL || !is_hex(sha, M4F_SHA256_HEX))
+		if (json_is_null(js))
+			e->sha256[0] = '\0';	/* not known yet */
+		else if (sha == NULL || !is_hex(sha, M4F_SHA256_HEX))
 			return set_err(err, errlen, "bad sha256 of \"%.64s\"",
 			    name), -1;
-		memcpy(e->sha256, sha, M4F_SHA256_HEX + 1);
+		else
+			memcpy(e->sha256, sha, M4F_SHA256_HEX + 1);
 	}
-	if ((e->name = strdup(name)) == NULL)
+	if (need_stat && e->type == M4F_LINK) {
+		target = get_str(o, "target");
+		/*
+		 * Its syntax only: name is relative to the listed folder,
+		 * whose depth in the export the store knows (it checks that
+		 * the link stays inside).
+		 */
+		if (target == NULL || m4f_link_check(NULL, target) == -1)
+			return set_err(err, errlen, "bad target of \"%.64s\"",
+			    name), -1;
+		if ((e->target = strdup(target)) == NULL)
+			return set_err(err, errlen, "%s", "out of memory"), -1;
+	}
+	if ((e->name = strdup(name)) == NULL) {
+		free(e->target);
+		e->target = NULL;
 		return set_err(err, errlen, "%s", "out of memory"), -1;
+	}
 	return 0;
 }
 
@@ -552,8 +664,10 @@ m4f_listing_free(struct m4f_listing *l)
 
 	if (l == NULL)
 		return;
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
 		free(l->entries[i].name);
+		free(l->entries[i].target);
+	}
 	free(l->entries);
 	free(l->path);
 	free(l->next);
@@ -642,8 +756,10 @@ m4f_feed_free(struct m4f_feed *f)
 
 	if (f == NULL)
 		return;
-	for (i = 0; i < f->n; i++)
+	for (i = 0; i < f->n; i++) {
 		free(f->events[i].e.name);
+		free(f->events[i].e.target);
+	}
 	free(f->events);
 	free(f);
 }

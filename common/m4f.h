@@ -53,6 +53,24 @@
 int	m4f_sizes_parse(const char *s, uint64_t *v, size_t max, size_t *n);
 
 /*
+ * Parses an X-M4F-Digests value: 1 to max SHA-256s of 64 lowercase hex
+ * digits, comma-separated, nothing else. Copies them (NUL-terminated)
+ * into v and their count into *n. Returns 0, or -1 with errno EINVAL.
+ */
+int	m4f_digests_parse(const char *s, char (*v)[M4F_SHA256_HEX + 1],
+	    size_t max, size_t *n);
+
+/*
+ * Is target the text of a symbolic link at rel (a valid relative path
+ * from the export's root) that stays inside the export? Relative, 1 to
+ * M4F_PATH_MAX bytes, no control byte, components valid names, "." or
+ * ".." (empty ones are skipped), and no ".." climbing above the export's
+ * root when it is resolved from rel's folder. rel NULL: the syntax only.
+ * Returns 0, or -1 with errno EINVAL (ENAMETOOLONG when too long).
+ */
+int	m4f_link_check(const char *rel, const char *target);
+
+/*
  * Is name one valid path component? Not empty, not "." or "..", no '/',
  * no byte 0x01-0x1f or 0x7f, at most M4F_NAME_MAX bytes.
  * Returns 0, or -1 with errno EINVAL (ENAMETOOLONG when too long).
@@ -119,8 +137,10 @@ char	*m4f_listing_encode(const struct m4f_listing *);
 /*
  * Decodes and validates a listing: every field typed and in range, every
  * name a valid relative path (single component unless recursive), sha256
- * 64 hex digits on files. On failure returns NULL with errno EBADMSG and,
- * if err is not NULL, a one-line reason in err. The caller frees the result
+ * 64 hex digits or null (not known yet: "") on files, target a link's
+ * text (m4f_link_check, its syntax: where it leads is the store's to
+ * check) on links. On failure returns NULL with errno EBADMSG and, if
+ * err is not NULL, a one-line reason in err. The caller frees the result
  * with m4f_listing_free().
  */
 struct m4f_listing *m4f_listing_decode(const char *json, size_t len,

@@ -226,7 +226,7 @@ bundle_done(struct fetcher *f, struct job *j, int err, int transient)
 		m->file.single = 1;
 		m->body.got = 0;
 		if (transient)
-			job_retry_later(f, m);
+			job_retry_later(f, m, 0);
 		else {
 			pthread_mutex_lock(&f->lock);
 			job_queue(f, m);

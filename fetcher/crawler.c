@@ -171,13 +171,16 @@ walk(struct crawler *cr, uint64_t id, const char *rel, int64_t cutoff,
 
 		if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", e->name) < 0)
 			break;
+		/* Links are not followed: what they name is copied where
+		 * it is, once. */
 		if (e->type == STORE_DIR) {
 			/* A stream folder: its own depth from here down. */
 			if (depth == 0 && (t = stream_depth(cr, e->name)) > 0)
 				walk(cr, e->id, path, now_s() - t, 1);
 			else if (depth > 0)
 				walk(cr, e->id, path, cutoff, depth + 1);
-		} else if (e->state != STORE_COMPLETE && depth > 0 &&
+		} else if (e->type == STORE_FILE &&
+		    e->state != STORE_COMPLETE && depth > 0 &&
 		    (t = file_time(path, e)) >= cutoff)
 			pending_add(cr, e->id, t);
 		free(path);

@@ -132,10 +132,11 @@ apply(struct fetcher *f, const struct m4f_feed *fd)
 		if (ev->seq <= f->feed_seq)
 			continue;
 		r.name = ev->e.name;
-		r.type = ev->e.type == M4F_DIR ? STORE_DIR : STORE_FILE;
+		r.type = (enum store_type)ev->e.type;
 		r.size = ev->e.size;
 		r.mtime = ev->e.mtime;
 		r.sha256 = ev->e.type == M4F_FILE && !del ? ev->e.sha256 : NULL;
+		r.target = ev->e.target;
 		id = parent = 0;
 		if (store_apply_event(f->store, &r, del, &id, &parent) == -1) {
 			if (!(del && errno == ENOENT))
@@ -181,6 +182,9 @@ feed_done(struct fetcher *f, struct job *j, int err)
 		if (f->feed_backoff > FEED_BACKOFF_MAX)
 			f->feed_backoff = FEED_BACKOFF_MAX;
 		f->feed_at = now + f->feed_backoff;
+		/* A busy origin says when to come back. */
+		if (j->retry_after >= 0)
+			f->feed_at = now + (int64_t)j->retry_after * 1000;
 		goto out;
 	}
 	f->feed_backoff = 0;

@@ -5,10 +5,11 @@
  *
  * Files, bottom up (each calls only the ones before it):
  *   job.c	jobs, bodies, the block table, queues, a job's end
+ *   verify.c	what vouches for an answer: its signature, its digests
  *   bundle.c	several whole files in one request (the crawler's)
  *   feed.c	following the primary's feed of changes
  *   xfer.c	the network thread, one transfer and its checks, finishers
- *   read.c	serving a read: local, whole file, verified or raw blocks
+ *   read.c	serving a read: local, whole file, verified blocks
  *   fetcher.c	fetcher_new/free, listings, the crawler's files, stats
  *   crawler.c	replication, through fetcher.h only
  *
@@ -109,9 +110,32 @@ struct fetcher {
 	_Atomic uint64_t st_retries;
 	_Atomic uint64_t st_bad;
 	_Atomic uint64_t st_answers;
+	_Atomic uint64_t st_badsig;
 	atomic_int	 st_connected;
 	atomic_int	 st_auth_failed;
+	atomic_int	 cancel;	/* fetcher_cancel(): waits end */
 };
+
+/*
+ * verify.c: what vouches for an answer (network thread and finishers).
+ */
+/*
+ * Checks the head of j's answer (status) once all of it is in, before
+ * any body byte is taken: with a cluster key its signature, and the
+ * digest each kind of answer must carry — a whole file's Repr-Digest
+ * (kept in file.dsha) when its hash is not known, a range's
+ * Content-Digest (kept in blk.cmd; without one, the block is checked
+ * with the whole file if its hash is known), a bundle's X-M4F-Digests.
+ * Sets j->bad (and j->changed when a digest says the file is not the one
+ * listed) with a log line when it fails. Lock not held.
+ */
+void	verify_head(struct fetcher *, struct job *j, long status);
+/*
+ * A block job's body against its answer's Content-Digest. Returns 1 when
+ * it matches (whole_ok is set and the waiters woken), 0 when not, -1
+ * when there was no digest (the block is unchecked). Takes the lock.
+ */
+int	verify_block(struct fetcher *, struct job *j);
 
 /* xfer.c: the network thread and the finishers. */
 void	*xfer_main(void *);

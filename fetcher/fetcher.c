@@ -128,6 +128,7 @@ fetcher_stats(struct fetcher *f, struct fetcher_stats *out)
 	out->bad_answers = atomic_load(&f->st_bad);
 	out->connected = atomic_load(&f->st_connected);
 	out->answers = atomic_load(&f->st_answers);
+	out->bad_signatures = atomic_load(&f->st_badsig);
 	out->auth_failed = atomic_load(&f->st_auth_failed);
 }
 
@@ -318,6 +319,13 @@ fail:
 	free(f);
 	errno = err;
 	return NULL;
+}
+
+void
+fetcher_cancel(struct fetcher *f)
+{
+	if (f != NULL)
+		atomic_store(&f->cancel, 1);
 }
 
 void

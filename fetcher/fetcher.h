@@ -62,6 +62,11 @@ struct fetcher *fetcher_new(const struct fetcher_conf *conf,
 	    struct store *store);
 /* Stops the network thread, fails every waiting request, frees. NULL ok. */
 void	fetcher_free(struct fetcher *);
+/*
+ * Ends every wait of a caller at once (ECANCELED), now and from now on:
+ * the daemon is stopping, whatever is in flight. Any thread.
+ */
+void	fetcher_cancel(struct fetcher *);
 
 /*
  * Lists folder rel ("" for the export's root) on the primary, every page,
@@ -180,6 +185,8 @@ struct fetcher_stats {
 	uint64_t	 retries;	/* requests tried again (transient) */
 	uint64_t	 bad_answers;	/* malformed, short, wrong hash */
 	uint64_t	 answers;	/* responses received from the primary */
+	uint64_t	 bad_signatures;	/* answers refused for their
+						   signature (cluster key) */
 	int		 connected;	/* the last request reached the primary */
 	int		 auth_failed;	/* the last answer was 401 */
 };

@@ -16,6 +16,7 @@
 
 #define RETRY_BASE_MS	200
 #define RETRY_MAX_MS	5000
+#define JOB_WAIT_SLICE_MS 100	/* a waiter looks at fetcher_cancel() */
 
 _Static_assert(FETCH_BACKFILL + 1 == FETCH_PRIOS,
     "FETCH_PRIOS counts enum fetch_prio");
@@ -208,6 +209,7 @@ job_free(struct fetcher *f, struct job *j)
 	free(j->json.p);
 	free(j->file.members);
 	free(j->file.sizes);
+	free(j->digests);
 	if (j->body.buf != NULL)
 		body_put(f, j->body.buf, j->body.bufcap);
 	pthread_cond_destroy(&j->cond);
@@ -361,6 +363,7 @@ job_get(struct fetcher *f, const struct store_ent *e, const char *rel,
 		j->blk.off = key * f->bs;
 		j->blk.len = e->size - j->blk.off < f->bs ?
 		    e->size - j->blk.off : f->bs;
+		j->blk.known = e->sha256[0] != '\0';
 		if (body_get(f, j, j->blk.len) == -1) {
 			job_free(f, j);
 			return NULL;
@@ -374,6 +377,35 @@ job_get(struct fetcher *f, const struct store_ent *e, const char *rel,
 	return j;
 }
 
+/*
+ * One wait on j->cond until ts, at most JOB_WAIT_SLICE_MS: a waiter
+ * notices fetcher_cancel() without being woken. Returns 0, ETIMEDOUT
+ * when ts has passed, ECANCELED. Under lock.
+ */
+static int
+wait_slice(struct fetcher *f, struct job *j, const struct timespec *ts)
+{
+	struct timespec now, t;
+
+	if (atomic_load(&f->cancel))
+		return ECANCELED;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec &&
+	    now.tv_nsec >= ts->tv_nsec))
+		return ETIMEDOUT;
+	t = now;
+	t.tv_nsec += JOB_WAIT_SLICE_MS * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	if (t.tv_sec > ts->tv_sec || (t.tv_sec == ts->tv_sec &&
+	    t.tv_nsec > ts->tv_nsec))
+		t = *ts;
+	pthread_cond_timedwait(&j->cond, &f->lock, &t);
+	return 0;
+}
+
 int
 job_wait(struct fetcher *f, struct job *j, uint64_t want,
     const struct timespec *ts)
@@ -381,14 +413,24 @@ job_wait(struct fetcher *f, struct job *j, uint64_t want,
 	int err = 0;
 
 	while (j->body.got < want && j->state != JOB_DONE && err == 0)
-		err = pthread_cond_timedwait(&j->cond, &f->lock, ts);
-	return j->body.got >= want || j->state == JOB_DONE ? 0 : ETIMEDOUT;
+		err = wait_slice(f, j, ts);
+	return j->body.got >= want || j->state == JOB_DONE ? 0 : err;
+}
+
+int
+job_wait_checked(struct fetcher *f, struct job *j, const struct timespec *ts)
+{
+	int err = 0;
+
+	while (!j->body.whole_ok && j->state != JOB_DONE && err == 0)
+		err = wait_slice(f, j, ts);
+	return j->body.whole_ok || j->state == JOB_DONE ? 0 : err;
 }
 
 int
 job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
 {
-	char hex[M4F_SHA256_HEX + 1];
+	char hex[M4F_SHA256_HEX + 1], want[M4F_SHA256_HEX + 1];
 	int ok = 0, hashed;
 
 	pthread_mutex_lock(&f->lock);
@@ -401,11 +443,14 @@ job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
 		return 1;
 	}
 	j->file.verifying = 1;
+	/* Set before the body's first byte, when it came with the answer. */
+	memcpy(want, j->file.sha[0] != '\0' ? j->file.sha : j->file.dsha,
+	    sizeof(want));
 	pthread_mutex_unlock(&f->lock);
 	hashed = m4f_sha256(j->body.buf, j->body.fsize, md) == 0;
 	if (hashed) {
 		m4f_hex_encode(md, 32, hex);
-		ok = strcmp(hex, j->file.sha) == 0;
+		ok = want[0] != '\0' && strcmp(hex, want) == 0;
 	}
 	pthread_mutex_lock(&f->lock);
 	j->file.verifying = 0;
@@ -510,19 +555,26 @@ job_finish_later(struct fetcher *f, struct job *j, int err)
 }
 
 void
-job_retry_later(struct fetcher *f, struct job *j)
+job_retry_later(struct fetcher *f, struct job *j, int64_t wait_ms)
 {
 	int64_t wait = (int64_t)RETRY_BASE_MS << (j->attempts < 10 ?
 	    j->attempts : 10);
 
 	if (wait > RETRY_MAX_MS)
 		wait = RETRY_MAX_MS;
-	j->attempts++;
+	if (wait_ms > 0)
+		wait = wait_ms;
+	else
+		j->attempts++;
 	atomic_fetch_add(&f->st_retries, 1);
 	j->not_before = fetch_now_ms() + wait;
 	pthread_mutex_lock(&f->lock);
-	if (j->kind == JOB_FILE)
-		j->body.got = 0;	/* whole files start over */
+	/*
+	 * Bodies start over: what a digest vouches for is one answer's
+	 * bytes, and readers see a body only once it is verified.
+	 */
+	if (j->kind == JOB_FILE || j->kind == JOB_BLOCK)
+		j->body.got = 0;
 	j->state = JOB_RUNNING;	/* not in a queue */
 	j->next = f->delayed;
 	f->delayed = j;

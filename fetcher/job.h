@@ -72,6 +72,15 @@ struct job {
 	char		 crange[128];	/* Content-Range as received */
 	char		 bsha[M4F_SHA256_HEX + 1];	/* X-M4F-SHA256
 							   received */
+	char		 reqsig[M4F_SHA256_HEX + 1];	/* sig= of the
+							   request sent */
+	char		 asig[80];	/* X-M4F-Signature received */
+	char		 rdigest[160];	/* Repr-Digest received */
+	char		 cdigest[160];	/* Content-Digest received */
+	char		*digests;	/* X-M4F-Digests received */
+	int		 retry_after;	/* s, a 503's Retry-After; -1: none */
+	int		 busy;		/* 503s waited out, not counted as
+					   attempts */
 
 	/* JOB_BLOCK and JOB_FILE: bytes of a file. */
 	struct {
@@ -84,9 +93,10 @@ struct job {
 		size_t		 bufcap;	/* this many bytes */
 		size_t		 got;	/* under fetcher.lock: bytes of buf
 					   filled */
-		int		 whole_ok;	/* under fetcher.lock: the whole
-					   file's SHA-256 matched (blocks: in
-					   flight; files: this body) */
+		int		 whole_ok;	/* under fetcher.lock: the body
+					   is verified (files: the whole
+					   file's SHA-256 matched; blocks: the
+					   Content-Digest of their answer) */
 	} body;
 
 	/* JOB_BLOCK. */
@@ -95,12 +105,27 @@ struct job {
 		uint64_t	 len;	/* bytes wanted */
 		uint64_t	 start;	/* network thread: this attempt's
 					   first byte */
+		int		 known;	/* the file's hash was known when
+					   the job was made */
+		int		 has_cmd;	/* network thread, then the
+						   finisher: cmd is this
+						   answer's Content-Digest */
+		unsigned char	 cmd[32];
+		int		 unchecked;	/* under fetcher.lock, once
+						   done: no digest of its own
+						   came (an older origin), the
+						   block is checked only with
+						   the whole file */
 	} blk;
 
 	/* JOB_FILE: a whole file, alone or in a bundle. */
 	struct {
-		/* What the store expects. */
+		/* What the store expects ("": not known). */
 		char		 sha[M4F_SHA256_HEX + 1];
+		/* Under fetcher.lock: the whole file's hash its answer
+		 * carried (Repr-Digest, X-M4F-Digests), checked when sha
+		 * is not known. */
+		char		 dsha[M4F_SHA256_HEX + 1];
 		void		(*done)(void *, uint64_t, int);
 		void		*done_arg;
 		int		 hashed;	/* in the block table */
@@ -207,17 +232,24 @@ struct job *file_job_new(struct fetcher *, const struct store_ent *e,
 /*
  * Waits with the lock held until j has at least want bytes of its body
  * or is done, or ts has passed (want UINT64_MAX: until done). Returns 0,
- * or ETIMEDOUT.
+ * ETIMEDOUT, or ECANCELED once fetcher_cancel() was called.
  */
 int	job_wait(struct fetcher *, struct job *j, uint64_t want,
 	    const struct timespec *ts);
+/*
+ * Waits with the lock held until block job j is verified
+ * (j->body.whole_ok) or done. Returns as job_wait().
+ */
+int	job_wait_checked(struct fetcher *, struct job *j,
+	    const struct timespec *ts);
 
 /*
- * Checks a whole-file job's body against its sha (once it matched, never
- * again: whoever comes first, a reader or the finisher), records the
- * verdict in the job and the body's SHA-256 in md. Returns 1 when the
- * body matches, 0 when not, -1 when it could not be hashed. Takes the
- * lock.
+ * Checks a whole-file job's body against its sha, or when that is not
+ * known the digest its answer carried (once it matched, never again:
+ * whoever comes first, a reader or the finisher), records the verdict in
+ * the job and the body's SHA-256 in md. Returns 1 when the body matches,
+ * 0 when not (or nothing to check it against), -1 when it could not be
+ * hashed. Takes the lock.
  */
 int	job_verify(struct fetcher *, struct job *, unsigned char md[32]);
 /* Does a JSON answer's body match the digest its answer carried? 1 or 0. */
@@ -230,8 +262,12 @@ int	job_json_ok(const struct job *);
 void	job_end(struct fetcher *, struct job *j, int err);
 /* Hands j, whose transfer ended with err, to a finisher thread. */
 void	job_finish_later(struct fetcher *, struct job *j, int err);
-/* Puts j in the delayed list for another try after a backoff. */
-void	job_retry_later(struct fetcher *, struct job *j);
+/*
+ * Puts j in the delayed list for another try after a backoff, or after
+ * wait_ms when it is not 0 (a busy origin's Retry-After: not counted as
+ * an attempt). Bodies start over.
+ */
+void	job_retry_later(struct fetcher *, struct job *j, int64_t wait_ms);
 
 /*
  * Queues a listing of folder rel; with ref set the caller gets a

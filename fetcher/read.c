@@ -3,14 +3,21 @@
  * (fetcher_serve):
  *
  *   complete in the store	its data file, for the caller to splice from
- *   hashed, up to whole_max	one whole-file job, served from its body
- *				once all of it is here and matches
- *   hashed, bigger		its blocks, served once every block is here
- *				and the whole file matches
- *   no hash known		its blocks, as they arrive
+ *   its blocks checked here	from the store's partial file
+ *   up to whole_max, hashed	one whole-file job, served from its body
+ *   or digestible		once all of it is here and matches the
+ *				listed hash or the answer's Repr-Digest
+ *   bigger			the blocks the read touches, each served
+ *				once its answer matched its Content-Digest;
+ *				from an origin that sends none, the whole
+ *				file block by block (a window at a time),
+ *				served once it verified and is installed
  *
- * and read-ahead (fetcher_prefetch) asks for the same jobs. Every wait is
- * bounded by the read's deadline. Lock order: see fetch_int.h.
+ * and read-ahead (fetcher_prefetch) asks for the same jobs, a few blocks
+ * at most. Every byte served was checked against a digest the origin
+ * computed; every wait is bounded by the read's deadline and ends at
+ * fetcher_cancel(). What a read holds: the blocks it touches plus
+ * READ_WINDOW, or one whole-file body. Lock order: see fetch_int.h.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,13 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "fetch_int.h"
 #include "store.h"
 
 #define READ_TRIES	3	/* fetches of a file found wrong, at most */
 #define READ_NAP_MS	20	/* waiting for someone else's verdict */
+#define READ_WINDOW	8	/* blocks in flight for one read, whole */
+#define READ_AHEAD_MAX	4	/* blocks read ahead of a read, at most */
 
 /* What keeps the bytes of one fetcher_serve() valid. */
 struct fetch_hold {
@@ -39,18 +47,20 @@ enum step {
 	FAILED,		/* errno says why */
 	AGAIN,		/* the entry changed meanwhile: decide again */
 	REFETCH,	/* a fetch ended without serving it: counts a try */
-	NAP		/* another thread is verifying the file: wait */
+	NAP,		/* another thread is verifying the file: wait */
+	WHOLE		/* its blocks have no digests: fetch it whole */
 };
 
 /*
- * Is file e fetched with one request for all of it? It has a known hash
- * (so it is served verified only) and at most whole_max bytes.
+ * Is file e fetched with one request for all of it? At most whole_max
+ * bytes, and a hash to check it against: the listed one, or else the
+ * Repr-Digest the origin sends with a file up to M4F_DIGEST_MAX.
  */
 static int
 whole_file(const struct fetcher *f, const struct store_ent *e)
 {
-	return e->sha256[0] != '\0' && e->size > 0 &&
-	    e->size <= f->conf.whole_max;
+	return e->size > 0 && e->size <= f->conf.whole_max &&
+	    (e->sha256[0] != '\0' || e->size <= M4F_DIGEST_MAX);
 }
 
 /*
@@ -155,6 +165,20 @@ hold_copy(struct fetch_data *out, size_t len)
 	return h->bytes;
 }
 
+/* Serves [off, off+len) of file e from its checked blocks in the store. */
+static enum step
+serve_local(struct fetcher *f, const struct store_ent *e, uint64_t off,
+    size_t len, struct fetch_data *out)
+{
+	unsigned char *buf;
+
+	if ((buf = hold_copy(out, len)) == NULL)
+		return FAILED;
+	out->local = 1;
+	return store_pread(f->store, e->id, buf, len, off) == (ssize_t)len ?
+	    SERVED : FAILED;
+}
+
 /* Serves the complete file e from its data file. */
 static enum step
 serve_complete(struct fetcher *f, struct store_ent *e, struct fetch_data *out)
@@ -177,74 +201,6 @@ serve_complete(struct fetcher *f, struct store_ent *e, struct fetch_data *out)
 		return FAILED;
 	}
 	return AGAIN;
-}
-
-/*
- * Serves [off, off+len) of file e, whose hash is not known, from the
- * store's blocks and those in flight, waiting until ts only for the
- * bytes it needs.
- */
-static enum step
-serve_raw(struct fetcher *f, const struct store_ent *e, uint64_t off,
-    size_t len, enum fetch_prio prio, int flags, const struct timespec *ts,
-    struct fetch_data *out)
-{
-	uint64_t first = off / f->bs, last = (off + len - 1) / f->bs, b;
-	struct job **jobs = NULL;
-	unsigned char *buf;
-	ssize_t n;
-	int r, err = 0;
-
-	if ((buf = hold_copy(out, len)) == NULL)
-		return FAILED;
-	if ((r = store_have(f->store, e->id, off, len, NULL)) == -1)
-		return FAILED;
-	if (r == 1) {
-		/* Everything here: no network at all. */
-		out->local = 1;
-		return store_pread(f->store, e->id, buf, len, off) ==
-		    (ssize_t)len ? SERVED : FAILED;
-	}
-	if (flags & FETCH_LOCAL) {
-		errno = EHOSTDOWN;
-		return FAILED;
-	}
-	if ((jobs = calloc(last - first + 1, sizeof(*jobs))) == NULL ||
-	    ask_blocks(f, e, first, last - first + 1, prio, jobs) == -1)
-		goto out;
-
-	/* Copy block by block, waking as soon as the needed bytes are in. */
-	for (b = first; b <= last; b++) {
-		struct job *j = jobs[b - first];
-		uint64_t from = b == first ? off : b * f->bs;
-		uint64_t to = b == last ? off + len : (b + 1) * f->bs;
-
-		if (j == NULL) {
-			n = store_pread(f->store, e->id, buf + (from - off),
-			    to - from, from);
-			if (n != (ssize_t)(to - from)) {
-				err = n == -1 ? errno : EIO;
-				break;
-			}
-			continue;
-		}
-		pthread_mutex_lock(&f->lock);
-		err = job_wait(f, j, to - j->blk.off, ts);
-		if (j->body.got >= to - j->blk.off)
-			memcpy(buf + (from - off), j->body.buf +
-			    (from - j->blk.off), to - from);
-		else if (err == 0)
-			err = j->err != 0 ? j->err : EIO;
-		pthread_mutex_unlock(&f->lock);
-		if (err != 0)
-			break;
-	}
-	errno = err;
-out:
-	err = errno;
-	jobs_free(f, jobs, last - first + 1);
-	errno = err;
-	return err == 0 ? SERVED : FAILED;
 }
 
 /*
@@ -280,10 +236,11 @@ serve_whole(struct fetcher *f, const struct store_ent *e, uint64_t off,
 		 * Done without a body and without an error: it found the
 		 * file installed since the caller looked it up.
 		 */
-		if ((err = j->err) == 0) {
+		if ((err = j->err) == 0 || err == EBADMSG) {
+			/* A bad answer is asked again, as a wrong body. */
 			pthread_mutex_unlock(&f->lock);
 			job_unref(f, j);
-			return AGAIN;
+			return err == 0 ? AGAIN : REFETCH;
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -313,142 +270,126 @@ serve_whole(struct fetcher *f, const struct store_ent *e, uint64_t off,
 }
 
 /*
- * Serves [off, off+len) of file e from its blocks in flight (jobs[b]; the
- * store's where jobs[b] is NULL) once every byte of the file has arrived
- * and the whole file's SHA-256 matches e's: the reader does not wait for
- * the blocks to be made durable and installed. Jobs found good are marked,
- * so the next reads of them skip the hashing. Returns 1 when buf is
- * filled, 0 when it cannot decide so (a transfer failed, a mismatch: the
- * caller waits for the store's verdict), -1 with ETIMEDOUT.
- */
-static int
-serve_in_flight(struct fetcher *f, const struct store_ent *e,
-    struct job **jobs, uint64_t nb, unsigned char *buf, size_t len,
-    uint64_t off, const struct timespec *ts)
-{
-	unsigned char md[EVP_MAX_MD_SIZE], *tmp = NULL;
-	char hex[M4F_SHA256_HEX + 1];
-	EVP_MD_CTX *ctx = NULL;
-	uint64_t b, s, end, from, to;
-	unsigned int mdlen = 0;
-	int err, full, known = 1, rc = 0;
-
-	for (b = 0; b < nb; b++) {
-		struct job *j = jobs[b];
-
-		if (j == NULL) {
-			known = 0;
-			continue;
-		}
-		pthread_mutex_lock(&f->lock);
-		err = job_wait(f, j, j->blk.len, ts);
-		full = j->body.got >= j->blk.len;
-		known &= j->body.whole_ok;
-		pthread_mutex_unlock(&f->lock);
-		if (!full) {
-			if (err == ETIMEDOUT) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			return 0;
-		}
-	}
-	if (!known) {
-		/* The file as a whole, from the bodies and the store. */
-		if ((ctx = EVP_MD_CTX_new()) == NULL ||
-		    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-			goto out;
-		for (b = 0; b < nb; b++) {
-			s = b * f->bs;
-			end = s + f->bs < e->size ? s + f->bs : e->size;
-			if (jobs[b] != NULL) {
-				if (EVP_DigestUpdate(ctx, jobs[b]->body.buf,
-				    end - s) != 1)
-					goto out;
-				continue;
-			}
-			if (tmp == NULL && (tmp = malloc(f->bs)) == NULL)
-				goto out;
-			if (store_pread(f->store, e->id, tmp, end - s, s) !=
-			    (ssize_t)(end - s) ||
-			    EVP_DigestUpdate(ctx, tmp, end - s) != 1)
-				goto out;
-		}
-		if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-			goto out;
-		m4f_hex_encode(md, mdlen, hex);
-		if (strcmp(hex, e->sha256) != 0)
-			goto out;
-		pthread_mutex_lock(&f->lock);
-		for (b = 0; b < nb; b++)
-			if (jobs[b] != NULL)
-				jobs[b]->body.whole_ok = 1;
-		pthread_mutex_unlock(&f->lock);
-	}
-	for (b = off / f->bs; b < nb && b * f->bs < off + len; b++) {
-		from = b * f->bs > off ? b * f->bs : off;
-		to = (b + 1) * f->bs < off + len ? (b + 1) * f->bs : off + len;
-		if (jobs[b] != NULL)
-			memcpy(buf + (from - off), jobs[b]->body.buf +
-			    (from - b * f->bs), to - from);
-		else if (store_pread(f->store, e->id, buf + (from - off),
-		    to - from, from) != (ssize_t)(to - from))
-			goto out;
-	}
-	rc = 1;
-out:
-	EVP_MD_CTX_free(ctx);
-	free(tmp);
-	return rc;
-}
-
-/*
- * Serves [off, off+len) of the hashed file e, bigger than whole_max,
- * once the whole file is here and verified: a block cannot be checked on
- * its own, and a wrong byte from the link or the primary must never
- * reach a reader. Asks for every missing block at prio and waits until
- * ts; the last block's write verifies and installs the file, or drops
- * its blocks on a hash failure, and then it is fetched again.
+ * Serves [off, off+len) of file e from the store's checked blocks and
+ * jobs for the others, each served as soon as its answer matched its
+ * Content-Digest: only the blocks the read touches are fetched or held.
+ * A block that came without a digest of its own (an older origin) makes
+ * the read wait for the whole file (WHOLE).
  */
 static enum step
 serve_blocks(struct fetcher *f, const struct store_ent *e, uint64_t off,
     size_t len, enum fetch_prio prio, const struct timespec *ts,
     struct fetch_data *out)
 {
-	uint64_t b, nb = (e->size + f->bs - 1) / f->bs;
-	struct job **jobs;
+	uint64_t first = off / f->bs, last = (off + len - 1) / f->bs, b;
+	uint64_t nb = last - first + 1, from, to;
+	struct job **jobs, *j;
 	unsigned char *buf;
-	enum step step = FAILED;
-	ssize_t asked;
-	int r, err = 0;
+	enum step step = SERVED;
+	ssize_t n;
+	int err = 0;
 
 	if ((jobs = calloc(nb, sizeof(*jobs))) == NULL)
 		return FAILED;
-	if ((asked = ask_blocks(f, e, 0, nb, prio, jobs)) == -1 ||
-	    (buf = hold_copy(out, len)) == NULL)
-		goto out;
-	/* Every byte here and the hash right: no need to wait more. */
-	if ((r = serve_in_flight(f, e, jobs, nb, buf, len, off, ts)) != 0) {
-		step = r == 1 ? SERVED : FAILED;
+	if (ask_blocks(f, e, first, nb, prio, jobs) == -1 ||
+	    (buf = hold_copy(out, len)) == NULL) {
+		step = FAILED;
 		goto out;
 	}
-	/* The last block's write verifies and installs the file. */
-	for (b = 0; b < nb && err == 0; b++) {
-		if (jobs[b] == NULL)
+	for (b = first; b <= last && step == SERVED; b++) {
+		j = jobs[b - first];
+		from = b == first ? off : b * f->bs;
+		to = b == last ? off + len : (b + 1) * f->bs;
+		if (j == NULL) {
+			n = store_pread(f->store, e->id, buf + (from - off),
+			    to - from, from);
+			if (n != (ssize_t)(to - from)) {
+				err = n == -1 ? errno : EIO;
+				step = FAILED;
+			}
 			continue;
+		}
 		pthread_mutex_lock(&f->lock);
-		if ((err = job_wait(f, jobs[b], UINT64_MAX, ts)) == 0)
-			err = jobs[b]->err;
+		if ((err = job_wait_checked(f, j, ts)) != 0)
+			step = FAILED;
+		else if (j->body.whole_ok)
+			memcpy(buf + (from - off), j->body.buf +
+			    (from - j->blk.off), to - from);
+		else if ((err = j->err) != 0)
+			step = err == EBADMSG ? REFETCH : FAILED;
+		else
+			step = j->blk.unchecked ? WHOLE : AGAIN;
 		pthread_mutex_unlock(&f->lock);
 	}
-	if (err != 0)
-		errno = err;
-	else
-		/* All here, not installed: someone else is verifying it. */
-		step = asked > 0 ? REFETCH : NAP;
 out:
-	err = errno;
+	if (step == FAILED && err == 0)
+		err = errno;
 	jobs_free(f, jobs, nb);
+	errno = err;
+	return step;
+}
+
+/*
+ * The hashed file e, whose blocks come without digests of their own
+ * (an older origin), is fetched whole block by block, at most
+ * READ_WINDOW blocks in flight for this read, until the last block's
+ * write verifies and installs it (then AGAIN: serve it complete). Waits
+ * until ts.
+ */
+static enum step
+serve_unchecked(struct fetcher *f, const struct store_ent *e,
+    enum fetch_prio prio, const struct timespec *ts)
+{
+	struct job *jobs[READ_WINDOW], *j;
+	uint64_t from = 0, b, k, n;
+	struct store_ent now;
+	char *rel = NULL;
+	enum step step = FAILED;
+	int created, r, err = 0, wrapped = 0;
+
+	for (;;) {
+		/* The next window of blocks not here at all. */
+		for (n = 0, created = 0; n < READ_WINDOW; n++) {
+			if ((r = store_next_missing(f->store, e->id, from,
+			    &b)) != 1)
+				break;
+			if ((jobs[n] = want_job(f, e, b, prio, 1, &rel,
+			    &created)) == NULL) {
+				r = -1;
+				break;
+			}
+			from = b + 1;
+		}
+		err = r == -1 ? errno : 0;
+		if (created)
+			fetch_wake(f);
+		for (k = 0; k < n; k++) {
+			j = jobs[k];
+			pthread_mutex_lock(&f->lock);
+			if (err == 0 && (err = job_wait(f, j, UINT64_MAX,
+			    ts)) == 0)
+				err = j->err;
+			pthread_mutex_unlock(&f->lock);
+			job_unref(f, j);
+		}
+		if (r == -1 || err != 0) {
+			step = err == EBADMSG ? REFETCH : FAILED;
+			break;
+		}
+		if (n > 0)
+			continue;
+		/* None missing past from: from the start once more. */
+		if (!wrapped && from > 0) {
+			wrapped = 1;
+			from = 0;
+			continue;
+		}
+		if (store_get(f->store, e->id, &now) == -1)
+			break;
+		step = now.state == STORE_COMPLETE ? AGAIN : NAP;
+		break;
+	}
+	free(rel);
 	errno = err;
 	return step;
 }
@@ -472,7 +413,7 @@ fetcher_serve(struct fetcher *f, const struct store_ent *e0, uint64_t off,
 	struct timespec ts, nap = { 0, READ_NAP_MS * 1000000L };
 	struct store_ent e = *e0;
 	enum step step;
-	int tries = 0, r, err;
+	int tries = 0, unchecked = 0, r, err;
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
@@ -497,15 +438,16 @@ fetcher_serve(struct fetcher *f, const struct store_ent *e0, uint64_t off,
 	for (;;) {
 		if (e.state == STORE_COMPLETE)
 			step = serve_complete(f, &e, out);
-		else if (e.sha256[0] == '\0')
-			step = serve_raw(f, &e, off, len, prio, flags, &ts, out);
-		else if ((flags & FETCH_LOCAL) && (r = store_have(f->store,
-		    e.id, off, len, NULL)) != 1) {
-			if (r == 0)
-				errno = EHOSTDOWN;
+		else if ((r = store_have(f->store, e.id, off, len, NULL)) != 0)
+			step = r == 1 ? serve_local(f, &e, off, len, out) :
+			    FAILED;
+		else if (flags & FETCH_LOCAL) {
+			errno = EHOSTDOWN;
 			step = FAILED;
 		} else if (whole_file(f, &e))
 			step = serve_whole(f, &e, off, prio, &ts, out);
+		else if (unchecked)
+			step = serve_unchecked(f, &e, prio, &ts);
 		else
 			step = serve_blocks(f, &e, off, len, prio, &ts, out);
 
@@ -517,6 +459,8 @@ fetcher_serve(struct fetcher *f, const struct store_ent *e0, uint64_t off,
 			break;
 		if (step == REFETCH)
 			tries++;
+		if (step == WHOLE)
+			unchecked = 1;
 		if (step == NAP) {
 			if (passed(&ts)) {
 				errno = ETIMEDOUT;
@@ -528,8 +472,10 @@ fetcher_serve(struct fetcher *f, const struct store_ent *e0, uint64_t off,
 		fetcher_release(f, out);
 		if (store_get(f->store, e.id, &e) == -1)
 			break;
+		/* A hash learnt meanwhile is no change; another one is. */
 		if (e.state != STORE_COMPLETE && (e.size != e0->size ||
-		    strcmp(e.sha256, e0->sha256) != 0 || tries == READ_TRIES)) {
+		    (e0->sha256[0] != '\0' && strcmp(e.sha256,
+		    e0->sha256) != 0) || tries == READ_TRIES)) {
 			errno = EIO;
 			break;
 		}
@@ -614,10 +560,13 @@ fetcher_prefetch(struct fetcher *f, const struct store_ent *e, uint64_t first,
 		errno = err;
 		return j == NULL ? -1 : 0;
 	}
+	/* What it holds is bounded, whatever the file's size. */
 	nblocks = (e->size + f->bs - 1) / f->bs;
 	if (first >= nblocks)
 		count = 0;
 	else if (count > nblocks - first)
 		count = nblocks - first;
+	if (count > READ_AHEAD_MAX)
+		count = READ_AHEAD_MAX;
 	return ask_blocks(f, e, first, count, prio, NULL) == -1 ? -1 : 0;
 }

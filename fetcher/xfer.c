@@ -20,6 +20,12 @@
 
 #define FEED_TIMEOUT_S	(M4F_FEED_WAIT_DEFAULT + 20)
 #define XFER_BUFFER	(256L * 1024)	/* libcurl's receive buffer */
+#define RETRY_AFTER_MAX	600	/* s: a longer Retry-After is a failure */
+#define BUSY_MAX	10	/* 503s waited out per job */
+
+_Static_assert((int)M4F_FILE == (int)STORE_FILE && (int)M4F_DIR ==
+    (int)STORE_DIR && (int)M4F_LINK == (int)STORE_LINK,
+    "the wire's entry types are the store's");
 
 /*
  * The request target (path and query exactly as sent, the string that is
@@ -97,28 +103,68 @@ header_value(const char *p, size_t n, const char *name, char *dst,
 }
 
 /*
- * Keeps Content-Range and the body's digest of the last response (not of
- * a 100 Continue).
+ * A Retry-After of delta-seconds, 0 to RETRY_AFTER_MAX; -1 for anything
+ * else (an HTTP date, a bigger number: the 503 is a plain failure).
+ */
+static int
+retry_after(const char *v)
+{
+	int s = 0;
+
+	if (*v == '\0')
+		return -1;
+	for (; *v >= '0' && *v <= '9'; v++)
+		if ((s = s * 10 + (*v - '0')) > RETRY_AFTER_MAX)
+			return -1;
+	return *v == '\0' ? s : -1;
+}
+
+/* Forgets the headers of an answer: a new one (not a 100 Continue). */
+static void
+headers_reset(struct job *j)
+{
+	j->crange[0] = '\0';
+	j->bsha[0] = '\0';
+	j->asig[0] = '\0';
+	j->rdigest[0] = '\0';
+	j->cdigest[0] = '\0';
+	free(j->digests);
+	j->digests = NULL;
+	j->retry_after = -1;
+}
+
+/*
+ * Keeps Content-Range, the body's digests, the signature and Retry-After
+ * of the last response (not of a 100 Continue).
  */
 static size_t
 on_header(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct job *j = arg;
 	size_t n = sz * nm;
+	char v[M4F_FILES_MAX * (M4F_SHA256_HEX + 1) + 1];
 
-	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-		j->crange[0] = '\0';
-		j->bsha[0] = '\0';
-	} else if (!header_value(p, n, "content-range:", j->crange,
-	    sizeof(j->crange)) &&
-	    !header_value(p, n, "x-m4f-sha256:", j->bsha, sizeof(j->bsha)) &&
-	    j->file.members != NULL) {
-		char v[M4F_FILES_MAX * 21 + 1];
-
-		if (header_value(p, n, "x-m4f-sizes:", v, sizeof(v))) {
-			free(j->file.sizes);
-			j->file.sizes = strdup(v);
-		}
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		headers_reset(j);
+	else if (header_value(p, n, "content-range:", j->crange,
+	    sizeof(j->crange)) ||
+	    header_value(p, n, "x-m4f-sha256:", j->bsha, sizeof(j->bsha)) ||
+	    header_value(p, n, "x-m4f-signature:", j->asig, sizeof(j->asig)) ||
+	    header_value(p, n, "repr-digest:", j->rdigest,
+	    sizeof(j->rdigest)) ||
+	    header_value(p, n, "content-digest:", j->cdigest,
+	    sizeof(j->cdigest)))
+		;
+	else if (header_value(p, n, "retry-after:", v, sizeof(v)))
+		j->retry_after = retry_after(v);
+	else if (j->file.members != NULL &&
+	    header_value(p, n, "x-m4f-digests:", v, sizeof(v))) {
+		free(j->digests);
+		j->digests = strdup(v);
+	} else if (j->file.members != NULL &&
+	    header_value(p, n, "x-m4f-sizes:", v, sizeof(v))) {
+		free(j->file.sizes);
+		j->file.sizes = strdup(v);
 	}
 	return sz * nm;
 }
@@ -141,6 +187,9 @@ head_check(struct job *j)
 	j->head_checked = 1;
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	verify_head(j->owner, j, status);
+	if (j->bad)
+		return;
 	if (status < 200 || status >= 300) {
 		j->discard = 1;
 		return;
@@ -281,12 +330,14 @@ static int
 xfer_start(struct fetcher *f, struct job *j)
 {
 	char *target = NULL, *url = NULL, auth[256], hdr[300], range[64];
+	const char *sig;
 	CURL *e = NULL;
 	int err, viewer = j->prio == FETCH_VIEWER && j->kind != JOB_FEED;
 
 	j->owner = f;
 	j->head_checked = j->discard = j->bad = j->paused = 0;
-	j->crange[0] = '\0';
+	headers_reset(j);
+	j->reqsig[0] = '\0';
 	j->json.len = 0;
 	j->xprio = j->prio;
 	if ((target = make_target(f, j)) == NULL)
@@ -339,6 +390,9 @@ xfer_start(struct fetcher *f, struct job *j)
 		if (m4f_auth_header(f->key, f->conf.keylen, "GET", target,
 		    (int64_t)time(NULL), auth, sizeof(auth)) == -1)
 			goto fail;
+		/* The answer's signature names this request by it. */
+		if ((sig = strstr(auth, "sig=")) != NULL)
+			snprintf(j->reqsig, sizeof(j->reqsig), "%s", sig + 4);
 		snprintf(hdr, sizeof(hdr), "Authorization: %s", auth);
 		if ((j->hdrs = curl_slist_append(NULL, hdr)) == NULL) {
 			errno = ENOMEM;
@@ -411,8 +465,11 @@ static int
 classify(struct fetcher *f, struct job *j, CURLcode rc, int *transient)
 {
 	long status = 0;
+	int ra = j->retry_after;
 
+	/* Kept only for a 503, whose Retry-After says when to come back. */
 	*transient = 0;
+	j->retry_after = -1;
 	if (j->bad)
 		return EBADMSG;
 	if (rc != CURLE_OK) {
@@ -450,6 +507,8 @@ classify(struct fetcher *f, struct job *j, CURLcode rc, int *transient)
 	}
 	if (status >= 500) {
 		*transient = 1;
+		if (status == 503)
+			j->retry_after = ra;
 		return EIO;
 	}
 	if (status < 200 || status >= 300)
@@ -480,10 +539,11 @@ list_apply(struct fetcher *f, struct job *j)
 			struct m4f_entry *me = &j->list.pages[i]->entries[k];
 
 			v[n].name = me->name;
-			v[n].type = me->type == M4F_DIR ? STORE_DIR : STORE_FILE;
+			v[n].type = (enum store_type)me->type;
 			v[n].size = me->size;
 			v[n].mtime = me->mtime;
 			v[n].sha256 = me->type == M4F_FILE ? me->sha256 : NULL;
+			v[n].target = me->target;
 			n++;
 		}
 	rc = store_apply_snapshot(f->store, j->rel, v, n, j->list.recursive,
@@ -597,11 +657,42 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 			err = 0;
 		pthread_mutex_unlock(&f->lock);
 	}
+	/* A busy origin says when to come back: not a failure. */
+	if (err != 0 && transient && j->retry_after >= 0 &&
+	    j->busy < BUSY_MAX) {
+		j->busy++;
+		job_retry_later(f, j, j->retry_after > 0 ?
+		    (int64_t)j->retry_after * 1000 : 100);
+		return;
+	}
 	if (err != 0 && transient && j->attempts < f->conf.retries) {
-		job_retry_later(f, j);
+		job_retry_later(f, j, 0);
 		return;
 	}
 	job_finish_later(f, j, err);
+}
+
+/*
+ * A block arrived: checked against its Content-Digest (readers are
+ * served from it at once), then stored; one that came without a digest
+ * is stored unchecked, to be verified with the whole file. Returns 0 or
+ * an errno value.
+ */
+static int
+finish_block(struct fetcher *f, struct job *j)
+{
+	int r = verify_block(f, j);
+
+	if (r == 0)
+		return EBADMSG;
+	if ((r == 1 ? store_write_block : store_write_unchecked)(f->store,
+	    j->body.id, j->body.key, j->body.buf, j->blk.len) == -1) {
+		/* The readers have their bytes; the store may not want them. */
+		if (r == -1)
+			return errno == EBADMSG ? EBADMSG : EIO;
+		log_warn("block %" PRIu64 " of \"%s\"", j->body.key, j->rel);
+	}
+	return 0;
 }
 
 /* What a finished transfer leaves to do: store its bytes, end the job. */
@@ -612,11 +703,8 @@ finish(struct fetcher *f, struct job *j)
 
 	if (err == 0 && j->kind == JOB_LIST)
 		err = list_apply(f, j);
-	if (err == 0 && j->kind == JOB_BLOCK &&
-	    store_write_block(f->store, j->body.id, j->body.key, j->body.buf,
-	    j->blk.len) == -1)
-		/* The readers have their bytes; the store may not want them. */
-		log_warn("block %" PRIu64 " of \"%s\"", j->body.key, j->rel);
+	if (err == 0 && j->kind == JOB_BLOCK)
+		err = finish_block(f, j);
 	if (err == 0 && j->kind == JOB_FILE) {
 		unsigned char md[32];
 		int r = job_verify(f, j, md), cold;
@@ -625,8 +713,17 @@ finish(struct fetcher *f, struct job *j)
 		pthread_mutex_lock(&f->lock);
 		cold = j->prio != FETCH_VIEWER ? STORE_COLD : 0;
 		pthread_mutex_unlock(&f->lock);
-		if (store_put_verified(f->store, j->body.id, j->body.buf,
-		    j->body.fsize, r == -1 ? NULL : md, cold) == -1) {
+		/*
+		 * A file of no known hash takes the digest it was checked
+		 * against as its hash: only one that matched.
+		 */
+		if (r != 1 && j->file.sha[0] == '\0') {
+			err = EBADMSG;
+			log_warnx("file \"%s\": does not match its digest",
+			    j->rel);
+		} else if (store_put_verified(f->store, j->body.id,
+		    j->body.buf, j->body.fsize, r == -1 ? NULL : md,
+		    cold) == -1) {
 			err = errno;
 			log_warn("file \"%s\"", j->rel);
 		}

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ static int
 probe_primary(struct mount *m, const char *progname)
 {
 	const struct dvrfs_opts *o = m->o;
+	struct fetcher_stats st;
 	struct store_ent root;
 	int e, rc;
 
@@ -80,8 +82,15 @@ probe_primary(struct mount *m, const char *progname)
 		    o->export);
 		return -1;
 	case EBADMSG:
-		say(progname, "%s: port %d does not speak M4F (is "
-		    "m4f-origin running there?)", o->fsname, o->port);
+		fetcher_stats(m->fetcher, &st);
+		if (st.bad_signatures > 0)
+			say(progname, "%s: the primary's answers are not signed "
+			    "with the cluster key (X-M4F-Signature); check "
+			    "cluster_key= on both sides, and that m4f-origin "
+			    "signs its answers", o->fsname);
+		else
+			say(progname, "%s: port %d does not speak M4F (is "
+			    "m4f-origin running there?)", o->fsname, o->port);
 		return -1;
 	}
 	if (store_get(m->store, STORE_ROOT_ID, &root) == 0 && root.listed != 0) {
@@ -314,15 +323,39 @@ tune_readahead(void *arg)
 	return NULL;
 }
 
+/* The watcher of a mount's end; stop is set when the loop has returned. */
+struct watch {
+	struct mount	*m;
+	atomic_int	 stop;
+};
+
+/*
+ * Once the session ends (umount, SIGTERM), readers still waiting on the
+ * primary are let go at once: the loop waits for its workers, and the
+ * daemon must be gone within a couple of seconds whatever is in flight.
+ */
+static void *
+watch_exit(void *arg)
+{
+	struct watch *w = arg;
+	struct timespec nap = { 0, 50 * 1000000L };
+
+	while (!atomic_load(&w->stop) && !fuse_session_exited(w->m->se))
+		nanosleep(&nap, NULL);
+	fetcher_cancel(w->m->fetcher);
+	return NULL;
+}
+
 int
 daemon_run(const struct dvrfs_opts *o, const char *progname)
 {
 	struct mount m = { .o = o };
 	struct fuse_loop_config *cfg = NULL;
+	struct watch w = { 0 };
 	pthread_attr_t ta;
-	pthread_t tuner;
+	pthread_t tuner, watcher;
 	struct stat st;
-	int fd = -1, rc = OPT_EXIT_FAIL;
+	int fd = -1, rc = OPT_EXIT_FAIL, watching;
 
 	if (stat(o->mountpoint, &st) == -1 || !S_ISDIR(st.st_mode)) {
 		say(progname, "%s: not a folder", o->mountpoint);
@@ -351,7 +384,12 @@ daemon_run(const struct dvrfs_opts *o, const char *progname)
 	if (pthread_create(&tuner, &ta, tune_readahead, o->mountpoint) != 0)
 		log_debug("read-ahead: %s", strerror(errno));
 	pthread_attr_destroy(&ta);
+	w.m = &m;
+	watching = pthread_create(&watcher, NULL, watch_exit, &w) == 0;
 	rc = fuse_session_loop_mt(m.se, cfg) == 0 ? 0 : OPT_EXIT_FAIL;
+	atomic_store(&w.stop, 1);
+	if (watching)
+		pthread_join(watcher, NULL);
 	fuse_loop_cfg_destroy(cfg);
 	log_info("%s unmounted from %s", o->fsname, o->mountpoint);
 out:

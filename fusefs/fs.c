@@ -163,6 +163,11 @@ ent_to_stat(struct fs *fs, const struct store_ent *e, struct stat *st)
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_size = 4096;
+	} else if (e->type == STORE_LINK) {
+		/* A stream alias: shown as what it is, not counted twice. */
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)e->size;
 	} else {
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
@@ -711,8 +716,8 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, errno == ENOENT ? ENOENT : EIO);
 		return;
 	}
-	if (e.type == STORE_DIR) {
-		fuse_reply_err(req, EISDIR);
+	if (e.type != STORE_FILE) {
+		fuse_reply_err(req, e.type == STORE_DIR ? EISDIR : ELOOP);
 		return;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
@@ -1051,12 +1056,29 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	    conn->max_readahead : (1u << 20);
 }
 
+/* A symbolic link of the primary's: its target, inside the mount. */
+static void
+fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	char *t;
+
+	if (vf_is(ino) || (t = store_readlink(fs->store, ino)) == NULL) {
+		fuse_reply_err(req, vf_is(ino) || errno == EINVAL ? EINVAL :
+		    errno == ENOENT ? ENOENT : EIO);
+		return;
+	}
+	fuse_reply_readlink(req, t);
+	free(t);
+}
+
 static const struct fuse_lowlevel_ops ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
 	.forget = fs_forget,
 	.forget_multi = fs_forget_multi,
 	.getattr = fs_getattr,
+	.readlink = fs_readlink,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,

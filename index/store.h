@@ -14,7 +14,12 @@
  * Entries are numbered; the number is stable for the life of the entry
  * and is used as the inode number by the mount. The export's root is
  * STORE_ROOT_ID. An entry's remote identity is (size, mtime, sha256); when
- * the primary reports a different identity the local data is dropped.
+ * the primary reports a different identity the local data is dropped. A
+ * hash not known yet is no difference: a file whose hash becomes known
+ * with the same size and mtime is the same file (its verified blocks
+ * stay), and the hash of a file verified against a digest the primary
+ * sent with its bytes is recorded on the entry. A link's identity is
+ * (mtime, target).
  *
  * Convention: 0 on success, -1 with errno on failure; pointers NULL with
  * errno. Every function is thread-safe (the store serialises its own
@@ -38,7 +43,8 @@ struct store_conf {
 	int		 readonly;	/* open for dvrfs-status: no writes */
 };
 
-enum store_type { STORE_FILE = 'f', STORE_DIR = 'd' };
+/* A link is a symbolic link of the primary's, inside the export. */
+enum store_type { STORE_FILE = 'f', STORE_DIR = 'd', STORE_LINK = 'l' };
 enum store_state { STORE_NONE = 0, STORE_PARTIAL = 1, STORE_COMPLETE = 2 };
 
 struct store_ent {
@@ -46,9 +52,11 @@ struct store_ent {
 	uint64_t	 parent;	/* 0 for the root */
 	char		 name[256];	/* "" for the root */
 	enum store_type	 type;
-	uint64_t	 size;		/* files */
+	uint64_t	 size;		/* files; links: the target's length */
 	int64_t		 mtime;
-	char		 sha256[65];	/* files: lowercase hex, or "" */
+	char		 sha256[65];	/* files: lowercase hex, or "" while
+					   not known (neither the primary nor
+					   a verified fetch has told it) */
 	enum store_state state;		/* files */
 	uint64_t	 have;		/* files: bytes present locally */
 	int64_t		 listed;	/* folders: when last listed, 0 never */
@@ -60,7 +68,11 @@ struct store_remote {
 	enum store_type	 type;
 	uint64_t	 size;
 	int64_t		 mtime;
-	const char	*sha256;	/* files: 64 lowercase hex digits */
+	const char	*sha256;	/* files: 64 lowercase hex digits, or
+					   NULL or "" when the primary does not
+					   know it yet */
+	const char	*target;	/* links: the link's text, which must
+					   stay inside the export */
 };
 
 /*
@@ -87,6 +99,8 @@ int	store_lookup(struct store *, uint64_t parent, const char *name,
 int	store_resolve(struct store *, const char *rel, struct store_ent *out);
 /* The entry's path relative to the root; malloc'd, the caller frees. */
 char	*store_path(struct store *, uint64_t id);
+/* The target of link id; malloc'd, the caller frees. EINVAL: not a link. */
+char	*store_readlink(struct store *, uint64_t id);
 
 /*
  * Calls cb for the children of folder dir in byte-wise name order,
@@ -144,12 +158,22 @@ int	store_apply_event(struct store *, const struct store_remote *r,
 	    int deleted, uint64_t *id, uint64_t *parent);
 
 /*
- * Is every byte of [off, off+len) of file id here? Returns 1 if so, 0 if
- * not (then *missing, when not NULL, is the offset of the first missing
- * block's start), -1 on error. len is clipped to the file size.
+ * Is every byte of [off, off+len) of file id here and checked, ready to
+ * be served? Returns 1 if so, 0 if not (then *missing, when not NULL, is
+ * the offset of the first such block's start), -1 on error. len is
+ * clipped to the file size. Unchecked blocks (store_write_unchecked) are
+ * not, until the whole file has verified.
  */
 int	store_have(struct store *, uint64_t id, uint64_t off, uint64_t len,
 	    uint64_t *missing);
+
+/*
+ * The first block at or after block `from` of file id that is not here
+ * at all, checked or not, into *block. Returns 1, 0 when every block
+ * from there on is here (or the file is complete), -1 on error.
+ */
+int	store_next_missing(struct store *, uint64_t id, uint64_t from,
+	    uint64_t *block);
 
 /*
  * Reads up to len bytes at off of file id from local data (data/ when
@@ -167,18 +191,30 @@ int	store_open_complete(struct store *, uint64_t id);
 
 /*
  * Stores block number `block` of file id (len bytes: the block size, or
- * what is left of the file for the last block). The bytes are readable at
- * once through store_pread(); the block's bit is recorded only after the
- * data is durable (group commit by a background thread, no fsync per
- * call). When the last block arrives the file is verified against its
- * sha256 and, if it matches, moved into data/ and marked complete; if it
- * does not, every block of the file is dropped, store_stats counts a
- * hash failure and the call fails with EBADMSG. Writing to a file that is
- * already complete does nothing. Returns 0, or -1 with errno (EINVAL for
- * a bad block number or length, ENOENT if the entry is gone or was
- * replaced meanwhile, ENOSPC, EBADMSG).
+ * what is left of the file for the last block), which the caller has
+ * checked against a digest the primary sent for exactly these bytes: it
+ * may be served alone. The bytes are readable at once through
+ * store_pread(); the block's bit is recorded only after the data is
+ * durable (group commit by a background thread, no fsync per call). When
+ * the last block arrives the file is verified against its sha256 when
+ * known (else its hash is computed and recorded) and, if it matches,
+ * moved into data/ and marked complete; if it does not, every block of
+ * the file is dropped, store_stats counts a hash failure and the call
+ * fails with EBADMSG. Writing to a file that is already complete does
+ * nothing. Returns 0, or -1 with errno (EINVAL for a bad block number or
+ * length, ENOENT if the entry is gone or was replaced meanwhile, ENOSPC,
+ * EBADMSG).
  */
 int	store_write_block(struct store *, uint64_t id, uint64_t block,
+	    const void *buf, size_t len);
+/*
+ * store_write_block() of a block that no digest of its own vouches for
+ * (an origin that sends none): it is checked only with the whole file,
+ * whose sha256 must be known (else EINVAL); until then store_have() does
+ * not count it, and it is kept in memory only (not recorded: a restart
+ * fetches it again).
+ */
+int	store_write_unchecked(struct store *, uint64_t id, uint64_t block,
 	    const void *buf, size_t len);
 
 /*
@@ -192,7 +228,10 @@ int	store_put_file(struct store *, uint64_t id, const void *buf,
 
 /*
  * store_put_file() for a caller that has computed buf's SHA-256 already
- * (digest): the store checks that digest, not the bytes again. With
+ * (digest): the store checks that digest, not the bytes again. An entry
+ * whose hash is not known takes digest as its hash (which must not be
+ * NULL then: EINVAL): the caller has checked buf against the digest the
+ * primary sent with it (Repr-Digest). With
  * flags STORE_COLD (no reader expected soon: the crawler's copies) the
  * bytes go around the page cache (O_DIRECT where the file system takes
  * it and buf is STORE_ALIGN-aligned): the copy costs no page-cache work

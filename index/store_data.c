@@ -65,6 +65,7 @@ pf_free(struct pfile *p)
 	if (p->fd != -1)
 		close(p->fd);
 	free(p->bits);
+	free(p->ubits);
 	free(p->durable);
 	free(p);
 }
@@ -151,7 +152,7 @@ pf_get(struct store *s, uint64_t id)
 		return p;
 	if (store_get_c(store_rdc(s), id, &e) == -1)
 		return NULL;
-	if (e.e.type != STORE_FILE || !e.has_sha) {
+	if (e.e.type != STORE_FILE) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -168,6 +169,7 @@ pf_get(struct store *s, uint64_t id)
 	p->nblocks = bitmap_nblocks(e.e.size, s->bs);
 	nb = bitmap_bytes(p->nblocks);
 	memcpy(p->sha, e.sha, sizeof(p->sha));
+	p->has_sha = e.has_sha;
 	if ((p->bits = calloc(1, nb + 1)) == NULL ||
 	    (p->durable = calloc(1, nb + 1)) == NULL)
 		goto fail;
@@ -546,6 +548,64 @@ store_drop_local(struct store *s, const struct ent *e, const char *rel)
 	return reset_ent(s, e->e.id, NULL);
 }
 
+int
+store_set_sha(struct store *s, uint64_t id, const uint64_t *gen,
+    const uint8_t sha[32])
+{
+	sqlite3_stmt *st;
+	struct pfile *p;
+	struct ent e;
+
+	if ((st = store_q(&s->wr, Q_SETSHA)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	sqlite3_bind_blob(st, 2, sha, 32, SQLITE_STATIC);
+	if (gen != NULL)
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)*gen);
+	if (store_step(&s->wr, st, "hash") == -1)
+		return -1;
+	if (sqlite3_changes(s->wr.db) != 1) {
+		if (store_get_c(&s->wr, id, &e) == -1)
+			return -1;
+		errno = (gen != NULL && e.gen != *gen) ||
+		    e.e.type != STORE_FILE ? ENOENT : EBADMSG;
+		return -1;
+	}
+	/* Blocks arriving from now on complete against it. */
+	pthread_mutex_lock(&s->lock);
+	if ((p = pf_find(s, id)) != NULL && (gen == NULL || p->gen == *gen)) {
+		memcpy(p->sha, sha, 32);
+		p->has_sha = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Entry id as the index has it now; takes s->lock. */
+static int
+ent_read(struct store *s, uint64_t id, struct ent *e)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = store_get_c(store_rdc(s), id, e);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* store_set_sha() in a transaction of its own; takes s->wlock. */
+static int
+record_sha(struct store *s, uint64_t id, uint64_t gen, const uint8_t sha[32])
+{
+	int r;
+
+	pthread_mutex_lock(&s->wlock);
+	if ((r = store_begin(&s->wr)) == 0)
+		r = store_end(&s->wr, store_set_sha(s, id, &gen, sha));
+	pthread_mutex_unlock(&s->wlock);
+	return r;
+}
+
 /* Records a hash failure of id and drops its blocks. Takes s->wlock. */
 static void
 hash_failed(struct store *s, uint64_t id, uint64_t gen)
@@ -579,11 +639,23 @@ complete(struct store *s, struct pfile *p)
 {
 	char src[PATH_MAX];
 	uint8_t sha[32];
-	int r = -1, e;
+	int r = -1, e, known;
 
 	if (store_sha256(p->fd, NULL, 0, p->size, sha) == -1)
 		goto out;
-	if (memcmp(sha, p->sha, 32) != 0) {
+	/*
+	 * No hash known: every block was checked against a digest of its
+	 * own, so the file's hash is the one the primary would compute.
+	 */
+	pthread_mutex_lock(&s->lock);
+	known = p->has_sha;
+	pthread_mutex_unlock(&s->lock);
+	if (!known && record_sha(s, p->id, p->gen, sha) == -1) {
+		if (errno != EBADMSG)
+			goto out;
+		known = 1;	/* learnt meanwhile, and another */
+	}
+	if (known && memcmp(sha, p->sha, 32) != 0) {
 		hash_failed(s, p->id, p->gen);
 		errno = EBADMSG;
 		goto out;
@@ -622,12 +694,17 @@ pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int
-store_write_block(struct store *s, uint64_t id, uint64_t block,
-    const void *buf, size_t len)
+/*
+ * Stores a block (unchecked: see store_write_unchecked). An unchecked
+ * block never overwrites one that is here already.
+ */
+static int
+write_block(struct store *s, uint64_t id, uint64_t block, const void *buf,
+    size_t len, int unchecked)
 {
 	struct pfile *p;
-	int r = -1, done = 0, e;
+	size_t nb;
+	int r = -1, done = 0, e, was;
 
 	if (s->ro) {
 		errno = EROFS;
@@ -640,10 +717,18 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 		return r;
 	}
 	if (block >= p->nblocks || len == 0 ||
-	    len != bitmap_block_len(p->size, s->bs, block)) {
+	    len != bitmap_block_len(p->size, s->bs, block) ||
+	    (unchecked && !p->has_sha)) {
 		pthread_mutex_unlock(&s->lock);
 		errno = EINVAL;
 		return -1;
+	}
+	nb = bitmap_bytes(p->nblocks);
+	if (unchecked && (bitmap_test(p->bits, block) || (p->ubits == NULL &&
+	    (p->ubits = calloc(1, nb + 1)) == NULL))) {
+		r = bitmap_test(p->bits, block) ? 0 : -1;
+		pthread_mutex_unlock(&s->lock);
+		return r;
 	}
 	p->refs++;
 	pthread_mutex_unlock(&s->lock);
@@ -655,9 +740,18 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 	if (e == 0 && p->dead)
 		e = ENOENT;
 	if (e == 0) {
+		/* Checked now, it is recorded with the next batch. */
+		was = p->ubits != NULL && bitmap_test(p->ubits, block);
+		if (unchecked)
+			bitmap_set(p->ubits, block);
+		else if (was)
+			p->ubits[block / 8] &= (uint8_t)~(1u << (block % 8));
 		if (!bitmap_test(p->bits, block)) {
 			bitmap_set(p->bits, block);
 			p->nset++;
+		} else if (!was || unchecked)
+			was = -1;	/* no news for the index */
+		if (!unchecked && was != -1) {
 			p->dirty = 1;
 			if (s->ndirty++ == 0 || s->ndirty == STORE_BATCH_N)
 				pthread_cond_signal(&s->wake);
@@ -679,6 +773,20 @@ store_write_block(struct store *s, uint64_t id, uint64_t block,
 	if (r == -1)
 		errno = e;
 	return r;
+}
+
+int
+store_write_block(struct store *s, uint64_t id, uint64_t block,
+    const void *buf, size_t len)
+{
+	return write_block(s, id, block, buf, len, 0);
+}
+
+int
+store_write_unchecked(struct store *s, uint64_t id, uint64_t block,
+    const void *buf, size_t len)
+{
+	return write_block(s, id, block, buf, len, 1);
 }
 
 int
@@ -721,24 +829,30 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 	char tmp[PATH_MAX];
 	uint8_t sha[32];
 	struct ent e;
-	int fd = -1, r = -1, err;
+	int fd = -1, err;
 
 	if (s->ro) {
 		errno = EROFS;
 		return -1;
 	}
-	pthread_mutex_lock(&s->lock);
-	r = store_get_c(store_rdc(s), id, &e);
-	pthread_mutex_unlock(&s->lock);
-	if (r == -1)
+	if (ent_read(s, id, &e) == -1)
 		return -1;
-	r = -1;
-	if (e.e.type != STORE_FILE || !e.has_sha) {
+	if (e.e.type != STORE_FILE || (!e.has_sha && digest == NULL)) {
 		errno = EINVAL;
 		return -1;
 	}
 	if (e.e.state == STORE_COMPLETE)
 		return 0;
+	if (!e.has_sha && len == e.e.size) {
+		/* The digest the primary sent with buf becomes its hash. */
+		if ((record_sha(s, id, e.gen, digest) == -1 &&
+		    errno != EBADMSG) || ent_read(s, id, &e) == -1)
+			return -1;
+		if (!e.has_sha) {
+			errno = ENOENT;
+			return -1;
+		}
+	}
 	if (digest == NULL && len == e.e.size &&
 	    store_sha256(-1, buf, len, 0, sha) == 0)
 		digest = sha;
@@ -779,7 +893,7 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 	struct pfile *p;
 	struct ent e;
 	sqlite3_stmt *st;
-	uint64_t first, last, miss;
+	uint64_t first, last, miss, k;
 	int r = -1;
 
 	pthread_mutex_lock(&s->lock);
@@ -800,9 +914,14 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 		len = e.e.size - off;
 	first = off / s->bs;
 	last = (off + len - 1) / s->bs;
-	if (p != NULL)
+	if (p != NULL) {
 		r = bitmap_range(p->bits, first, last, &miss);
-	else if (e.e.state == STORE_NONE) {
+		for (k = first; r == 1 && p->ubits != NULL && k <= last; k++)
+			if (bitmap_test(p->ubits, k)) {
+				miss = k;
+				r = 0;
+			}
+	} else if (e.e.state == STORE_NONE) {
 		miss = first;
 		r = 0;
 	} else {
@@ -821,6 +940,32 @@ store_have(struct store *s, uint64_t id, uint64_t off, uint64_t len,
 	}
 	if (r == 0 && missing != NULL)
 		*missing = miss * s->bs;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int
+store_next_missing(struct store *s, uint64_t id, uint64_t from,
+    uint64_t *block)
+{
+	struct pfile *p;
+	uint64_t b;
+	int r = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if ((p = pf_get(s, id)) == NULL) {
+		if (errno == EEXIST)
+			r = 0;	/* complete */
+		goto out;
+	}
+	for (b = from; b < p->nblocks; b++)
+		if (!bitmap_test(p->bits, b)) {
+			*block = b;
+			r = 1;
+			goto out;
+		}
+	r = 0;
 out:
 	pthread_mutex_unlock(&s->lock);
 	return r;
@@ -1084,7 +1229,7 @@ static int
 collect(struct store *s, struct batch *b)
 {
 	struct pfile *p;
-	size_t i, n = 0;
+	size_t i, k, n = 0;
 
 	for (i = 0; i < STORE_PF_HASH; i++)
 		for (p = s->pf[i]; p != NULL; p = p->next)
@@ -1103,6 +1248,9 @@ collect(struct store *s, struct batch *b)
 			if ((b->snap[b->n] = malloc(nb + 1)) == NULL)
 				goto fail;
 			memcpy(b->snap[b->n], p->bits, nb);
+			/* Unchecked blocks are never recorded. */
+			for (k = 0; p->ubits != NULL && k < nb; k++)
+				b->snap[b->n][k] &= (uint8_t)~p->ubits[k];
 			p->dirty = 0;
 			p->refs++;
 			b->pf[b->n++] = p;
@@ -1231,6 +1379,8 @@ store_commit_batch(struct store *s)
 			/* Data that failed to sync is not here. */
 			memcpy(p->bits, p->durable, nb);
 			p->nset = bitmap_count(p->bits, p->nblocks);
+			free(p->ubits);
+			p->ubits = NULL;
 		} else if (recorded)
 			memcpy(p->durable, b.snap[i], nb);
 		else if (!p->dead) {

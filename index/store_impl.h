@@ -50,8 +50,9 @@ enum q {
 	Q_INTENT_DEL, Q_INTENTS, Q_INTENT_CLEAR, Q_COMPLETE, Q_BEGIN,
 	Q_BEGIN_READ, Q_READ_PIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
 	Q_HASHFAIL_ADD, Q_BS_GET, Q_BS_SET, Q_PARTIALS, Q_LAST_ID,
-	Q_COMPLETES, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT, Q_STATS_ALL,
-	Q_STATS_SUB, Q_NQ
+	Q_COMPLETES, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT,
+	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_TARGET,
+	Q_ADD_TARGET, Q_NQ
 };
 
 struct conn {
@@ -70,9 +71,14 @@ struct pfile {
 	uint64_t	 size;
 	uint64_t	 nblocks;
 	uint64_t	 nset;		/* bits set in bits */
-	uint8_t		 sha[32];
+	uint8_t		 sha[32];	/* the whole file's, when has_sha */
+	int		 has_sha;
 	int		 fd;		/* partial/ID, read-write */
 	uint8_t		*bits;		/* present, durable or not */
+	uint8_t		*ubits;		/* present but unchecked (no digest of
+					   their own: verified only with the
+					   whole file), never recorded; NULL
+					   when there are none */
 	uint8_t		*durable;	/* recorded in the index */
 	int		 dirty;		/* bits has bits not yet committed */
 	int		 completing;	/* a thread is verifying/installing */
@@ -184,6 +190,14 @@ int	store_xpath(struct store *, char *buf, size_t sz, const char *sub,
 	    const char *rel);
 int	store_partial_path(struct store *, char *buf, size_t sz, uint64_t id);
 int	store_drop_local(struct store *, const struct ent *, const char *rel);
+/*
+ * Records sha as the hash of file id (of generation gen, when gen is not
+ * NULL), learnt after its entry: the origin's listing, or a digest it
+ * sent with the bytes. -1 with EBADMSG when the entry has another hash
+ * already, ENOENT when it changed. s->wlock held, in a transaction.
+ */
+int	store_set_sha(struct store *, uint64_t id, const uint64_t *gen,
+	    const uint8_t sha[32]);
 int	store_sha256(int fd, const void *buf, size_t len, uint64_t size,
 	    uint8_t out[32]);
 int	store_check_complete(struct store *, uint64_t from, size_t max,

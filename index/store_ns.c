@@ -17,6 +17,7 @@
 
 #include "dvrpath.h"
 #include "log.h"
+#include "m4f.h"
 #include "store.h"
 #include "store_impl.h"
 
@@ -76,15 +77,28 @@ rel_ok(const char *rel, int empty_ok)
 	return 1;
 }
 
+/*
+ * Is r an entry the store takes, at full (its path from the root)? *known
+ * tells whether sha got the file's hash.
+ */
 static int
-remote_ok(const struct store_remote *r, uint8_t sha[32])
+remote_ok(const struct store_remote *r, const char *full, uint8_t sha[32],
+    int *known)
 {
+	*known = 0;
 	if (!rel_ok(r->name, 0) || r->mtime < 0)
 		return 0;
 	if (r->type == STORE_DIR)
 		return 1;
-	return r->type == STORE_FILE && r->size <= STORE_MAX_SIZE &&
-	    store_sha_parse(r->sha256, sha) == 0;
+	/* A link that leaves the export is never shown. */
+	if (r->type == STORE_LINK)
+		return m4f_link_check(full, r->target) == 0;
+	if (r->type != STORE_FILE || r->size > STORE_MAX_SIZE)
+		return 0;
+	if (r->sha256 == NULL || r->sha256[0] == '\0')
+		return 1;
+	*known = 1;
+	return store_sha_parse(r->sha256, sha) == 0;
 }
 
 /*
@@ -299,7 +313,7 @@ walk_visit(struct walk *w, const struct wframe *f, const char *rel)
 		e.e.state = (enum store_state)f->state;
 		if (store_drop_local(s, &e, rel) == -1)
 			return -1;
-	} else if (rel != NULL && *rel != '\0' &&
+	} else if (f->type == STORE_DIR && rel != NULL && *rel != '\0' &&
 	    store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
 	    rmdir(path) == -1 && errno != ENOENT && errno != ENOTEMPTY)
 		log_warn("rmdir %s", path);
@@ -322,7 +336,7 @@ walk_loop(struct walk *w)
 	while (w->n > 0) {
 		top = &w->v[w->n - 1];
 		rel = walk_rel(w, top);
-		if (top->kind == W_REMOVE && top->type != STORE_FILE &&
+		if (top->kind == W_REMOVE && top->type == STORE_DIR &&
 		    !top->open) {
 			top->open = 1;
 			if (walk_children(w, top->id, top->len,
@@ -405,21 +419,66 @@ ent_insert(struct store *s, uint64_t parent, const char *name,
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, (int)r->type);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)(r->type == STORE_FILE ?
-	    r->size : 0));
+	    r->size : r->type == STORE_LINK ? strlen(r->target) : 0));
 	sqlite3_bind_int64(st, 5, r->mtime);
 	if (sha != NULL)
 		sqlite3_bind_blob(st, 6, sha, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, t);
+	if (r->type == STORE_LINK)
+		sqlite3_bind_text(st, 8, r->target, -1, SQLITE_STATIC);
 	if (store_step(&s->wr, st, "insert") == -1)
 		return -1;
 	*id = (uint64_t)sqlite3_last_insert_rowid(s->wr.db);
 	return 0;
 }
 
+/* Is link e's target target? -1 on error. */
+static int
+same_target(struct store *s, const struct ent *e, const char *target)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	int rc, same = 0;
+
+	if ((st = store_q(&s->wr, Q_TARGET)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)e->e.id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    (t = sqlite3_column_text(st, 0)) != NULL)
+		same = strcmp((const char *)t, target) == 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_sqlerr(&s->wr, rc, "target");
+	return same;
+}
+
 /*
- * Creates or updates entry name in parent (at full) as r says. A file
- * whose identity changed, or an entry whose type changed, is replaced:
- * the old one goes with its data and the new one gets a new id.
+ * Is e, a file, the file r says (sha: its hash when known)? The same size
+ * and mtime, and no two different known hashes: a hash not known on one
+ * side is no difference. When r brings the hash e lacked, it is recorded.
+ * 1 or 0, -1 on error.
+ */
+static int
+same_file(struct store *s, const struct ent *e, const struct store_remote *r,
+    const uint8_t *sha)
+{
+	if (e->e.size != r->size || e->e.mtime != r->mtime)
+		return 0;
+	if (sha == NULL)
+		return 1;
+	if (e->has_sha)
+		return memcmp(e->sha, sha, 32) == 0;
+	/* Verified blocks stay: each was checked against its own digest. */
+	if (store_set_sha(s, e->e.id, NULL, sha) == -1)
+		return errno == EBADMSG || errno == ENOENT ? 0 : -1;
+	return 1;
+}
+
+/*
+ * Creates or updates entry name in parent (at full) as r says (sha: a
+ * file's hash, NULL when not known). A file or link whose identity
+ * changed, or an entry whose type changed, is replaced: the old one goes
+ * with its data and the new one gets a new id.
  */
 static int
 ent_upsert(struct store *s, uint64_t parent, const char *name,
@@ -428,6 +487,7 @@ ent_upsert(struct store *s, uint64_t parent, const char *name,
 {
 	struct ent e;
 	sqlite3_stmt *st;
+	int same;
 
 	if (store_lookup_c(&s->wr, parent, name, &e) == -1) {
 		if (errno != ENOENT)
@@ -444,11 +504,18 @@ ent_upsert(struct store *s, uint64_t parent, const char *name,
 		sqlite3_bind_int64(st, 2, r->mtime);
 		return store_step(&s->wr, st, "update");
 	}
-	if (e.e.type == r->type && e.e.size == r->size &&
-	    e.e.mtime == r->mtime && e.has_sha &&
-	    memcmp(e.sha, sha, 32) == 0) {
-		*id = e.e.id;
-		return 0;
+	if (e.e.type == r->type) {
+		if (r->type == STORE_FILE)
+			same = same_file(s, &e, r, sha);
+		else
+			same = e.e.mtime == r->mtime ? same_target(s, &e,
+			    r->target) : 0;
+		if (same == -1)
+			return -1;
+		if (same) {
+			*id = e.e.id;
+			return 0;
+		}
 	}
 	if (ent_remove(s, &e, full) == -1)
 		return -1;
@@ -501,18 +568,27 @@ apply(struct store *s, const char *dir, const struct store_remote *v,
 	uint64_t dirid, pid, cid = 0, id;
 	const char *base;
 	size_t i, len;
-	int r = -1;
+	int r = -1, known;
 
 	if (mkdirs(s, dir, &dirid, NULL) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (!remote_ok(&v[i], sha)) {
-			errno = EINVAL;
+		if (v[i].name == NULL || snprintf(full, sizeof(full),
+		    "%s%s%s", dir, *dir ? "/" : "", v[i].name) >=
+		    (int)sizeof(full)) {
+			errno = v[i].name == NULL ? EINVAL : ENAMETOOLONG;
 			goto out;
 		}
-		if (snprintf(full, sizeof(full), "%s%s%s", dir, *dir ? "/" : "",
-		    v[i].name) >= (int)sizeof(full)) {
-			errno = ENAMETOOLONG;
+		if (v[i].type == STORE_LINK && rel_ok(v[i].name, 0) &&
+		    m4f_link_check(full, v[i].target) == -1) {
+			/* Hidden, as the origin should have kept it. */
+			log_warnx("%s: link leaves the export, not shown", full);
+			if (ids != NULL)
+				ids[i] = 0;
+			continue;
+		}
+		if (!remote_ok(&v[i], full, sha, &known)) {
+			errno = EINVAL;
 			goto out;
 		}
 		/*
@@ -533,8 +609,8 @@ apply(struct store *s, const char *dir, const struct store_remote *v,
 			memcpy(cached, pdir, strlen(pdir) + 1);
 			cid = pid;
 		}
-		if (ent_upsert(s, pid, base, &v[i],
-		    v[i].type == STORE_FILE ? sha : NULL, full, &id) == -1)
+		if (ent_upsert(s, pid, base, &v[i], known ? sha : NULL, full,
+		    &id) == -1)
 			goto out;
 		if (complete && idset_add(&seen, id) == -1)
 			goto out;
@@ -651,7 +727,7 @@ store_apply_event(struct store *s, const struct store_remote *r,
     int deleted, uint64_t *id, uint64_t *parent)
 {
 	struct ent e;
-	uint64_t nid, pid = 0;
+	uint64_t nid = 0, pid = 0;
 	int rc;
 
 	if (!deleted) {
@@ -745,6 +821,31 @@ store_path(struct store *s, uint64_t id)
 
 	pthread_mutex_lock(&s->lock);
 	p = store_path_c(store_rdc(s), id);
+	pthread_mutex_unlock(&s->lock);
+	return p;
+}
+
+char *
+store_readlink(struct store *s, uint64_t id)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	char *p = NULL;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if ((st = store_q(store_rdc(s), Q_TARGET)) == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    (t = sqlite3_column_text(st, 0)) != NULL)
+		p = strdup((const char *)t);
+	else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		errno = EINVAL;
+	else
+		store_sqlerr(&s->rd, rc, "readlink");
+	sqlite3_reset(st);
+out:
 	pthread_mutex_unlock(&s->lock);
 	return p;
 }

@@ -25,8 +25,15 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_READDIR] = "SELECT " ENT_COLS " FROM entries WHERE parent=?1 AND "
 	    "name>?2 ORDER BY name LIMIT ?3",
 	[Q_BITMAP] = "SELECT bitmap FROM entries WHERE id=?1 AND gen=?2",
-	[Q_INSERT] = "INSERT INTO entries(parent,name,type,size,mtime,sha,t)"
-	    " VALUES(?1,?2,?3,?4,?5,?6,?7)",
+	[Q_INSERT] = "INSERT INTO entries(parent,name,type,size,mtime,sha,t,"
+	    "target) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+	/* The hash of a file learnt after its entry: the same file. */
+	[Q_SETSHA] = "UPDATE entries SET sha=?2 WHERE id=?1 AND"
+	    " (?3 IS NULL OR gen=?3) AND (sha IS NULL OR sha=?2)",
+	[Q_TARGET] = "SELECT target FROM entries WHERE id=?1 AND type=108",
+	[Q_HAS_TARGET] = "SELECT count(*) FROM pragma_table_info('entries')"
+	    " WHERE name='target'",
+	[Q_ADD_TARGET] = "ALTER TABLE entries ADD COLUMN target TEXT",
 	[Q_DELETE] = "DELETE FROM entries WHERE id=?1",
 	/* Forgets the local data of id; of generation ?2 only, if bound. */
 	[Q_RESET] = "UPDATE entries SET state=0,have=0,bitmap=NULL,gen=gen+1"
@@ -87,7 +94,7 @@ static const char schema[] =
     " have INTEGER NOT NULL DEFAULT 0, bitmap BLOB,"
     " atime INTEGER NOT NULL DEFAULT 0, listed INTEGER NOT NULL DEFAULT 0,"
     " t INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0,"
-    " UNIQUE(parent, name));"
+    " target TEXT, UNIQUE(parent, name));"
     "CREATE INDEX IF NOT EXISTS entries_local ON entries(state, t)"
     " WHERE state > 0;"
     "CREATE TABLE IF NOT EXISTS intent(id INTEGER PRIMARY KEY,"
@@ -109,10 +116,26 @@ store_exec(struct conn *c, const char *sql)
 	return 0;
 }
 
+/*
+ * The tables of a new index, and what later versions added to an older
+ * one (links' targets). Read-only openers never need the new columns:
+ * ENT_COLS stays as it was.
+ */
 int
 store_schema(struct conn *c)
 {
-	return store_exec(c, schema);
+	sqlite3_stmt *st;
+	int rc, has = 0;
+
+	if (store_exec(c, schema) == -1 || (st = store_q(c, Q_HAS_TARGET)) ==
+	    NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		has = sqlite3_column_int(st, 0) > 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(c, rc, "schema");
+	return has ? 0 : store_run(c, Q_ADD_TARGET);
 }
 
 int
@@ -314,7 +337,7 @@ store_ent_row(sqlite3_stmt *st, struct ent *e)
 
 	memset(e, 0, sizeof(*e));
 	if (name == NULL || namelen < 0 || namelen > 255 ||
-	    (type != STORE_FILE && type != STORE_DIR) ||
+	    (type != STORE_FILE && type != STORE_DIR && type != STORE_LINK) ||
 	    state < STORE_NONE || state > STORE_COMPLETE || size < 0 ||
 	    (uint64_t)size > STORE_MAX_SIZE) {
 		log_warnx("index record %lld is corrupt",
@@ -328,7 +351,7 @@ store_ent_row(sqlite3_stmt *st, struct ent *e)
 	e->e.type = (enum store_type)type;
 	e->e.size = (uint64_t)size;
 	e->e.mtime = sqlite3_column_int64(st, 5);
-	if (sqlite3_column_bytes(st, 6) == 32) {
+	if (type == STORE_FILE && sqlite3_column_bytes(st, 6) == 32) {
 		memcpy(e->sha, sqlite3_column_blob(st, 6), 32);
 		e->has_sha = 1;
 		store_sha_hex(e->sha, e->e.sha256);

@@ -312,29 +312,34 @@ START_TEST(t_read)
 	char target[600];
 
 	/* _i 0: files fetched whole; 1: block by block. */
-	int want = _i == 0 ? 1 : 4;
+	int want = _i == 0 ? 1 : 4, n;
 
 	c = conf_for(port);
 	c.whole_max = _i == 0 ? 0 : 1;
 	f = listed(&s, c);
 
 	/*
-	 * A missing range: served only once the whole file is here and
-	 * verified, so all of it is fetched, once: one request for the
-	 * whole file, or one per block. Then the same ranges again, across
-	 * blocks too, from the store alone.
+	 * A missing range: one request for the whole file, verified whole;
+	 * or by blocks, each checked against its Content-Digest, only the
+	 * ones the range touches (an origin that sends no Content-Digest:
+	 * all of them, once, for the whole file to be verified). Then the
+	 * same ranges again, across blocks too, from the store alone.
 	 */
 	read_eq(f, s, 0, 100, 5000);
 	snprintf(target, sizeof(target), "%s/%s", root, files[0].rel);
-	ck_assert_int_eq(origin_count(target), want);
+	n = origin_count(target);
+	ck_assert_msg(n == want || (_i == 1 && n <= 2), "%d requests", n);
 	fetcher_stats(f, &st);
-	ck_assert_uint_ge(st.bytes[FETCH_VIEWER], files[0].size);
+	if (n == want)
+		ck_assert_uint_ge(st.bytes[FETCH_VIEWER], files[0].size);
 	read_eq(f, s, 0, 100, 5000);
 	read_eq(f, s, 0, 0, 4096);
 	read_eq(f, s, 0, BS - 10, 20);
 	read_eq(f, s, 0, 0, files[0].size);
 	fetcher_stats(f, &st2);
-	ck_assert_uint_eq(st2.requests, st.requests);
+	if (n == want)
+		ck_assert_uint_eq(st2.requests, st.requests);
+	/* Each block fetched once, whatever the order of the reads. */
 	ck_assert_int_eq(origin_count(target), want);
 	ck_assert_int_eq(st2.connected, 1);
 	/* At and after the end, and the short last block. */
@@ -719,7 +724,7 @@ static const char fake_py[] =
 "        self.send_header('Content-Length', str(n))\n"
 "        self.end_headers()\n"
 "        self.wfile.write(b'x' * n)\n"
-"http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
+"http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n";
 
 static pid_t
 fake_start(int p, const char *mode, size_t size)
@@ -770,9 +775,9 @@ START_TEST(t_bad_answer)
 		ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
 		ck_assert_int_eq(fetcher_read(f, id, buf, sizeof(buf), BS + 5,
 		    FETCH_VIEWER, 10000), -1);
-		/* Wrong bytes of the right size: refused after 3 tries. */
-		ck_assert_msg(errno == (i == 5 ? EIO : EBADMSG), "%s: %s",
-		    modes[i % 3], strerror(errno));
+		/* Every bad answer is asked again: refused after 3 tries. */
+		ck_assert_msg(errno == EIO, "%s: %s", modes[i % 3],
+		    strerror(errno));
 		fetcher_stats(f, &st);
 		if (i == 5)
 			ck_assert_uint_eq(st.requests, 3);

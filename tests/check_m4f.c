@@ -33,7 +33,7 @@ dec_feed(const char *json)
 static struct m4f_listing *
 one_entry(const char *entry, int recursive)
 {
-	char buf[4096];
+	char buf[8192];
 
 	snprintf(buf, sizeof(buf),
 	    "{\"path\":\"/storage\",\"entries\":[%s],\"next\":null}", entry);
@@ -285,6 +285,131 @@ START_TEST(listing_roundtrip)
 	ck_assert_int_eq(errno, EBADMSG);
 	m4f_listing_free(d);
 	free(s);
+}
+END_TEST
+
+START_TEST(listing_null_sha)
+{
+	struct m4f_listing *d;
+	struct m4f_feed *f;
+	static const char *feed = "{\"epoch\":\"e1\",\"seq\":2,\"reset\":false,"
+	    "\"events\":[{\"seq\":2,\"op\":\"add\",\"type\":\"f\",\"name\":"
+	    "\"a/b.ts\",\"size\":5,\"mtime\":7,\"sha256\":null}]}";
+
+	d = one_entry("{\"name\":\"a\",\"type\":\"f\",\"size\":9,\"mtime\":1,"
+	    "\"sha256\":null}", 0);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(d->entries[0].type, M4F_FILE);
+	ck_assert_uint_eq(d->entries[0].size, 9);
+	ck_assert_str_eq(d->entries[0].sha256, "");
+	m4f_listing_free(d);
+	f = m4f_feed_decode(feed, strlen(feed), NULL, 0);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f->events[0].e.sha256, "");
+	m4f_feed_free(f);
+	/* null is "not known", not "absent": the field stays required. */
+	ck_assert_ptr_null(one_entry("{\"name\":\"a\",\"type\":\"f\","
+	    "\"size\":9,\"mtime\":1}", 0));
+	ck_assert_ptr_null(one_entry("{\"name\":\"a\",\"type\":\"f\","
+	    "\"size\":9,\"mtime\":1,\"sha256\":\"\"}", 0));
+	ck_assert_ptr_null(one_entry("{\"name\":\"a\",\"type\":\"f\","
+	    "\"size\":9,\"mtime\":1,\"sha256\":0}", 0));
+}
+END_TEST
+
+START_TEST(listing_links)
+{
+	static const struct { const char *name, *target; } good[] = {
+		{ "alias", "news" }, { "a/b", "../c" }, { "a/b/c", "./d/../e" },
+		{ "a/b", "x//y/" }, { "a/b", "../a/../z" }, { NULL, NULL } };
+	static const char *bad[] = {
+	    /* absolute, empty, missing, not a string */
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,\"target\":\"/etc\"}",
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,\"target\":\"\"}",
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1}",
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,\"target\":5}",
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,\"target\":null}",
+	    "{\"name\":\"l\",\"type\":\"l\",\"target\":\"x\"}",
+	    /* NUL and control bytes */
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,\"target\":\"a\\u0000b\"}",
+	    "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,\"target\":\"a\\nb\"}",
+	    NULL };
+	char e[5000], longt[4200];
+	struct m4f_listing *d;
+	int i;
+
+	for (i = 0; good[i].name != NULL; i++) {
+		snprintf(e, sizeof(e), "{\"name\":\"%s\",\"type\":\"l\","
+		    "\"mtime\":3,\"target\":\"%s\"}", good[i].name,
+		    good[i].target);
+		d = one_entry(e, 1);
+		ck_assert_msg(d != NULL, "%s", e);
+		ck_assert_int_eq(d->entries[0].type, M4F_LINK);
+		ck_assert_int_eq(d->entries[0].mtime, 3);
+		ck_assert_str_eq(d->entries[0].target, good[i].target);
+		m4f_listing_free(d);
+	}
+	for (i = 0; bad[i] != NULL; i++)
+		ck_assert_msg(one_entry(bad[i], 1) == NULL, "%s", bad[i]);
+	/* Too long: a target past M4F_PATH_MAX bytes. */
+	memset(longt, 'a', sizeof(longt));
+	for (i = 100; i < 4150; i += 100)
+		longt[i] = '/';
+	longt[4150] = '\0';
+	snprintf(e, sizeof(e), "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,"
+	    "\"target\":\"%s\"}", longt);
+	ck_assert_ptr_null(one_entry(e, 1));
+	longt[4000] = '\0';
+	snprintf(e, sizeof(e), "{\"name\":\"l\",\"type\":\"l\",\"mtime\":1,"
+	    "\"target\":\"%s\"}", longt);
+	d = one_entry(e, 1);
+	ck_assert_ptr_nonnull(d);
+	m4f_listing_free(d);
+	/* Inside the export, from where the link is. */
+	ck_assert_int_eq(m4f_link_check("news/alias", "../sport"), 0);
+	ck_assert_int_eq(m4f_link_check("a/b/l", "../../c/./d"), 0);
+	ck_assert_int_eq(m4f_link_check("alias", "../x"), -1);
+	ck_assert_int_eq(m4f_link_check("a/l", "../../x"), -1);
+	ck_assert_int_eq(m4f_link_check("a/l", "b/../../../x"), -1);
+	ck_assert_int_eq(m4f_link_check("a/l", "/etc"), -1);
+	ck_assert_int_eq(m4f_link_check("../l", "x"), -1);
+	/* A del event of a link names it only. */
+	{
+		static const char *feed = "{\"epoch\":\"e1\",\"seq\":2,"
+		    "\"reset\":false,\"events\":[{\"seq\":2,\"op\":\"del\","
+		    "\"type\":\"l\",\"name\":\"alias\"}]}";
+		struct m4f_feed *f = m4f_feed_decode(feed, strlen(feed), NULL,
+		    0);
+
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(f->events[0].e.type, M4F_LINK);
+		ck_assert_ptr_null(f->events[0].e.target);
+		m4f_feed_free(f);
+	}
+}
+END_TEST
+
+START_TEST(digests_parse)
+{
+	char v[3][M4F_SHA256_HEX + 1], two[200];
+	size_t n = 0;
+
+	ck_assert_int_eq(m4f_digests_parse(SHA, v, 3, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0], SHA);
+	snprintf(two, sizeof(two), "%s,%s", SHA, SHA);
+	ck_assert_int_eq(m4f_digests_parse(two, v, 3, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(m4f_digests_parse(two, v, 1, &n), -1);
+	snprintf(two, sizeof(two), "%s, %s", SHA, SHA);
+	ck_assert_int_eq(m4f_digests_parse(two, v, 3, &n), -1);
+	snprintf(two, sizeof(two), "%s,", SHA);
+	ck_assert_int_eq(m4f_digests_parse(two, v, 3, &n), -1);
+	ck_assert_int_eq(m4f_digests_parse("", v, 3, &n), -1);
+	ck_assert_int_eq(m4f_digests_parse(NULL, v, 3, &n), -1);
+	ck_assert_int_eq(m4f_digests_parse("3F0A", v, 3, &n), -1);
+	snprintf(two, sizeof(two), "%.63sG", SHA);
+	ck_assert_int_eq(m4f_digests_parse(two, v, 3, &n), -1);
 }
 END_TEST
 
@@ -658,6 +783,9 @@ m4f_suite(void)
 	tcase_add_test(core, auth_malformed);
 	tcase_add_test(core, listing_roundtrip);
 	tcase_add_test(core, listing_empty_last_page);
+	tcase_add_test(core, listing_null_sha);
+	tcase_add_test(core, listing_links);
+	tcase_add_test(core, digests_parse);
 	tcase_add_test(core, listing_hostile_names);
 	tcase_add_test(core, listing_bad_types);
 	tcase_add_test(core, listing_bad_documents);

@@ -74,7 +74,7 @@ static uint64_t
 add_file(struct store *s, const char *rel, const void *buf, size_t len,
     int64_t mtime)
 {
-	struct store_remote r = { rel, STORE_FILE, len, mtime, NULL };
+	struct store_remote r = { rel, STORE_FILE, len, mtime, NULL, NULL };
 	char hex[65];
 	uint64_t id = 0;
 
@@ -165,11 +165,11 @@ START_TEST(t_listing)
 	static const char h[] = "0000000000000000000000000000000000000000"
 	    "000000000000000000000000";
 	struct store_remote v[] = {
-		{ "b", STORE_DIR, 0, 10, NULL },
-		{ "b/x.ts", STORE_FILE, 5, 11, h },
-		{ "a.ts", STORE_FILE, 3, 12, h },
-		{ "c/d/e.ts", STORE_FILE, 7, 13, h },
-		{ "B", STORE_DIR, 0, 14, NULL },
+		{ "b", STORE_DIR, 0, 10, NULL, NULL },
+		{ "b/x.ts", STORE_FILE, 5, 11, h, NULL },
+		{ "a.ts", STORE_FILE, 3, 12, h, NULL },
+		{ "c/d/e.ts", STORE_FILE, 7, 13, h, NULL },
+		{ "B", STORE_DIR, 0, 14, NULL, NULL },
 	};
 	struct store *s = mk(BS, 0);
 	struct store_ent e;
@@ -240,11 +240,11 @@ START_TEST(t_listing_flat)
 	static const char h[] = "1111111111111111111111111111111111111111"
 	    "111111111111111111111111";
 	struct store_remote v[] = {
-		{ "x.ts", STORE_FILE, 1, 1, h },
-		{ "y.ts", STORE_FILE, 2, 1, h },
-		{ "sub", STORE_DIR, 0, 1, NULL },
+		{ "x.ts", STORE_FILE, 1, 1, h, NULL },
+		{ "y.ts", STORE_FILE, 2, 1, h, NULL },
+		{ "sub", STORE_DIR, 0, 1, NULL, NULL },
 	};
-	struct store_remote deep = { "s/t/sub/z.ts", STORE_FILE, 3, 1, h };
+	struct store_remote deep = { "s/t/sub/z.ts", STORE_FILE, 3, 1, h, NULL };
 	struct store *s = mk(BS, 0);
 	struct store_ent e;
 
@@ -280,12 +280,12 @@ START_TEST(t_listing_unsorted)
 	static const char h[] = "5555555555555555555555555555555555555555"
 	    "555555555555555555555555";
 	struct store_remote v[] = {
-		{ "x/a", STORE_FILE, 1, 1, h },
-		{ "b", STORE_FILE, 1, 1, h },
-		{ "x/c", STORE_FILE, 1, 1, h },
-		{ "y", STORE_DIR, 0, 1, NULL },
-		{ "b2", STORE_FILE, 1, 1, h },
-		{ "y/d", STORE_FILE, 1, 1, h },
+		{ "x/a", STORE_FILE, 1, 1, h, NULL },
+		{ "b", STORE_FILE, 1, 1, h, NULL },
+		{ "x/c", STORE_FILE, 1, 1, h, NULL },
+		{ "y", STORE_DIR, 0, 1, NULL, NULL },
+		{ "b2", STORE_FILE, 1, 1, h, NULL },
+		{ "y/d", STORE_FILE, 1, 1, h, NULL },
 	};
 	struct store *s = mk(BS, 0);
 	struct store_ent e;
@@ -309,8 +309,8 @@ START_TEST(t_snapshot)
 	uint8_t b[100];
 	char hex[65];
 	struct store_remote v[2] = {
-		{ "h/a.ts", STORE_FILE, sizeof(b), 100, hex },
-		{ "h", STORE_DIR, 0, 100, NULL },
+		{ "h/a.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h", STORE_DIR, 0, 100, NULL, NULL },
 	};
 	uint64_t before, c;
 
@@ -336,9 +336,9 @@ START_TEST(t_snapshot)
 	/* Folders the snapshot itself creates are listed, however new. */
 	{
 		struct store_remote w[3] = {
-			{ "n", STORE_DIR, 0, 100, NULL },
-			{ "n/m", STORE_DIR, 0, 100, NULL },
-			{ "n/m/a.ts", STORE_FILE, sizeof(b), 100, hex },
+			{ "n", STORE_DIR, 0, 100, NULL, NULL },
+			{ "n/m", STORE_DIR, 0, 100, NULL, NULL },
+			{ "n/m/a.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
 		};
 
 		before = store_last_id(s);
@@ -373,7 +373,7 @@ START_TEST(t_event)
 	uint8_t buf[100];
 	struct store *s = mk(BS, 0);
 	struct store_remote del = { "cam/2026/01/02/03/04/05.ts", STORE_FILE,
-	    0, 0, NULL };
+	    0, 0, NULL, NULL };
 	struct store_ent e, d;
 	uint64_t id, parent = 0;
 
@@ -753,7 +753,7 @@ coherence(int which)
 	size_t len = 5000;
 	uint8_t *buf = malloc(len);
 	struct store *s = mk(BS, 0);
-	struct store_remote r = { rel, STORE_FILE, len, 7, NULL };
+	struct store_remote r = { rel, STORE_FILE, len, 7, NULL, NULL };
 	struct store_ent e;
 	char hex[65];
 	uint64_t id, nid;
@@ -775,7 +775,8 @@ coherence(int which)
 	else
 		hex[0] = hex[0] == 'a' ? 'b' : 'a';
 	ck_assert_int_eq(store_apply_listing(s, "cc", &(struct store_remote){
-	    rel + 3, r.type, r.size, r.mtime, r.sha256 }, 1, 1, 0, 0, &nid), 0);
+	    rel + 3, r.type, r.size, r.mtime, r.sha256, NULL }, 1, 1, 0, 0,
+	    &nid), 0);
 	ck_assert(!data_exists(rel));
 	ck_assert_int_eq(store_resolve(s, rel, &e), 0);
 	ck_assert_uint_eq(e.id, nid);
@@ -799,7 +800,7 @@ START_TEST(t_coherence_partial)
 	size_t len = 2 * BS;
 	uint8_t *buf = malloc(len);
 	struct store *s = mk(BS, 0);
-	struct store_remote r = { "pp.ts", STORE_FILE, len, 2, NULL };
+	struct store_remote r = { "pp.ts", STORE_FILE, len, 2, NULL, NULL };
 	char path[PATH_MAX], hex[65];
 	uint64_t id;
 
@@ -819,6 +820,243 @@ START_TEST(t_coherence_partial)
 	ck_assert_int_eq(errno, ENOENT);
 	store_close(s);
 	free(buf);
+}
+END_TEST
+
+/* Adds file rel with no known hash; returns its id. */
+static uint64_t
+add_unknown(struct store *s, const char *rel, size_t len, int64_t mtime)
+{
+	struct store_remote r = { rel, STORE_FILE, len, mtime, NULL, NULL };
+	uint64_t id = 0;
+
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &id, NULL), 0);
+	ck_assert_uint_gt(id, 1);
+	return id;
+}
+
+START_TEST(t_unknown_hash_same_file)
+{
+	size_t len = 3 * BS + 10;
+	uint8_t *buf = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_remote r = { "u/a.ts", STORE_FILE, len, 5, NULL, NULL };
+	struct store_ent e;
+	char hex[65];
+	uint64_t id, nid = 0;
+
+	fill(buf, len, 11);
+	sha_hex(buf, len, hex);
+	id = add_unknown(s, "u/a.ts", len, 5);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_str_eq(e.sha256, "");
+	/* Blocks checked alone are served alone, no whole hash needed. */
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, BS), 0);
+	ck_assert_int_eq(store_write_block(s, id, 2, buf + 2 * BS, BS), 0);
+	ck_assert_int_eq(store_have(s, id, 0, BS, NULL), 1);
+	ck_assert_int_eq(store_sync(s), 0);
+	/* Unknown again: the same file, nothing lost. */
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &nid, NULL), 0);
+	ck_assert_uint_eq(nid, id);
+	/* Its hash now known, same size and mtime: still the same file. */
+	r.sha256 = hex;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &nid, NULL), 0);
+	ck_assert_uint_eq(nid, id);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_str_eq(e.sha256, hex);
+	ck_assert_int_eq(store_have(s, id, 2 * BS, BS, NULL), 1);
+	/* The rest completes it against the hash learnt meanwhile. */
+	ck_assert_int_eq(store_write_block(s, id, 1, buf + BS, BS), 0);
+	ck_assert_int_eq(store_write_block(s, id, 3, buf + 3 * BS, 10), 0);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert(data_eq("u/a.ts", buf, len));
+	/* Unknown once more (an origin that lost its cache): kept. */
+	r.sha256 = NULL;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &nid, NULL), 0);
+	ck_assert_uint_eq(nid, id);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_str_eq(e.sha256, hex);
+	store_close(s);
+	free(buf);
+}
+END_TEST
+
+START_TEST(t_unknown_hash_recorded)
+{
+	size_t len = 2 * BS + 7;
+	uint8_t *buf = malloc(len), md[32];
+	struct store *s = mk(BS, 0);
+	struct store_remote r = { "u/b.ts", STORE_FILE, len, 5, NULL, NULL };
+	struct store_ent e;
+	char hex[65], other[65];
+	uint64_t id, id2, nid = 0;
+
+	fill(buf, len, 12);
+	sha_hex(buf, len, hex);
+	/* Every block checked alone: the file's hash is computed, recorded. */
+	id = add_unknown(s, "u/b.ts", len, 5);
+	ck_assert_int_eq(write_all(s, id, buf, len), 0);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_str_eq(e.sha256, hex);
+	/* A different known hash, same size and mtime: a change, dropped. */
+	memcpy(other, hex, sizeof(other));
+	other[0] = other[0] == 'a' ? 'b' : 'a';
+	r.sha256 = other;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &nid, NULL), 0);
+	ck_assert_uint_ne(nid, id);
+	ck_assert(!data_exists("u/b.ts"));
+	ck_assert_int_eq(store_get(s, nid, &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+
+	/* A whole file verified against the origin's digest: recorded. */
+	id2 = add_unknown(s, "u/c.ts", len, 5);
+	ck_assert_int_eq(store_put_verified(s, id2, buf, len, NULL, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	EVP_Digest(buf, len, md, NULL, EVP_sha256(), NULL);
+	ck_assert_int_eq(store_put_verified(s, id2, buf, len, md, 0), 0);
+	ck_assert_int_eq(store_get(s, id2, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_str_eq(e.sha256, hex);
+	ck_assert(data_eq("u/c.ts", buf, len));
+	/* Its known hash listed again: the same file, kept. */
+	r.name = "u/c.ts";
+	r.sha256 = hex;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &nid, NULL), 0);
+	ck_assert_uint_eq(nid, id2);
+	ck_assert(data_eq("u/c.ts", buf, len));
+	store_close(s);
+	free(buf);
+}
+END_TEST
+
+START_TEST(t_unknown_hash_learnt_mismatch)
+{
+	size_t len = 2 * BS;
+	uint8_t *buf = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_remote r = { "u/d.ts", STORE_FILE, len, 5, NULL, NULL };
+	struct store_ent e;
+	char hex[65];
+	uint64_t id, nid = 0;
+
+	fill(buf, len, 13);
+	id = add_unknown(s, "u/d.ts", len, 5);
+	ck_assert_int_eq(store_write_block(s, id, 0, buf, BS), 0);
+	/* The hash learnt is not that of these bytes: the file fails. */
+	fill(buf + BS, BS, 99);
+	sha_hex(buf, len, hex);
+	fill(buf + BS, BS, 13);
+	r.sha256 = hex;
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &nid, NULL), 0);
+	ck_assert_uint_eq(nid, id);
+	ck_assert_int_eq(store_write_block(s, id, 1, buf + BS, BS), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert_int_eq(store_have(s, id, 0, 1, NULL), 0);
+	store_close(s);
+	free(buf);
+}
+END_TEST
+
+START_TEST(t_unchecked_blocks)
+{
+	size_t len = 3 * BS;
+	uint8_t *buf = malloc(len);
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	uint64_t id, u, b = 99;
+
+	fill(buf, len, 14);
+	u = add_unknown(s, "v/u.ts", len, 5);
+	/* No digest at all for a file of no known hash: refused. */
+	ck_assert_int_eq(store_write_unchecked(s, u, 0, buf, BS), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	id = add_file(s, "v/k.ts", buf, len, 5);
+	ck_assert_int_eq(store_next_missing(s, id, 0, &b), 1);
+	ck_assert_uint_eq(b, 0);
+	ck_assert_int_eq(store_write_unchecked(s, id, 0, buf, BS), 0);
+	/* Here, but not to be served before the whole file verifies. */
+	ck_assert_int_eq(store_have(s, id, 0, BS, NULL), 0);
+	ck_assert_int_eq(store_next_missing(s, id, 0, &b), 1);
+	ck_assert_uint_eq(b, 1);
+	/* Checked blocks are, and an unchecked one never overwrites them. */
+	ck_assert_int_eq(store_write_block(s, id, 1, buf + BS, BS), 0);
+	ck_assert_int_eq(store_have(s, id, BS, BS, NULL), 1);
+	ck_assert_int_eq(store_write_unchecked(s, id, 1, buf, BS), 0);
+	ck_assert_int_eq(store_have(s, id, BS, BS, NULL), 1);
+	/* Unchecked blocks are never recorded: a restart forgets them. */
+	ck_assert_int_eq(store_sync(s), 0);
+	store_close(s);
+	s = mk(BS, 0);
+	ck_assert_int_eq(store_next_missing(s, id, 0, &b), 1);
+	ck_assert_uint_eq(b, 0);
+	ck_assert_int_eq(store_have(s, id, BS, BS, NULL), 1);
+	ck_assert_int_eq(store_write_unchecked(s, id, 0, buf, BS), 0);
+	ck_assert_int_eq(store_write_unchecked(s, id, 2, buf + 2 * BS, BS), 0);
+	/* The whole file verifies: complete. */
+	ck_assert_int_eq(store_get(s, id, &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert(data_eq("v/k.ts", buf, len));
+	ck_assert_int_eq(store_next_missing(s, id, 0, &b), 0);
+	store_close(s);
+	free(buf);
+}
+END_TEST
+
+START_TEST(t_links)
+{
+	struct store *s = mk(BS, 0);
+	struct store_remote v[] = {
+		{ "news", STORE_DIR, 0, 1, NULL, NULL },
+		{ "news/a.ts", STORE_FILE, 0, 1, NULL, NULL },
+		{ "alias", STORE_LINK, 0, 2, NULL, "news" },
+		{ "news/up", STORE_LINK, 0, 2, NULL, "../news/./a.ts" },
+		{ "news/out", STORE_LINK, 0, 2, NULL, "../../etc" },
+		{ "abs", STORE_LINK, 0, 2, NULL, "/etc" },
+	};
+	struct store_remote moved = { "alias", STORE_LINK, 0, 2, NULL, "x" };
+	struct store_ent e;
+	uint64_t ids[6], nid = 0;
+	char *t;
+
+	ck_assert_int_eq(store_apply_listing(s, "", v, 6, 1, 1, 1, ids), 0);
+	ck_assert_int_eq(store_resolve(s, "alias", &e), 0);
+	ck_assert_int_eq(e.type, STORE_LINK);
+	ck_assert_uint_eq(e.size, 4);
+	ck_assert_int_eq(e.mtime, 2);
+	ck_assert_ptr_nonnull(t = store_readlink(s, e.id));
+	ck_assert_str_eq(t, "news");
+	free(t);
+	ck_assert_int_eq(store_resolve(s, "news/up", &e), 0);
+	ck_assert_ptr_nonnull(t = store_readlink(s, e.id));
+	ck_assert_str_eq(t, "../news/./a.ts");
+	free(t);
+	/* Links that leave the export are not shown. */
+	ck_assert_int_eq(store_resolve(s, "news/out", &e), -1);
+	ck_assert_int_eq(store_resolve(s, "abs", &e), -1);
+	ck_assert_uint_eq(ids[4], 0);
+	/* Not a link, no target. */
+	ck_assert_ptr_null(store_readlink(s, ids[1]));
+	ck_assert_int_eq(errno, EINVAL);
+	/* The same link again: the same entry; another target: a new one. */
+	ck_assert_int_eq(store_apply_event(s, &v[2], 0, &nid, NULL), 0);
+	ck_assert_uint_eq(nid, ids[2]);
+	ck_assert_int_eq(store_apply_event(s, &moved, 0, &nid, NULL), 0);
+	ck_assert_uint_ne(nid, ids[2]);
+	ck_assert_ptr_nonnull(t = store_readlink(s, nid));
+	ck_assert_str_eq(t, "x");
+	free(t);
+	/* A link removed, and one that a complete listing lacks. */
+	ck_assert_int_eq(store_apply_event(s, &moved, 1, NULL, NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "alias", &e), -1);
+	ck_assert_int_eq(store_apply_listing(s, "news", v + 1, 0, 0, 1, 2,
+	    NULL), 0);
+	ck_assert_int_eq(store_resolve(s, "news/up", &e), -1);
+	store_close(s);
 }
 END_TEST
 
@@ -1050,7 +1288,7 @@ START_TEST(t_edges)
 	    "27ae41e4649b934ca495991b7852b855";
 	uint8_t buf[2 * BS], rd[2 * BS];
 	struct store *s = mk(BS, 0);
-	struct store_remote z = { "e/empty", STORE_FILE, 0, 1, empty_sha };
+	struct store_remote z = { "e/empty", STORE_FILE, 0, 1, empty_sha, NULL };
 	struct store_ent e;
 	uint64_t id;
 
@@ -1088,7 +1326,7 @@ START_TEST(t_large_sparse)
 	static const char h[] = "2222222222222222222222222222222222222222"
 	    "222222222222222222222222";
 	uint64_t size = 5ULL * 1024 * 1024 * 1024 + 3, miss = 0;
-	struct store_remote r = { "big/f", STORE_FILE, size, 1, h };
+	struct store_remote r = { "big/f", STORE_FILE, size, 1, h, NULL };
 	uint8_t buf[BS], rd[BS];
 	struct store *s = mk(BS, 0);
 	struct store_ent e;
@@ -1121,7 +1359,7 @@ START_TEST(t_hostile)
 	char longname[300];
 	const char *names[] = { "..", "a/../b", "/abs", "a//b", "a/", ".",
 	    "", longname };
-	struct store_remote v[2] = { { "ok", STORE_FILE, 1, 1, h } };
+	struct store_remote v[2] = { { "ok", STORE_FILE, 1, 1, h, NULL } };
 	struct store *s = mk(BS, 0);
 	struct store_ent e;
 	size_t i;
@@ -1129,14 +1367,14 @@ START_TEST(t_hostile)
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		v[1] = (struct store_remote){ names[i], STORE_FILE, 1, 1, h };
+		v[1] = (struct store_remote){ names[i], STORE_FILE, 1, 1, h, NULL };
 		ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 1, NULL),
 		    -1);
 		ck_assert_int_eq(errno, EINVAL);
 	}
-	v[1] = (struct store_remote){ "bad", STORE_FILE, 1, 1, "ABCD" };
+	v[1] = (struct store_remote){ "bad", STORE_FILE, 1, 1, "ABCD", NULL };
 	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 1, NULL), -1);
-	v[1] = (struct store_remote){ "huge", STORE_FILE, UINT64_MAX, 1, h };
+	v[1] = (struct store_remote){ "huge", STORE_FILE, UINT64_MAX, 1, h, NULL };
 	ck_assert_int_eq(store_apply_listing(s, "", v, 2, 1, 1, 1, NULL), -1);
 	ck_assert_int_eq(store_apply_listing(s, "../x", v, 1, 1, 1, 1, NULL),
 	    -1);
@@ -1222,10 +1460,10 @@ deep_run(void)
 	struct store_conf conf = { .block_size = BS };
 	uint8_t buf[100];
 	char *a = deep_rel('a', "f"), *b = deep_rel('b', "g"), hex[65], *p;
-	struct store_remote ra = { a, STORE_FILE, sizeof(buf), 1, hex };
-	struct store_remote rb = { b, STORE_FILE, 1, 1, h };
-	struct store_remote top = { "x.ts", STORE_FILE, 1, 1, h };
-	struct store_remote del = { "b", STORE_DIR, 0, 0, NULL };
+	struct store_remote ra = { a, STORE_FILE, sizeof(buf), 1, hex, NULL };
+	struct store_remote rb = { b, STORE_FILE, 1, 1, h, NULL };
+	struct store_remote top = { "x.ts", STORE_FILE, 1, 1, h, NULL };
+	struct store_remote del = { "b", STORE_DIR, 0, 0, NULL, NULL };
 	struct store_ent e, k;
 	struct store *s;
 	uint64_t ida, idb, cur;
@@ -1323,6 +1561,11 @@ suite(void)
 	tcase_add_test(core, t_coherence_mtime);
 	tcase_add_test(core, t_coherence_hash);
 	tcase_add_test(core, t_coherence_partial);
+	tcase_add_test(core, t_unknown_hash_same_file);
+	tcase_add_test(core, t_unknown_hash_recorded);
+	tcase_add_test(core, t_unknown_hash_learnt_mismatch);
+	tcase_add_test(core, t_unchecked_blocks);
+	tcase_add_test(core, t_links);
 	tcase_add_test(core, t_expire);
 	tcase_add_test(core, t_expire_many);
 	tcase_add_test(core, t_quota);

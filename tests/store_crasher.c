@@ -83,7 +83,7 @@ file_id(int i, int64_t mtime)
 	sha_hex(b, sz, hex);
 	free(b);
 	name(i, nm, sizeof(nm));
-	r = (struct store_remote){ nm, STORE_FILE, sz, mtime, hex };
+	r = (struct store_remote){ nm, STORE_FILE, sz, mtime, hex, NULL };
 	if (store_apply_event(st, &r, 0, &id, NULL) == -1)
 		return 0;
 	return id;
