@@ -108,7 +108,7 @@ while not os.path.exists(stopf):
         if not os.path.exists(a) or os.path.getsize(a) != e["size"]:
             continue
         ha = hashlib.sha256(open(a, "rb").read()).hexdigest()
-        if e["sha256"] != ha:
+        if e["sha256"] is not None and e["sha256"] != ha:
             if os.path.exists(os.path.join(B, "news", name)) and open(os.path.join(B, "news", name), "rb").read() != open(a, "rb").read():
                 continue  # B's own file, not restored
             bad.append("listed with a wrong hash " + name)
