@@ -91,7 +91,8 @@ IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh \
 # Fault tests (docs/reliability.md).
 IT_TESTS += tests/it_faults_kill.sh tests/it_faults_link.sh \
 	tests/it_faults_corrupt.sh tests/it_faults_key.sh tests/it_faults_load.sh
-IT_TESTS += tests/it_faults_liar.sh tests/it_faults_diskfull.sh
+IT_TESTS += tests/it_faults_liar.sh tests/it_faults_diskfull.sh \
+	tests/it_faults_forge.sh
 IT_TESTS += tests/it_restore.sh
 # Files of no known hash, large files, signed answers (docs/security.md).
 IT_TESTS += tests/it_hash.sh
