@@ -67,7 +67,8 @@ STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
 # dvrfs-restore: the gap rule and the plan are testable without the
 # network.
-RESTORE_LIB_OBJS := $(B)/tools/restore/gaps.o $(B)/tools/restore/plan.o
+RESTORE_LIB_OBJS := $(B)/tools/restore/gaps.o $(B)/tools/restore/plan.o \
+	$(B)/tools/restore/batch.o
 RESTORE_OBJS := $(B)/tools/restore/dvrfs-restore.o \
 	$(B)/tools/restore/peer.o $(B)/tools/restore/copy.o \
 	$(B)/tools/restore/local.o $(RESTORE_LIB_OBJS)

@@ -17,6 +17,7 @@ struct peer {
 	const struct dvrfs_opts *o;
 	char		*base;		/* scheme://host:port */
 	const char	*export;	/* "" for "/" */
+	int64_t		 files_off;	/* ms: no bundles until then */
 };
 
 /* An answer's body and the header that vouches for it. */
@@ -87,15 +88,22 @@ peer_errno(CURLcode rc, long status)
 	}
 }
 
-/* The common set-up of every request to target (path and query). */
+/*
+ * The common set-up of every request to target (path and query); the
+ * request's sig= into reqsig when not NULL ("" without a key).
+ */
 static CURL *
-easy(struct peer *p, const char *target, struct curl_slist **hdrs)
+easy(struct peer *p, const char *target, struct curl_slist **hdrs,
+    char reqsig[M4F_SHA256_HEX + 1])
 {
 	const struct dvrfs_opts *o = p->o;
 	char *url = NULL, auth[256], line[300];
+	const char *sig;
 	CURL *e;
 
 	*hdrs = NULL;
+	if (reqsig != NULL)
+		reqsig[0] = '\0';
 	if ((e = curl_easy_init()) == NULL)
 		return errno = ENOMEM, NULL;
 	if (asprintf(&url, "%s%s", p->base, target) < 0)
@@ -118,6 +126,9 @@ easy(struct peer *p, const char *target, struct curl_slist **hdrs)
 		if (m4f_auth_header(o->key, o->keylen, "GET", target,
 		    (int64_t)time(NULL), auth, sizeof(auth)) == -1)
 			goto fail;
+		/* The answer's signature names this request by it. */
+		if (reqsig != NULL && (sig = strstr(auth, "sig=")) != NULL)
+			snprintf(reqsig, M4F_SHA256_HEX + 1, "%s", sig + 4);
 		snprintf(line, sizeof(line), "Authorization: %s", auth);
 		if ((*hdrs = curl_slist_append(NULL, line)) == NULL)
 			goto fail;
@@ -130,7 +141,8 @@ fail:
 }
 
 CURL *
-peer_file_easy(struct peer *p, const char *rel, struct curl_slist **hdrs)
+peer_file_easy(struct peer *p, const char *rel, struct curl_slist **hdrs,
+    char reqsig[M4F_SHA256_HEX + 1])
 {
 	char *esc, *target = NULL;
 	CURL *e;
@@ -142,9 +154,59 @@ peer_file_easy(struct peer *p, const char *rel, struct curl_slist **hdrs)
 	free(esc);
 	if (target == NULL)
 		return errno = ENOMEM, NULL;
-	e = easy(p, target, hdrs);
+	e = easy(p, target, hdrs, reqsig);
 	free(target);
 	return e;
+}
+
+CURL *
+peer_files_easy(struct peer *p, const char *const *rel, size_t n,
+    struct curl_slist **hdrs, char reqsig[M4F_SHA256_HEX + 1])
+{
+	const char *slash = strrchr(rel[0], '/');
+	size_t dl = slash != NULL ? (size_t)(slash - rel[0]) : 0, i;
+	char *dir = NULL, *esc = NULL, *name, *target = NULL;
+	size_t len;
+	CURL *e = NULL;
+	FILE *s;
+
+	if ((dir = strndup(rel[0], dl)) == NULL ||
+	    (esc = m4f_escape_path(dir)) == NULL ||
+	    (s = open_memstream(&target, &len)) == NULL) {
+		errno = ENOMEM;
+		goto out;
+	}
+	fprintf(s, "%s/files%s%s%s", M4F_API_PREFIX, p->export,
+	    *esc != '\0' ? "/" : "", esc);
+	/* Names are single components: '/' is never left unescaped. */
+	for (i = 0; i < n; i++) {
+		if ((name = m4f_escape_path(rel[i] + (dl ? dl + 1 : 0))) ==
+		    NULL)
+			break;
+		fprintf(s, "%cname=%s", i == 0 ? '?' : '&', name);
+		free(name);
+	}
+	if (fclose(s) != 0 || i < n)
+		errno = ENOMEM;
+	else
+		e = easy(p, target, hdrs, reqsig);
+out:
+	free(target);
+	free(esc);
+	free(dir);
+	return e;
+}
+
+int
+peer_files_ok(const struct peer *p, int64_t now)
+{
+	return now >= p->files_off;
+}
+
+void
+peer_files_refused(struct peer *p, int64_t now)
+{
+	p->files_off = now + PEER_FILES_OFF_MS;
 }
 
 static size_t
@@ -198,7 +260,7 @@ get_json(struct peer *p, const char *target, long maxtime, struct body *b)
 	int err;
 
 	memset(b, 0, sizeof(*b));
-	if ((e = easy(p, target, &hdrs)) == NULL)
+	if ((e = easy(p, target, &hdrs, NULL)) == NULL)
 		return -1;
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);

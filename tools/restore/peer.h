@@ -1,8 +1,9 @@
 /*
  * peer: dvrfs-restore's requests to the peer's m4f-origin
  * (docs/protocol.md): the listing (recursive, paged), the feed, and the
- * curl handle of a file GET, each request signed when a cluster key is
- * set. Requests go to replication_port when set, else to port.
+ * curl handles of a file GET and of a GET of several files of a folder,
+ * each request signed when a cluster key is set. Requests go to
+ * replication_port when set, else to port.
  *
  * Convention: 0 on success, -1 with errno: ECONNREFUSED (the peer could
  * not be reached or did not answer in time), EACCES (401: the key was
@@ -46,12 +47,29 @@ int	peer_feed(struct peer *, int known, uint64_t since, int wait,
 
 /*
  * A curl handle set up for GET of the export's file rel: URL, signature
- * (its sig= into reqsig when not NULL), TLS, the timeouts of timeout=.
- * *hdrs is the header list to free with curl_slist_free_all after the
- * transfer. NULL, errno.
+ * (its sig= into reqsig, "" without a key), TLS, the timeouts of
+ * timeout=. *hdrs is the header list to free with curl_slist_free_all
+ * after the transfer. NULL, errno.
  */
 CURL	*peer_file_easy(struct peer *, const char *rel,
-	    struct curl_slist **hdrs);
+	    struct curl_slist **hdrs, char reqsig[M4F_SHA256_HEX + 1]);
+
+/*
+ * As peer_file_easy, for GET /m4f/v1/files/ of the n files rel[0..n)
+ * (1 to M4F_FILES_MAX), all in one folder, in that order.
+ */
+CURL	*peer_files_easy(struct peer *, const char *const *rel, size_t n,
+	    struct curl_slist **hdrs, char reqsig[M4F_SHA256_HEX + 1]);
+
+/*
+ * Whether to ask the peer for several files at once at time now (ms,
+ * clock_ms): not for PEER_FILES_OFF_MS after peer_files_refused(), when
+ * it answered such a request with a client error (an origin without the
+ * API, or one that will not hash that much for one answer).
+ */
+#define PEER_FILES_OFF_MS	60000
+int	peer_files_ok(const struct peer *, int64_t now);
+void	peer_files_refused(struct peer *, int64_t now);
 
 /* The errno of a failed transfer: curl's code and the HTTP status. */
 int	peer_errno(CURLcode rc, long status);
