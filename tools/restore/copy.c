@@ -1,11 +1,8 @@
-#include <sys/stat.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -88,67 +85,6 @@ struct run {
 	int64_t		 t0;		/* ms, the start of the run */
 	uint64_t	 issued;	/* bytes of the transfers started */
 };
-
-/* fsync of folder dir (relative to dirfd, "" for dirfd itself). */
-static int
-sync_dir(int dirfd, const char *dir)
-{
-	int fd, rc;
-
-	if ((fd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/*
- * Creates the folders of rel's parent that are missing, each made
- * durable in its own parent.
- */
-static int
-make_parents(struct run *r, const char *rel)
-{
-	const char *slash = strrchr(rel, '/');
-	char *dir, *p;
-
-	if (slash == NULL)
-		return 0;
-	if ((dir = strndup(rel, (size_t)(slash - rel))) == NULL)
-		return -1;
-	if (r->lastdir != NULL && strcmp(r->lastdir, dir) == 0) {
-		free(dir);
-		return 0;
-	}
-	for (p = dir;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-
-		*p = '\0';
-		if (mkdirat(r->dirfd, dir, 0755) == 0) {
-			char *up = strrchr(dir, '/');
-
-			if (up != NULL)
-				*up = '\0';
-			if (sync_dir(r->dirfd, up != NULL ? dir : "") == -1)
-				goto fail;
-			if (up != NULL)
-				*up = '/';
-		} else if (errno != EEXIST)
-			goto fail;
-		*p = c;
-		if (c == '\0')
-			break;
-	}
-	free(r->lastdir);
-	r->lastdir = dir;
-	return 0;
-fail:
-	free(dir);
-	return -1;
-}
 
 /* Is file i of x's answer one to keep (its size as listed, a hash)? */
 static int
@@ -372,7 +308,7 @@ static int
 job_open(struct run *r, struct job *j)
 {
 	j->got = 0;
-	if (make_parents(r, j->e->name) == -1 ||
+	if (local_mkparents(r->dirfd, j->e->name, &r->lastdir) == -1 ||
 	    (j->tmp = local_tmp_name(j->e->name)) == NULL)
 		return -1;
 	if ((j->fd = openat(r->dirfd, j->tmp, O_WRONLY | O_CREAT | O_TRUNC |
@@ -417,40 +353,15 @@ job_verify(struct job *j, const char *want)
 static int
 job_commit(struct run *r, struct job *j)
 {
-	struct timespec ts[2] = {
-		{ .tv_sec = j->e->mtime }, { .tv_sec = j->e->mtime }
-	};
-	const char *slash = strrchr(j->e->name, '/');
-	char *dir;
-	int rc;
+	int fd = j->fd;
 
-	if (futimens(j->fd, ts) == -1 || fsync(j->fd) == -1)
-		return -1;
-	close(j->fd);
 	j->fd = -1;
-	/* Never over a file that appeared meanwhile (the recorder's). */
-	if (renameat2(r->dirfd, j->tmp, r->dirfd, j->e->name,
-	    RENAME_NOREPLACE) == -1)
+	if (local_land(r->dirfd, fd, j->tmp, j->e->name, j->e->mtime,
+	    &r->syncdir) == -1)
 		return -1;
 	free(j->tmp);
 	j->tmp = NULL;
-	/*
-	 * The folder is synced once its files are done (newest first, they
-	 * come folder by folder) rather than after each rename: the file's
-	 * bytes are durable already, and a rename lost to a crash only
-	 * means one more copy on the next run.
-	 */
-	if ((dir = strndup(j->e->name, slash != NULL ?
-	    (size_t)(slash - j->e->name) : 0)) == NULL)
-		return -1;
-	if (r->syncdir != NULL && strcmp(r->syncdir, dir) == 0) {
-		free(dir);
-		return 0;
-	}
-	rc = r->syncdir != NULL ? sync_dir(r->dirfd, r->syncdir) : 0;
-	free(r->syncdir);
-	r->syncdir = dir;
-	return rc;
+	return 0;
 }
 
 /* What the error err of file j does to the run. */
@@ -806,7 +717,7 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 			tick = clock_ms() + TICK_MS;
 		}
 	}
-	if (r.syncdir != NULL && sync_dir(dirfd, r.syncdir) == -1) {
+	if (r.syncdir != NULL && local_sync_dir(dirfd, r.syncdir) == -1) {
 		log_warn("%s", r.syncdir);
 		st->failed++;
 	}

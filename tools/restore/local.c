@@ -182,3 +182,96 @@ local_names_free(char **v, size_t n)
 		free(v[i]);
 	free(v);
 }
+
+int
+local_sync_dir(int dirfd, const char *dir)
+{
+	int fd, rc;
+
+	if ((fd = openat(dirfd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int
+local_mkparents(int dirfd, const char *rel, char **last)
+{
+	const char *slash = strrchr(rel, '/');
+	char *dir, *p;
+
+	if (slash == NULL)
+		return 0;
+	if ((dir = strndup(rel, (size_t)(slash - rel))) == NULL)
+		return -1;
+	if (*last != NULL && strcmp(*last, dir) == 0) {
+		free(dir);
+		return 0;
+	}
+	for (p = dir;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+
+		*p = '\0';
+		if (mkdirat(dirfd, dir, 0755) == 0) {
+			char *up = strrchr(dir, '/');
+
+			if (up != NULL)
+				*up = '\0';
+			if (local_sync_dir(dirfd, up != NULL ? dir : "") == -1)
+				goto fail;
+			if (up != NULL)
+				*up = '/';
+		} else if (errno != EEXIST)
+			goto fail;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(*last);
+	*last = dir;
+	return 0;
+fail:
+	free(dir);
+	return -1;
+}
+
+int
+local_land(int dirfd, int fd, const char *tmp, const char *rel,
+    int64_t mtime, char **syncdir)
+{
+	struct timespec ts[2] = { { .tv_sec = mtime }, { .tv_sec = mtime } };
+	const char *slash = strrchr(rel, '/');
+	char *dir;
+	int rc;
+
+	if (futimens(fd, ts) == -1 || fsync(fd) == -1) {
+		rc = errno;
+		close(fd);
+		return errno = rc, -1;
+	}
+	close(fd);
+	/* Never over a file that appeared meanwhile (the recorder's). */
+	if (renameat2(dirfd, tmp, dirfd, rel, RENAME_NOREPLACE) == -1)
+		return -1;
+	/*
+	 * The folder is synced once its files are done (newest first, they
+	 * come folder by folder) rather than after each rename: the file's
+	 * bytes are durable already, and a rename lost to a crash only
+	 * means one more copy on the next run.
+	 */
+	if ((dir = strndup(rel, slash != NULL ? (size_t)(slash - rel) : 0)) ==
+	    NULL)
+		return -1;
+	if (*syncdir != NULL && strcmp(*syncdir, dir) == 0) {
+		free(dir);
+		return 0;
+	}
+	rc = *syncdir != NULL ? local_sync_dir(dirfd, *syncdir) : 0;
+	free(*syncdir);
+	*syncdir = dir;
+	return rc;
+}

@@ -1,6 +1,8 @@
 /*
  * local: the local DVR folder dvrfs-restore copies into: its lock, what
- * it holds, and the names of the temporary files it writes there.
+ * it holds, the names of the temporary files it writes there, and how a
+ * verified one is put in place (docs/man/dvrfs-restore.8: never over an
+ * existing file, never a partial one under a final name).
  *
  * Convention: 0 on success, -1 with errno.
  */
@@ -8,6 +10,7 @@
 #define DVRFS_LOCAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The suffix of dvrfs-restore's temporary files: ".NAME" LOCAL_TMP. */
 #define LOCAL_TMP	".dvrfs-restore.tmp"
@@ -40,5 +43,26 @@ int	local_is_tmp(const char *name);
  * long).
  */
 char	*local_tmp_name(const char *rel);
+
+/* fsync of the folder dir, relative to dirfd ("" for dirfd itself). */
+int	local_sync_dir(int dirfd, const char *dir);
+
+/*
+ * Creates the folders of rel's parent that are missing, each made
+ * durable in its own parent. *last (NULL at first, free it) remembers
+ * the last folder known to exist.
+ */
+int	local_mkparents(int dirfd, const char *rel, char **last);
+
+/*
+ * Puts the verified temporary file tmp (open as fd, which is closed) in
+ * place as rel: the peer's mtime, fsync, rename only if rel is still
+ * free (EEXIST otherwise: a file that appeared meanwhile is never
+ * touched). The folder is synced once the next file lands in another
+ * one: *syncdir (NULL at first) is the folder with renames not synced,
+ * for local_sync_dir() at the end; free it.
+ */
+int	local_land(int dirfd, int fd, const char *tmp, const char *rel,
+	    int64_t mtime, char **syncdir);
 
 #endif
