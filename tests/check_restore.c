@@ -1,12 +1,13 @@
 /*
- * check_restore: dvrfs-restore's time-aware rule (gaps) and its plan,
- * without the network.
+ * check_restore: dvrfs-restore's time-aware rule (gaps), its plan and
+ * its batches of files (batch), without the network.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "gaps.h"
 #include "opts.h"
 #include "plan.h"
@@ -282,6 +283,135 @@ START_TEST(plan_overlap_counted)
 }
 END_TEST
 
+/* A file entry: name and size, sha256 hex or "" (not known). */
+static struct m4f_entry
+file_ent(const char *name, uint64_t size, const char *sha)
+{
+	struct m4f_entry e = { .name = (char *)name, .type = M4F_FILE,
+	    .size = size };
+
+	snprintf(e.sha256, sizeof(e.sha256), "%s", sha);
+	return e;
+}
+
+#define H1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define H2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define H3 "3333333333333333333333333333333333333333333333333333333333333333"
+
+/* The files of one folder go together, up to 8 files or 8 MiB. */
+START_TEST(batch_takes_a_folder)
+{
+	struct m4f_entry v[20];
+	size_t idx[20], i;
+	char names[20][32];
+
+	for (i = 0; i < 20; i++) {
+		snprintf(names[i], sizeof(names[i]), "a/2026/11/28/07/%02d/%02d.ts",
+		    i < 12 ? 0 : 1, (int)(i % 12) * 4);
+		v[i] = file_ent(names[i], 1 << 20, "");
+		idx[i] = 19 - i;	/* in any order */
+	}
+	/* 8 files of 1 MiB are 8 MiB. */
+	ck_assert_uint_eq(batch_take(v, idx, 20), 8);
+	/* The run of folder 01 ends where folder 00 starts. */
+	ck_assert_uint_eq(batch_take(v, idx + 6, 14), 2);
+	ck_assert_uint_eq(batch_take(v, idx + 8, 12), 8);
+	ck_assert_uint_eq(batch_take(v, idx + 16, 4), 4);
+	ck_assert_uint_eq(batch_take(v, idx + 19, 1), 1);
+	ck_assert_uint_eq(batch_take(v, idx, 0), 0);
+	/* A bit more than 1 MiB each: 7 fit. */
+	for (i = 0; i < 20; i++)
+		v[i].size = (1 << 20) + 188;
+	ck_assert_uint_eq(batch_take(v, idx, 20), 7);
+}
+END_TEST
+
+/* An empty file, one past 8 MiB, and files at the top. */
+START_TEST(batch_limits)
+{
+	struct m4f_entry v[4] = {
+		file_ent("x.ts", 100, ""), file_ent("y.ts", 0, ""),
+		file_ent("z.ts", 100, ""), file_ent("d/w.ts", 100, ""),
+	};
+	size_t idx[] = { 0, 1, 2, 3 }, idx2[] = { 0, 2, 3 };
+
+	ck_assert_uint_eq(batch_take(v, idx, 4), 1);
+	ck_assert_uint_eq(batch_take(v, idx + 1, 3), 1);
+	ck_assert_uint_eq(batch_take(v, idx2, 3), 2);
+	v[0].size = BATCH_BYTES;
+	ck_assert_uint_eq(batch_take(v, idx2, 3), 1);
+	v[0].size = BATCH_BYTES + 1;
+	ck_assert_uint_eq(batch_take(v, idx2, 3), 1);
+	v[0].size = BATCH_BYTES - 100;
+	ck_assert_uint_eq(batch_take(v, idx2, 3), 2);
+}
+END_TEST
+
+/* Each file's hash: the listed one, else the answer's. */
+START_TEST(batch_answer_hashes)
+{
+	struct m4f_entry v[3] = {
+		file_ent("a/1.ts", 5, H1), file_ent("a/2.ts", 7, ""),
+		file_ent("a/3.ts", 9, H3),
+	};
+	const struct m4f_entry *e[3] = { &v[0], &v[1], &v[2] };
+	char want[3][M4F_SHA256_HEX + 1];
+	uint64_t asize[3];
+
+	ck_assert_int_eq(batch_answer(e, 3, "5,7,9", H1 "," H2 "," H3,
+	    asize, want), 0);
+	ck_assert_uint_eq(asize[1], 7);
+	ck_assert_str_eq(want[0], H1);
+	ck_assert_str_eq(want[1], H2);
+	ck_assert_str_eq(want[2], H3);
+
+	/* No X-M4F-Digests: the listed hashes only. */
+	ck_assert_int_eq(batch_answer(e, 3, "5,7,9", NULL, asize, want), 0);
+	ck_assert_str_eq(want[0], H1);
+	ck_assert_str_eq(want[1], "");
+	ck_assert_str_eq(want[2], H3);
+
+	/* The third changed since it was listed: another hash, another
+	 * size; the others stay. */
+	ck_assert_int_eq(batch_answer(e, 3, "5,7,9", H1 "," H2 "," H2,
+	    asize, want), 0);
+	ck_assert_str_eq(want[0], H1);
+	ck_assert_str_eq(want[2], "");
+	ck_assert_int_eq(batch_answer(e, 3, "5,8,9", H1 "," H2 "," H3,
+	    asize, want), 0);
+	ck_assert_uint_eq(asize[1], 8);
+	ck_assert_str_eq(want[1], "");
+	ck_assert_str_eq(want[2], H3);
+}
+END_TEST
+
+/* An answer that cannot be split is refused whole. */
+START_TEST(batch_answer_refused)
+{
+	struct m4f_entry v[2] = {
+		file_ent("a/1.ts", 5, H1), file_ent("a/2.ts", 7, ""),
+	};
+	const struct m4f_entry *e[2] = { &v[0], &v[1] };
+	char want[2][M4F_SHA256_HEX + 1];
+	uint64_t asize[2];
+
+	ck_assert_int_eq(batch_answer(e, 2, NULL, NULL, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5", H1, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,7,9", NULL, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5, 7", NULL, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,07", NULL, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,-7", NULL, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,7", H1, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,7", H1 "," H2 "," H3, asize,
+	    want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,7", H1 ",XYZ", asize, want),
+	    -1);
+	ck_assert_int_eq(batch_answer(e, 0, "5", NULL, asize, want), -1);
+	ck_assert_int_eq(batch_answer(e, 2, "5,7", H1 "," H2, asize, want),
+	    0);
+}
+END_TEST
+
 static Suite *
 restore_suite(void)
 {
@@ -295,6 +425,10 @@ restore_suite(void)
 	tcase_add_test(core, partial_overlap_is_not_a_gap);
 	tcase_add_test(core, plan_streams_and_ranges);
 	tcase_add_test(core, plan_overlap_counted);
+	tcase_add_test(core, batch_takes_a_folder);
+	tcase_add_test(core, batch_answer_hashes);
+	tcase_add_test(limits, batch_limits);
+	tcase_add_test(limits, batch_answer_refused);
 	tcase_add_test(limits, depth_and_settle);
 	tcase_add_test(limits, nothing_local_nothing_peer);
 	suite_add_tcase(s, core);
