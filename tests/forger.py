@@ -11,6 +11,11 @@ recomputed to match them, and every listing (JSON with X-M4F-SHA256) has
 each file's size changed by one with its body digest recomputed: a whole,
 consistent answer that only the origin's signature can give away. Counts
 the answers it forged in MODEFILE.count.
+
+Two more modes change only answers of several files (X-M4F-Sizes), in
+their second file: "flip" flips one of its bytes and leaves the headers
+as sent (its hash gives it away), "forgebundle" changes its bytes and
+its X-M4F-Digests entry to match them (only the signature can).
 """
 import base64
 import hashlib
@@ -25,12 +30,36 @@ PORT, OPORT, MODE = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
-def forging():
+def mode():
     try:
         with open(MODE) as f:
-            return f.read().strip() == "forge"
+            return f.read().strip()
     except OSError:
-        return False
+        return ""
+
+
+def forging():
+    return mode() == "forge"
+
+
+def bundle(how, body, out):
+    """The second file of a bundle answer changed as how says."""
+    hdr = {k.lower(): v for k, v in out}
+    sizes = [int(x) for x in hdr["x-m4f-sizes"].split(",")]
+    if len(sizes) < 2 or sizes[1] == 0:
+        return body, out
+    a = sizes[0]
+    second = bytes((x ^ 0x5A) for x in body[a:a + sizes[1]])
+    if how == "flip":
+        second = bytes([body[a] ^ 1]) + body[a + 1:a + sizes[1]]
+    body = body[:a] + second + body[a + sizes[1]:]
+    if how == "forgebundle":
+        d = hdr["x-m4f-digests"].split(",")
+        d[1] = hashlib.sha256(second).hexdigest()
+        out = [(k, ",".join(d) if k.lower() == "x-m4f-digests" else v)
+               for k, v in out]
+    count()
+    return body, out
 
 
 LOCK = threading.Lock()
@@ -71,6 +100,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = r.read()
         out = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP]
         names = {k.lower() for k, _ in out}
+        how = mode()
+        if (how in ("flip", "forgebundle") and self.command == "GET" and
+                r.status == 200 and "x-m4f-sizes" in names):
+            body, out = bundle(how, body, out)
         if forging() and self.command == "GET":
             if r.status in (200, 206) and ("repr-digest" in names or
                                            "content-digest" in names):

@@ -217,6 +217,65 @@ check "a wrong key: status 3, '$(head -c 120 "$T/key.err")'" \
 check "the right key restores (streams=sport:5m: $(cat "$T/key.out"))" \
 	eval 'test $? = 0 && test -d "$E/sport" && test ! -e "$E/news"'
 
+# Several files of a folder per request (GET /m4f/v1/files/), through a
+# man in the middle without the key (tests/forger.py) in front of a
+# signing origin that logs its requests.
+VPORT=$(free_port)
+bg "$BIN/m4f-origin" -v -r "$A" -l 127.0.0.1:$VPORT -c "$T/hash-v.db" \
+	-k "$T/key" 2>"$T/origin-v.log"
+wait_port $VPORT
+FPORT=$(free_port)
+bg python3 "$TOP/tests/forger.py" $FPORT $VPORT "$T/fmode" 2>"$T/forger.log"
+wait_port $FPORT
+# bundled NAME MODE STREAMS: restores STREAMS into $T/NAME through the
+# forger in MODE; sets files (copied), bundles and singles (requests the
+# origin logged meanwhile) and forged (answers the forger changed).
+bundled() {
+	local from
+	echo "$2" >"$T/fmode"
+	echo 0 >"$T/fmode.count"
+	from=$(wc -l <"$T/origin-v.log")
+	mkdir -p "$T/$1"
+	"$BIN/dvrfs-restore" -v -o port=$FPORT,cluster_key_file="$T/key",streams="$3" \
+		127.0.0.1:"$A" "$T/$1" >"$T/$1.out" 2>"$T/$1.err"
+	brc=$?
+	(cd "$T/$1" && find . -type f -printf '%P\n' | sort) >"$T/$1.files"
+	files=$(wc -l <"$T/$1.files")
+	tail -n +$((from + 1)) "$T/origin-v.log" >"$T/$1.log"
+	bundles=$(grep -c "GET /m4f/v1/files/" "$T/$1.log")
+	singles=$(grep -c "GET $A/" "$T/$1.log")
+	forged=$(cat "$T/fmode.count")
+}
+bundled flip flip sport:20m
+check "bundles: $files files in $bundles bundles and $singles single GETs" \
+	test $brc = 0 -a "$files" -gt 30 -a "$bundles" -gt 0 -a \
+	$((bundles + singles)) -lt $((files / 2))
+check "a bundle's file damaged on the way ($forged times): fetched alone and verified" \
+	eval 'test "$forged" -gt 0 -a "$singles" -ge "$forged" && grep -q "asked for alone" "$T/flip.err"'
+check "bundles: every file byte-equal to A's, with A's mtime, no temporary file" \
+	eval 'same_as_a "$T/flip.files" && test "$(tmps "$T/flip")" = 0'
+bundled flip2 flip sport:20m
+check "the same against the listed hashes ($forged damaged, $singles single GETs)" \
+	eval 'test $brc = 0 -a "$forged" -gt 0 && same_as_a "$T/flip2.files"'
+bundled forged forgebundle news:20m
+check "a bundle's file forged with its digest ($forged times): the signature refuses it, fetched alone" \
+	eval 'test $brc = 0 -a "$forged" -gt 0 && grep -q "wrong X-M4F-Signature" "$T/forged.err"'
+check "after the forged bundles every file is A's ($files files)" \
+	eval 'test "$files" -gt 30 && same_as_a "$T/forged.files"'
+
+# An origin without the API: one request for several files (404), then
+# one file per request.
+OPORT=$(free_port)
+bg python3 "$TOP/tests/fake_origin.py" -v -r "$A" -p $OPORT 2>"$T/old.log"
+wait_port $OPORT
+mkdir -p "$T/old"
+"$BIN/dvrfs-restore" -o port=$OPORT,streams=sport:20m 127.0.0.1:"$A" "$T/old" \
+	>"$T/old.out" 2>&1
+rc=$?
+(cd "$T/old" && find . -type f -printf '%P\n' | sort) >"$T/old.files"
+check "an origin without bundles: $(grep -c "/m4f/v1/files/" "$T/old.log") refused (the requests of transfers=4 started before the first 404), then $(cat "$T/old.files" | wc -l) files one by one" \
+	eval 'test $rc = 0 && test "$(grep -c /m4f/v1/files/ "$T/old.log")" -le 4 && same_as_a "$T/old.files"'
+
 DISK=$T/disk
 mkdir -p "$DISK"
 if mount -t tmpfs -o size=2m tmpfs "$DISK" 2>/dev/null; then
