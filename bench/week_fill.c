@@ -282,8 +282,9 @@ fill_hour(struct fill *f, const char *rel)
 	    (ids = calloc(f->nsegs + 1, sizeof(*ids))) == NULL)
 		goto out;
 	for (k = 0; k < f->nsegs; k++)
-		r[k] = (struct store_remote){ f->segs[k].name, STORE_FILE,
-		    f->segs[k].size, f->segs[k].mtime, f->segs[k].sha };
+		r[k] = (struct store_remote){ .name = f->segs[k].name,
+		    .type = STORE_FILE, .size = f->segs[k].size,
+		    .mtime = f->segs[k].mtime, .sha256 = f->segs[k].sha };
 	if (store_apply_listing(f->st, rel, r, f->nsegs, 1, 1, time(NULL),
 	    ids) == -1) {
 		fprintf(stderr, "week_fill: listing %s: %s\n", rel,
@@ -343,8 +344,8 @@ fill_dir(struct fill *f, const char *rel, int depth)
 			    sub);
 			goto out;
 		}
-		r[i] = (struct store_remote){ v[i], STORE_DIR, 0,
-		    sb.st_mtim.tv_sec, NULL };
+		r[i] = (struct store_remote){ .name = v[i], .type = STORE_DIR,
+		    .mtime = sb.st_mtim.tv_sec };
 	}
 	if (store_apply_listing(f->st, rel, r, (size_t)n, 0, 1, time(NULL),
 	    NULL) == -1) {
