@@ -49,7 +49,7 @@ origin=${_pids[-1]}
 # sent: the body bytes the origin has sent so far, by its /metrics.
 sent() {
 	curl -sf "http://127.0.0.1:$ORIGIN_PORT/metrics" |
-	    awk '/^m4f_origin_sent_bytes_total/ { s += $NF } END { printf "%d\n", s }'
+	    awk '/^m4f_origin_sent_bytes_total/ { s += $NF } END { printf "%.0f\n", s }'
 }
 
 for run in first second; do
