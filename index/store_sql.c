@@ -64,22 +64,23 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_LAST_ID] = "SELECT max(id) FROM entries",
 	[Q_COMPLETES] = "SELECT id FROM entries WHERE state=2 AND id>?1"
 	    " ORDER BY id LIMIT ?2",
+	[Q_LOCAL_BYTES] = "SELECT total(have) FROM entries WHERE state IN (1,2)",
 	/*
-	 * "state>0" (partial or complete) and not "state IN (1,2)": only
-	 * the former lets SQLite use the partial index entries_local, where
-	 * a store of millions of files would otherwise be scanned whole.
+	 * At most ?3 at a time: retention runs in short transactions. Each
+	 * state is sought alone, with the partial index's own "state>0"
+	 * spelled out: only so does SQLite seek entries_local (state, t)
+	 * instead of scanning every entry of the store for each batch.
 	 */
-	[Q_LOCAL_BYTES] = "SELECT total(have) FROM entries WHERE state>0",
-	/* At most ?3 at a time: retention runs in short transactions. */
-	[Q_EXPIRED] = "SELECT id FROM entries WHERE state>0 AND t<?1"
-	    " LIMIT ?3",
+	[Q_EXPIRED] = "SELECT id FROM entries WHERE state>0 AND state=2"
+	    " AND t<?1 UNION ALL SELECT id FROM entries WHERE state>0 AND"
+	    " state=1 AND t<?1 LIMIT ?3",
 	/* The same below folder ?2 (a stream with a depth of its own). */
 	[Q_EXPIRED_UNDER] = "WITH RECURSIVE sub(id) AS (SELECT ?2 UNION ALL"
 	    " SELECT e.id FROM entries e JOIN sub ON e.parent=sub.id"
 	    " WHERE e.type=100) SELECT e.id FROM entries e JOIN sub"
-	    " ON e.parent=sub.id WHERE e.state>0 AND e.t<?1 LIMIT ?3",
+	    " ON e.parent=sub.id WHERE e.state IN (1,2) AND e.t<?1 LIMIT ?3",
 	/* Outside the depth (t < ?1) first, then least recently read. */
-	[Q_EVICT] = "SELECT id,have FROM entries WHERE state>0"
+	[Q_EVICT] = "SELECT id,have FROM entries WHERE state IN (1,2)"
 	    " ORDER BY t>=?1, atime, t",
 	[Q_STATS_ALL] = STATS_COLS "FROM entries WHERE type=102 AND t>=?2"
 	    " AND ?1>0",
