@@ -28,6 +28,14 @@
 #define CLOSED_TIMEOUT	3600.0	/* a DVR folder whose time is over */
 #define CLOSED_SETTLE	60	/* seconds after its end it is closed */
 #define SNAP_SLOTS	64	/* folder listings kept between readdirs */
+/*
+ * A folder still recorded into, looked up again, is listed anew when its
+ * listing is older than this; it already has one, so the primary gets at
+ * most REFRESH_WAIT_MS to answer (a read behind the lookup then has its
+ * own timeout=, not one after another).
+ */
+#define REFRESH_TTL	(READDIR_TTL + 1)
+#define REFRESH_WAIT_MS	500
 #define NEG_TIMEOUT	1.0
 #define RELIST_AFTER	2	/* seconds before a miss re-lists a folder */
 #define READDIR_TTL	5	/* seconds a listing is good for readdir */
@@ -253,7 +261,7 @@ is_hour_folder(const char *rel)
  * Returns 0 or a positive errno value.
  */
 static int
-list_dir(struct fs *fs, const struct store_ent *d)
+list_dir(struct fs *fs, const struct store_ent *d, int wait_ms)
 {
 	char *rel;
 	int rc = 0;
@@ -261,7 +269,7 @@ list_dir(struct fs *fs, const struct store_ent *d)
 	if ((rel = store_path(fs->store, d->id)) == NULL)
 		return errno;
 	if (fetcher_list(fs->fetcher, rel, is_hour_folder(rel), FETCH_VIEWER,
-	    fs->conf.timeout_ms) == -1) {
+	    wait_ms) == -1) {
 		rc = errno;
 		log_debug("listing '%s': %s", rel, strerror(rc));
 	}
@@ -288,7 +296,9 @@ ensure_listed(struct fs *fs, struct store_ent *d, int ttl)
 
 	if (d->listed != 0 && (ttl < 0 || now_s() - d->listed <= ttl))
 		return 0;
-	rc = list_dir(fs, d);
+	rc = list_dir(fs, d, ttl == REFRESH_TTL && d->listed != 0 &&
+	    fs->conf.timeout_ms > REFRESH_WAIT_MS ? REFRESH_WAIT_MS :
+	    fs->conf.timeout_ms);
 	if (store_get(fs->store, d->id, d) == -1)
 		return errno == ENOENT ? ENOENT : EIO;
 	if (rc == 0 || d->listed != 0)
@@ -378,9 +388,9 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * drop the listing it kept.
 	 */
 	if (rc == 0 && fs->no_opendir && e.type == STORE_DIR &&
-	    e.listed != 0 && now_s() - e.listed > READDIR_TTL &&
+	    e.listed != 0 && now_s() - e.listed > REFRESH_TTL &&
 	    primary_up(fs) && !closed_dir(fs, &e, NULL))
-		rc = ensure_listed(fs, &e, READDIR_TTL);
+		rc = ensure_listed(fs, &e, REFRESH_TTL);
 	if (rc == 0) {
 		ent_to_entry(fs, &e, &p);
 		fuse_reply_entry(req, &p);
