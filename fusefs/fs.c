@@ -28,14 +28,6 @@
 #define CLOSED_TIMEOUT	3600.0	/* a DVR folder whose time is over */
 #define CLOSED_SETTLE	60	/* seconds after its end it is closed */
 #define SNAP_SLOTS	64	/* folder listings kept between readdirs */
-/*
- * A folder still recorded into, looked up again, is listed anew when its
- * listing is older than this; it already has one, so the primary gets at
- * most REFRESH_WAIT_MS to answer (a read behind the lookup then has its
- * own timeout=, not one after another).
- */
-#define REFRESH_TTL	(READDIR_TTL + 1)
-#define REFRESH_WAIT_MS	500
 #define NEG_TIMEOUT	1.0
 #define RELIST_AFTER	2	/* seconds before a miss re-lists a folder */
 #define READDIR_TTL	5	/* seconds a listing is good for readdir */
@@ -296,9 +288,7 @@ ensure_listed(struct fs *fs, struct store_ent *d, int ttl)
 
 	if (d->listed != 0 && (ttl < 0 || now_s() - d->listed <= ttl))
 		return 0;
-	rc = list_dir(fs, d, ttl == REFRESH_TTL && d->listed != 0 &&
-	    fs->conf.timeout_ms > REFRESH_WAIT_MS ? REFRESH_WAIT_MS :
-	    fs->conf.timeout_ms);
+	rc = list_dir(fs, d, fs->conf.timeout_ms);
 	if (store_get(fs->store, d->id, d) == -1)
 		return errno == ENOENT ? ENOENT : EIO;
 	if (rc == 0 || d->listed != 0)
@@ -338,19 +328,6 @@ do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
 	return errno == ENOENT ? ENOENT : EIO;
 }
 
-/*
- * Whether the primary answered the last request: a folder already listed
- * is not listed again while it does not (it is served as last seen).
- */
-static int
-primary_up(struct fs *fs)
-{
-	struct fetcher_stats st;
-
-	fetcher_stats(fs->fetcher, &st);
-	return st.connected;
-}
-
 static void
 fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -381,16 +358,6 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	} else
 		rc = do_lookup(fs, parent, name, &e);
-	/*
-	 * The kernel keeps folders' listings (no_opendir) and looks a folder
-	 * up again once its entry times out: a folder still recorded into is
-	 * listed again then, and its new date (ent_to_stat) makes the kernel
-	 * drop the listing it kept.
-	 */
-	if (rc == 0 && fs->no_opendir && e.type == STORE_DIR &&
-	    e.listed != 0 && now_s() - e.listed > REFRESH_TTL &&
-	    primary_up(fs) && !closed_dir(fs, &e, NULL))
-		rc = ensure_listed(fs, &e, REFRESH_TTL);
 	if (rc == 0) {
 		ent_to_entry(fs, &e, &p);
 		fuse_reply_entry(req, &p);
