@@ -657,6 +657,14 @@ fail:
 	return NULL;
 }
 
+/* Frees what entry e owns (its name and link target). */
+static void
+entry_clear(struct m4f_entry *e)
+{
+	free(e->name);
+	free(e->target);
+}
+
 void
 m4f_listing_free(struct m4f_listing *l)
 {
@@ -664,10 +672,8 @@ m4f_listing_free(struct m4f_listing *l)
 
 	if (l == NULL)
 		return;
-	for (i = 0; i < l->n; i++) {
-		free(l->entries[i].name);
-		free(l->entries[i].target);
-	}
+	for (i = 0; i < l->n; i++)
+		entry_clear(&l->entries[i]);
 	free(l->entries);
 	free(l->path);
 	free(l->next);
@@ -756,10 +762,8 @@ m4f_feed_free(struct m4f_feed *f)
 
 	if (f == NULL)
 		return;
-	for (i = 0; i < f->n; i++) {
-		free(f->events[i].e.name);
-		free(f->events[i].e.target);
-	}
+	for (i = 0; i < f->n; i++)
+		entry_clear(&f->events[i].e);
 	free(f->events);
 	free(f);
 }
