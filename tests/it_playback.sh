@@ -34,24 +34,7 @@ add_mount "$MNT"
 
 NPORT=$(free_port)
 # The packaged site (open_file_cache and all), as an operator runs it.
-sed -e "s|listen 80;|listen 127.0.0.1:$NPORT;|" -e "s|root /mnt/dvr;|root $MNT;|" \
-	"$TOP/packaging/nginx-dvrfs.conf" >"$T/nginx/site.conf"
-cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-worker_processes 2;
-pid $T/nginx/pid;
-error_log $T/nginx/error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	client_body_temp_path $T/nginx; proxy_temp_path $T/nginx;
-	fastcgi_temp_path $T/nginx; uwsgi_temp_path $T/nginx;
-	scgi_temp_path $T/nginx;
-	include $T/nginx/site.conf;
-}
-EOF
-bg nginx -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
-wait_port $NPORT
+nginx_start $NPORT "$(nginx_site $NPORT "$MNT")"
 URL=http://127.0.0.1:$NPORT
 
 # The segments of stream $1 in [$2, $3), as paths below the stream folder.

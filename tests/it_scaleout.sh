@@ -46,22 +46,8 @@ check "secondary 2 replicates all $nseg segments" filled "$T/m2"
 # Two backends from the packaged site, one per mount, and a front nginx
 # balancing viewers over them.
 NA=$(free_port) NB=$(free_port) NF=$(free_port)
-site() {	# PORT ROOT NAME
-	sed -e "s|listen 80;|listen 127.0.0.1:$1;\n\taccess_log $T/nginx/$3.log;|" \
-		-e "s|root /mnt/dvr;|root $2;|" "$TOP/packaging/nginx-dvrfs.conf"
-}
-cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-worker_processes 2;
-pid $T/nginx/pid;
-error_log $T/nginx/error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	client_body_temp_path $T/nginx; proxy_temp_path $T/nginx;
-	fastcgi_temp_path $T/nginx; uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-$(site $NA "$T/m1" a)
-$(site $NB "$T/m2" b)
+nginx_start $NF "$(nginx_site $NA "$T/m1" a)
+$(nginx_site $NB "$T/m2" b)
 	upstream dvr_secondaries {
 		server 127.0.0.1:$NA;
 		server 127.0.0.1:$NB;
@@ -69,13 +55,9 @@ $(site $NB "$T/m2" b)
 	server {
 		listen 127.0.0.1:$NF;
 		location / { proxy_pass http://dvr_secondaries; }
-	}
-}
-EOF
+	}"
 check "the packaged site passes nginx -t" \
 	nginx -t -q -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
-bg nginx -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
-wait_port $NF
 
 # Every segment of one stream through the balancer equals the primary's.
 bad=0 n=0

@@ -136,3 +136,34 @@ fg_unmount() {
 	done
 	return 1
 }
+
+# nginx_site PORT ROOT [NAME]: the packaged site (packaging/nginx-dvrfs.conf)
+# listening on 127.0.0.1:PORT with ROOT as its root; NAME gives it an
+# access log $T/nginx/NAME.log.
+nginx_site() {
+	local log=""
+	[ -n "${3:-}" ] && log='\n\taccess_log '"$T/nginx/$3.log;"
+	sed -e "s|listen 80;|listen 127.0.0.1:$1;$log|" -e "s|root /mnt/dvr;|root $2;|" \
+		"$TOP/packaging/nginx-dvrfs.conf"
+}
+
+# nginx_start PORT HTTP-BODY: nginx in the foreground (stopped on exit)
+# with HTTP-BODY inside its http block, once it accepts on PORT.
+nginx_start() {
+	mkdir -p "$T/nginx"
+	cat >"$T/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 2;
+pid $T/nginx/pid;
+error_log $T/nginx/error.log;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $T/nginx; proxy_temp_path $T/nginx;
+	fastcgi_temp_path $T/nginx; uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
+$2
+}
+EOF
+	bg nginx -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
+	wait_port "$1"
+}
