@@ -92,24 +92,9 @@ check "nothing temporary in STORE/data" \
 
 # nginx over the mount: ranges included, equal to the origin's answers.
 NPORT=$(free_port)
-mkdir -p "$T/nginx"
-cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-worker_processes 2;
-pid $T/nginx/pid;
-error_log $T/nginx/error.log;
-events { worker_connections 256; }
-http {
-	access_log off;
-	sendfile on;
+nginx_start $NPORT "	sendfile on;
 	types { video/mp2t ts; }
-	client_body_temp_path $T/nginx; proxy_temp_path $T/nginx;
-	fastcgi_temp_path $T/nginx; uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-	server { listen 127.0.0.1:$NPORT; root $MNT; }
-}
-EOF
-bg nginx -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
-wait_port $NPORT
+	server { listen 127.0.0.1:$NPORT; root $MNT; }"
 seg=$(cd "$ROOT" && find sport -type f -name '*.ts' | sort | sed -n 100p)
 o_url="http://127.0.0.1:$PORT$ROOT/$seg"
 n_url="http://127.0.0.1:$NPORT/$seg"
