@@ -81,7 +81,7 @@ struct run {
 	struct xfer	*x;		/* transfers= slots */
 	size_t		 running;
 	char		*lastdir;	/* the last folder known to exist */
-	char		*syncdir;	/* a folder with renames not synced */
+	struct local_commit *commit;	/* puts verified files in place */
 	int64_t		 t0;		/* ms, the start of the run */
 	uint64_t	 issued;	/* bytes of the transfers started */
 };
@@ -349,17 +349,17 @@ job_verify(struct job *j, const char *want)
 	return strcmp(hex, want) == 0 ? 0 : (errno = EBADMSG, -1);
 }
 
-/* Puts a verified temporary file of j in place. 0, or -1 with errno. */
+/*
+ * Hands j's verified temporary file over to the committer, which puts
+ * it in place (committed() then). 0, or -1 with errno.
+ */
 static int
 job_commit(struct run *r, struct job *j)
 {
-	int fd = j->fd;
-
-	j->fd = -1;
-	if (local_land(r->dirfd, fd, j->tmp, j->e->name, j->e->mtime,
-	    &r->syncdir) == -1)
+	if (local_commit_add(r->commit, j->fd, j->tmp, j->e->name,
+	    j->e->mtime, j) == -1)
 		return -1;
-	free(j->tmp);
+	j->fd = -1;
 	j->tmp = NULL;
 	return 0;
 }
@@ -424,17 +424,27 @@ job_failed(struct run *r, struct job *j, int err)
 }
 
 /*
- * The end of file j, whose transfer is over: in place when err is 0 (and
- * its commit succeeds), else failed with err.
+ * The end of file j, whose transfer is over: handed over to be put in
+ * place when err is 0, else failed with err.
  */
 static void
 job_end(struct run *r, struct job *j, int err)
 {
-	struct copy_stats *st = r->st;
-
 	if (err == 0 && job_commit(r, j) == -1)
 		err = errno;
 	job_drop(r, j);
+	if (err != 0)
+		job_failed(r, j, err);
+}
+
+/* The committer's verdict on file cookie: in place, or failed with err. */
+static void
+committed(void *arg, void *cookie, int err)
+{
+	struct run *r = arg;
+	struct job *j = cookie;
+	struct copy_stats *st = r->st;
+
 	if (err != 0) {
 		job_failed(r, j, err);
 		return;
@@ -652,6 +662,13 @@ in_flight(struct run *r)
 	return b;
 }
 
+/* The committer's call: a file is done, the loop has to reap it. */
+static void
+wake(void *multi)
+{
+	curl_multi_wakeup(multi);
+}
+
 int
 copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
     const size_t *idx, size_t n, const struct dvrfs_opts *o,
@@ -671,7 +688,10 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 	if ((r.jobs = calloc(n ? n : 1, sizeof(*r.jobs))) == NULL ||
 	    (r.retry = calloc(n ? n : 1, sizeof(*r.retry))) == NULL ||
 	    (r.x = calloc((size_t)o->transfers, sizeof(*r.x))) == NULL ||
-	    (r.multi = curl_multi_init()) == NULL) {
+	    (r.multi = curl_multi_init()) == NULL ||
+	    (r.commit = local_commit_new(dirfd, wake, r.multi)) == NULL) {
+		if (r.multi != NULL)
+			curl_multi_cleanup(r.multi);
 		free(r.jobs);
 		free(r.retry);
 		free(r.x);
@@ -689,8 +709,8 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 		if (*stop && st->fatal == 0)
 			st->fatal = EINTR;
 		start_more(&r);
-		if (r.running == 0 && (st->fatal != 0 ||
-		    (r.cursor == r.n && r.nretry == 0)))
+		if (r.running == 0 && local_commit_pending(r.commit) == 0 &&
+		    (st->fatal != 0 || (r.cursor == r.n && r.nretry == 0)))
 			break;
 		curl_multi_perform(r.multi, &left);
 		ended = 0;
@@ -708,7 +728,11 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 					xfer_end(&r, &r.x[i], 1);
 					r.x[i].n = 0;
 				}
-		/* A transfer that ended makes room: start the next at once. */
+		ended += (int)local_commit_reap(r.commit, committed, &r);
+		/*
+		 * A transfer that ended makes room, and a file put in place
+		 * may end the run: go round again at once.
+		 */
 		if (ended == 0)
 			curl_multi_poll(r.multi, NULL, 0, 100, NULL);
 		if (cb != NULL && clock_ms() >= tick) {
@@ -717,11 +741,7 @@ copy_run(struct peer *peer, int dirfd, const struct m4f_entry *v,
 			tick = clock_ms() + TICK_MS;
 		}
 	}
-	if (r.syncdir != NULL && local_sync_dir(dirfd, r.syncdir) == -1) {
-		log_warn("%s", r.syncdir);
-		st->failed++;
-	}
-	free(r.syncdir);
+	local_commit_free(r.commit);
 	st->bytes_now = st->bytes;
 	curl_multi_cleanup(r.multi);
 	free(r.jobs);

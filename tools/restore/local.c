@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,39 +240,249 @@ fail:
 	return -1;
 }
 
-int
-local_land(int dirfd, int fd, const char *tmp, const char *rel,
-    int64_t mtime, char **syncdir)
-{
-	struct timespec ts[2] = { { .tv_sec = mtime }, { .tv_sec = mtime } };
-	const char *slash = strrchr(rel, '/');
-	char *dir;
-	int rc;
+/* A file handed over to the committer. */
+struct item {
+	struct item	*next;
+	int		 fd;		/* -1 once closed */
+	char		*tmp;		/* NULL once renamed or removed */
+	const char	*rel;
+	int64_t		 mtime;
+	void		*cookie;
+	int		 err;
+};
 
-	if (futimens(fd, ts) == -1 || fsync(fd) == -1) {
-		rc = errno;
-		close(fd);
-		return errno = rc, -1;
+/*
+ * The lock order: c->lock alone. The committer takes the whole queue at
+ * once and works on it without the lock.
+ */
+struct local_commit {
+	int		 dirfd;
+	local_wake_cb	*wake;
+	void		*warg;
+	pthread_t	 thread;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 work;		/* the queue has files, or quit */
+	pthread_cond_t	 room;		/* a batch ended */
+	struct item	*queue, **qtail;	/* under lock */
+	struct item	*done, **dtail;		/* under lock */
+	size_t		 pending;	/* added, not reaped; under lock */
+	size_t		 busy;		/* queued or in a batch; under lock */
+	int		 quit;		/* under lock */
+};
+
+/* Are a and b in one folder? */
+static int
+same_dir(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+	size_t la = sa != NULL ? (size_t)(sa - a) : 0;
+	size_t lb = sb != NULL ? (size_t)(sb - b) : 0;
+
+	return la == lb && strncmp(a, b, la) == 0;
+}
+
+/*
+ * Puts the batch v in place: every file's mtime and fsync first, so one
+ * file's wait overlaps the write-back of the others; the renames; one
+ * fsync per folder. Sets each item's err.
+ */
+static void
+commit_batch(struct local_commit *c, struct item *v)
+{
+	struct timespec ts[2];
+	struct item *i, *k;
+	char *dir;
+	int err;
+
+	for (i = v; i != NULL; i = i->next) {
+		ts[0].tv_sec = ts[1].tv_sec = i->mtime;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		if (futimens(i->fd, ts) == -1 || fsync(i->fd) == -1)
+			i->err = errno;
+		close(i->fd);
+		i->fd = -1;
 	}
-	close(fd);
-	/* Never over a file that appeared meanwhile (the recorder's). */
-	if (renameat2(dirfd, tmp, dirfd, rel, RENAME_NOREPLACE) == -1)
-		return -1;
-	/*
-	 * The folder is synced once its files are done (newest first, they
-	 * come folder by folder) rather than after each rename: the file's
-	 * bytes are durable already, and a rename lost to a crash only
-	 * means one more copy on the next run.
-	 */
-	if ((dir = strndup(rel, slash != NULL ? (size_t)(slash - rel) : 0)) ==
-	    NULL)
-		return -1;
-	if (*syncdir != NULL && strcmp(*syncdir, dir) == 0) {
+	for (i = v; i != NULL; i = i->next) {
+		/* Never over a file that appeared meanwhile (the recorder's). */
+		if (i->err == 0 && renameat2(c->dirfd, i->tmp, c->dirfd,
+		    i->rel, RENAME_NOREPLACE) == 0) {
+			free(i->tmp);
+			i->tmp = NULL;
+			continue;
+		}
+		if (i->err == 0)
+			i->err = errno;
+		unlinkat(c->dirfd, i->tmp, 0);
+		free(i->tmp);
+		i->tmp = NULL;
+	}
+	/* Each folder once, by the first file renamed into it. */
+	for (i = v; i != NULL; i = i->next) {
+		if (i->err != 0)
+			continue;
+		for (k = v; k != i; k = k->next)
+			if (k->err == 0 && same_dir(k->rel, i->rel))
+				break;
+		if (k != i)
+			continue;
+		if ((dir = strndup(i->rel, strrchr(i->rel, '/') != NULL ?
+		    (size_t)(strrchr(i->rel, '/') - i->rel) : 0)) == NULL ||
+		    local_sync_dir(c->dirfd, dir) == -1) {
+			err = errno;
+			log_warn("sync of the folder of %s", i->rel);
+			for (k = i; k != NULL; k = k->next)
+				if (k->err == 0 && same_dir(k->rel, i->rel))
+					k->err = err;
+		}
 		free(dir);
-		return 0;
 	}
-	rc = *syncdir != NULL ? local_sync_dir(dirfd, *syncdir) : 0;
-	free(*syncdir);
-	*syncdir = dir;
-	return rc;
+}
+
+static void *
+commit_main(void *arg)
+{
+	struct local_commit *c = arg;
+	struct item *v;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->queue == NULL && !c->quit)
+			pthread_cond_wait(&c->work, &c->lock);
+		if (c->queue == NULL)
+			break;
+		v = c->queue;
+		c->queue = NULL;
+		c->qtail = &c->queue;
+		pthread_mutex_unlock(&c->lock);
+		commit_batch(c, v);
+		pthread_mutex_lock(&c->lock);
+		*c->dtail = v;
+		while (*c->dtail != NULL) {
+			c->busy--;
+			c->dtail = &(*c->dtail)->next;
+		}
+		pthread_cond_broadcast(&c->room);
+		if (c->wake != NULL)
+			c->wake(c->warg);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+struct local_commit *
+local_commit_new(int dirfd, local_wake_cb *wake, void *warg)
+{
+	struct local_commit *c;
+	int err;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->dirfd = dirfd;
+	c->wake = wake;
+	c->warg = warg;
+	c->qtail = &c->queue;
+	c->dtail = &c->done;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->room, NULL);
+	if ((err = pthread_create(&c->thread, NULL, commit_main, c)) != 0) {
+		pthread_cond_destroy(&c->room);
+		pthread_cond_destroy(&c->work);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return errno = err, NULL;
+	}
+	return c;
+}
+
+int
+local_commit_add(struct local_commit *c, int fd, char *tmp, const char *rel,
+    int64_t mtime, void *cookie)
+{
+	struct item *i;
+
+	if ((i = calloc(1, sizeof(*i))) == NULL)
+		return errno = ENOMEM, -1;
+	i->fd = fd;
+	i->tmp = tmp;
+	i->rel = rel;
+	i->mtime = mtime;
+	i->cookie = cookie;
+	/* The batch's fsync then finds it written, or on its way. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	pthread_mutex_lock(&c->lock);
+	while (c->pending >= LOCAL_COMMIT_MAX && c->busy > 0)
+		pthread_cond_wait(&c->room, &c->lock);
+	*c->qtail = i;
+	c->qtail = &i->next;
+	c->pending++;
+	c->busy++;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+size_t
+local_commit_reap(struct local_commit *c, local_done_cb *done, void *arg)
+{
+	struct item *v, *i;
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	v = c->done;
+	c->done = NULL;
+	c->dtail = &c->done;
+	pthread_mutex_unlock(&c->lock);
+	while ((i = v) != NULL) {
+		v = i->next;
+		done(arg, i->cookie, i->err);
+		free(i);
+		n++;
+	}
+	pthread_mutex_lock(&c->lock);
+	c->pending -= n;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+size_t
+local_commit_pending(struct local_commit *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->pending;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void
+local_commit_wait(struct local_commit *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->busy > 0)
+		pthread_cond_wait(&c->room, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+local_commit_free(struct local_commit *c)
+{
+	struct item *i;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->quit = 1;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL);
+	while ((i = c->done) != NULL) {
+		c->done = i->next;
+		free(i);
+	}
+	pthread_cond_destroy(&c->room);
+	pthread_cond_destroy(&c->work);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
 }

@@ -55,14 +55,50 @@ int	local_sync_dir(int dirfd, const char *dir);
 int	local_mkparents(int dirfd, const char *rel, char **last);
 
 /*
- * Puts the verified temporary file tmp (open as fd, which is closed) in
- * place as rel: the peer's mtime, fsync, rename only if rel is still
- * free (EEXIST otherwise: a file that appeared meanwhile is never
- * touched). The folder is synced once the next file lands in another
- * one: *syncdir (NULL at first) is the folder with renames not synced,
- * for local_sync_dir() at the end; free it.
+ * The committer: a thread that puts verified temporary files in place
+ * in batches (group commit), off the transfers' thread. For each file
+ * of a batch: the peer's mtime and fsync; then the renames, each only if
+ * its name is still free (EEXIST otherwise: a file that appeared
+ * meanwhile is never touched; the temporary file goes); then one fsync
+ * of each folder a rename went into. A file is reported done only once
+ * its folder is synced. A file that fails leaves no temporary behind.
+ *
+ * local_commit_add and local_commit_reap are called from one thread;
+ * wake(warg) is called from the committer's after each batch, so that
+ * thread can reap.
  */
-int	local_land(int dirfd, int fd, const char *tmp, const char *rel,
-	    int64_t mtime, char **syncdir);
+struct local_commit;
+
+typedef void	local_wake_cb(void *warg);
+/* A file's end: err 0 (in place and durable) or its errno. */
+typedef void	local_done_cb(void *arg, void *cookie, int err);
+
+/* A committer for files under dirfd. NULL, errno. */
+struct local_commit *local_commit_new(int dirfd, local_wake_cb *wake,
+	    void *warg);
+
+/*
+ * Hands the verified temporary file tmp (malloc'd, taken; relative to
+ * dirfd), open as fd (taken), over to be put in place as rel (kept by
+ * reference until it is reaped) with the peer's mtime, and starts its
+ * write-back. Waits while LOCAL_COMMIT_MAX files are not reaped yet.
+ * 0, or -1 with ENOMEM: nothing was taken.
+ */
+#define LOCAL_COMMIT_MAX	256
+int	local_commit_add(struct local_commit *, int fd, char *tmp,
+	    const char *rel, int64_t mtime, void *cookie);
+
+/* Calls done for each file finished since the last call; how many. */
+size_t	local_commit_reap(struct local_commit *, local_done_cb *done,
+	    void *arg);
+
+/* Files handed over and not reaped yet. */
+size_t	local_commit_pending(struct local_commit *);
+
+/* Waits until every file handed over is finished (not reaped). */
+void	local_commit_wait(struct local_commit *);
+
+/* Waits for the files handed over, stops the thread. NULL is fine. */
+void	local_commit_free(struct local_commit *);
 
 #endif
