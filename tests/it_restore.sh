@@ -4,7 +4,8 @@
 # A fills exactly the hour, leaves the offset stretch and every file of B
 # alone, survives kill -9, never shows a partial file to an origin over
 # B; -n names what the real run copies; -w brings a deleted stretch back;
-# a full disk, an unreachable peer and a wrong key fail clearly.
+# a full disk, an unreachable peer, a wrong key and a forged listing fail
+# clearly.
 . "$(dirname "$0")/lib.sh"
 
 A=$T/a/storage
@@ -265,6 +266,13 @@ check "a bundle's file forged with its digest ($forged times): the signature ref
 	eval 'test $brc = 0 -a "$forged" -gt 0 && grep -q "wrong X-M4F-Signature" "$T/forged.err"'
 check "after the forged bundles every file is A's ($files files)" \
 	eval 'test "$files" -gt 30 && same_as_a "$T/forged.files"'
+# A listing rewritten on the way (each file one byte longer, its body
+# digest made to match): only the signature gives it away.
+bundled listing forge sport:20m
+check "a forged listing ($forged answers): refused, status 5, nothing asked for or copied, '$(tail -1 "$T/listing.err" | head -c 120)'" \
+	eval 'test $brc = 5 -a "$forged" -gt 0 -a "$files" = 0 -a $((bundles + singles)) = 0 &&
+	grep -q "wrong X-M4F-Signature" "$T/listing.err" &&
+	grep -q "listing is not signed" "$T/listing.err"'
 
 # An origin without the API: one request for several files (404), then
 # one file per request.

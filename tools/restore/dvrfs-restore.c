@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "answer.h"
 #include "copy.h"
 #include "local.h"
 #include "log.h"
@@ -301,6 +302,12 @@ verdict(struct ctx *c, int list_errno)
 		fprintf(stderr, "%s%s: the peer does not export %s\n", pre,
 		    c->o.fsname, c->o.export);
 		return RESTORE_UNREACHABLE;
+	}
+	if (list_errno == EKEYREJECTED) {
+		fprintf(stderr, "%s%s: the peer's listing is not signed with "
+		    "the cluster key (%s); nothing was copied\n", pre,
+		    c->o.fsname, ANSWER_SIGNATURE);
+		return RESTORE_VERIFY;
 	}
 	if (list_errno != 0 || st->fatal == ECONNREFUSED ||
 	    st->unreachable > 0) {

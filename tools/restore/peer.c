@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "answer.h"
 #include "log.h"
 #include "opts.h"
 #include "peer.h"
@@ -20,11 +21,12 @@ struct peer {
 	int64_t		 files_off;	/* ms: no bundles until then */
 };
 
-/* An answer's body and the header that vouches for it. */
+/* An answer's body, the header that vouches for it and its signature. */
 struct body {
 	char		*buf;
 	size_t		 len, cap;
-	char		 sha[M4F_SHA256_HEX + 1];
+	char		 sha[M4F_SHA256_HEX + 2];
+	char		 asig[M4F_SHA256_HEX + 2];
 };
 
 struct peer *
@@ -232,35 +234,41 @@ body_write(char *ptr, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-/* Keeps X-M4F-SHA256 of the last answer. */
+/* Keeps X-M4F-SHA256 and X-M4F-Signature of the last answer. */
 static size_t
 body_header(char *ptr, size_t sz, size_t nm, void *arg)
 {
 	struct body *b = arg;
-	char v[M4F_SHA256_HEX + 2];
+	size_t n = sz * nm;
 
-	if (m4f_header_value(ptr, sz * nm, M4F_BODY_SHA256, v, sizeof(v)) &&
-	    strlen(v) == M4F_SHA256_HEX)
-		memcpy(b->sha, v, sizeof(b->sha));
-	return sz * nm;
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0)
+		b->sha[0] = b->asig[0] = '\0';
+	else if (!m4f_header_value(ptr, n, M4F_BODY_SHA256, b->sha,
+	    sizeof(b->sha)))
+		m4f_header_value(ptr, n, ANSWER_SIGNATURE, b->asig,
+		    sizeof(b->asig));
+	return n;
 }
 
 /*
- * GETs a JSON answer of the API into b and checks its X-M4F-SHA256.
+ * GETs a JSON answer of the API into b and checks its X-M4F-SHA256 and,
+ * with a key, its X-M4F-Signature (refused: EKEYREJECTED), as a file
+ * answer's: a listing says which hash each file must have.
  * maxtime bounds the whole request (0: none but the stall timeout).
  */
 static int
 get_json(struct peer *p, const char *target, long maxtime, struct body *b)
 {
+	const struct dvrfs_opts *o = p->o;
 	struct curl_slist *hdrs;
-	char hex[M4F_SHA256_HEX + 1];
+	char hex[M4F_SHA256_HEX + 1], reqsig[M4F_SHA256_HEX + 1];
 	long status = 0;
 	CURLcode rc;
 	CURL *e;
 	int err;
 
 	memset(b, 0, sizeof(*b));
-	if ((e = easy(p, target, &hdrs, NULL)) == NULL)
+	if ((e = easy(p, target, &hdrs, reqsig)) == NULL)
 		return -1;
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
@@ -274,6 +282,16 @@ get_json(struct peer *p, const char *target, long maxtime, struct body *b)
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK)
 		log_debug("GET %s: %s", target, curl_easy_strerror(rc));
+	/* A 401 carries no signature: the origin could not check ours. */
+	if (rc == CURLE_OK && o->key != NULL && status != 401 &&
+	    answer_check(o->key, o->keylen, reqsig, (int)status, "",
+	    status == 200 ? b->sha : "", b->asig[0] != '\0' ? b->asig :
+	    NULL) == -1) {
+		log_warnx("GET %s: %s, refused", target, errno == EACCES ?
+		    "wrong " ANSWER_SIGNATURE : "no " ANSWER_SIGNATURE);
+		err = EKEYREJECTED;
+		goto fail;
+	}
 	if ((err = peer_errno(rc, status)) != 0) {
 		if (rc == CURLE_OK)
 			log_debug("GET %s: status %ld", target, status);

@@ -7,8 +7,9 @@
  *
  * Convention: 0 on success, -1 with errno: ECONNREFUSED (the peer could
  * not be reached or did not answer in time), EACCES (401: the key was
- * refused), ENOENT (404), EBADMSG (a malformed or damaged answer), EIO
- * (another error status), ENOMEM.
+ * refused), ENOENT (404), EBADMSG (a malformed or damaged answer),
+ * EKEYREJECTED (with a key: an answer without the peer's signature, or
+ * with a wrong one), EIO (another error status), ENOMEM.
  */
 #ifndef DVRFS_PEER_H
 #define DVRFS_PEER_H
