@@ -4,9 +4,11 @@
  * each one crash-safe: written under a hidden temporary name in its
  * folder (local.h), checked against the peer's SHA-256 (the listing's,
  * else the answer's Repr-Digest; a file with neither is refused),
- * given the peer's mtime, fsync'd, renamed to its name only if that name
- * is still free (an existing local file is never touched), the folder
- * fsync'd once its files are in. A transient failure (the peer unreachable or stalled for
+ * then handed over to local.h's committer, which gives it the peer's
+ * mtime, fsyncs it, renames it to its name only if that name is still
+ * free (an existing local file is never touched) and fsyncs its folder,
+ * in batches while the transfers go on; a file counts as copied once
+ * its folder is synced. A transient failure (the peer unreachable or stalled for
  * timeout=, a 5xx, a short or damaged answer) is retried with backoff.
  */
 #ifndef DVRFS_COPY_H
