@@ -270,15 +270,22 @@ struct local_commit {
 	int		 quit;		/* under lock */
 };
 
+/* The length of rel's folder part (0: at the top). */
+static size_t
+dir_len(const char *rel)
+{
+	const char *slash = strrchr(rel, '/');
+
+	return slash != NULL ? (size_t)(slash - rel) : 0;
+}
+
 /* Are a and b in one folder? */
 static int
 same_dir(const char *a, const char *b)
 {
-	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-	size_t la = sa != NULL ? (size_t)(sa - a) : 0;
-	size_t lb = sb != NULL ? (size_t)(sb - b) : 0;
+	size_t la = dir_len(a);
 
-	return la == lb && strncmp(a, b, la) == 0;
+	return la == dir_len(b) && strncmp(a, b, la) == 0;
 }
 
 /*
@@ -325,8 +332,7 @@ commit_batch(struct local_commit *c, struct item *v)
 				break;
 		if (k != i)
 			continue;
-		if ((dir = strndup(i->rel, strrchr(i->rel, '/') != NULL ?
-		    (size_t)(strrchr(i->rel, '/') - i->rel) : 0)) == NULL ||
+		if ((dir = strndup(i->rel, dir_len(i->rel))) == NULL ||
 		    local_sync_dir(c->dirfd, dir) == -1) {
 			err = errno;
 			log_warn("sync of the folder of %s", i->rel);
