@@ -65,13 +65,13 @@ STATUS_LIB_OBJS := $(B)/tools/status/status_scan.o \
 	$(B)/tools/status/status_html.o
 STATUS_OBJS := $(B)/tools/status/dvrfs-status.o $(STATUS_LIB_OBJS)
 DVRFS_OBJS := $(B)/fusefs/main.o
-# dvrfs-restore: the gap rule and the plan are testable without the
-# network.
+# dvrfs-restore: the gap rule, the plan and the local folder are
+# testable without the network.
 RESTORE_LIB_OBJS := $(B)/tools/restore/gaps.o $(B)/tools/restore/plan.o \
-	$(B)/tools/restore/batch.o
+	$(B)/tools/restore/batch.o $(B)/tools/restore/local.o
 RESTORE_OBJS := $(B)/tools/restore/dvrfs-restore.o \
 	$(B)/tools/restore/peer.o $(B)/tools/restore/copy.o \
-	$(B)/tools/restore/local.o $(RESTORE_LIB_OBJS)
+	$(RESTORE_LIB_OBJS)
 PKGS_RESTORE := libcurl libcrypto
 
 PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status \

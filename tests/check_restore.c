@@ -1,14 +1,21 @@
 /*
- * check_restore: dvrfs-restore's time-aware rule (gaps), its plan and
- * its batches of files (batch), without the network.
+ * check_restore: dvrfs-restore's time-aware rule (gaps), its plan, its
+ * batches of files (batch) and how files are put in place (local's
+ * committer), without the network.
  */
+#include <sys/stat.h>
+
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "gaps.h"
+#include "local.h"
 #include "opts.h"
 #include "plan.h"
 
@@ -412,6 +419,129 @@ START_TEST(batch_answer_refused)
 }
 END_TEST
 
+/* A temporary file of rel under dirfd holding text; its descriptor. */
+static int
+tmp_file(int dirfd, const char *rel, const char *text, char **tmp)
+{
+	int fd;
+
+	*tmp = local_tmp_name(rel);
+	ck_assert_ptr_nonnull(*tmp);
+	fd = openat(dirfd, *tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	return fd;
+}
+
+/* What file rel under dirfd holds (up to 63 bytes), "" when missing. */
+static const char *
+contents(int dirfd, const char *rel, char buf[64])
+{
+	ssize_t n;
+	int fd;
+
+	buf[0] = '\0';
+	if ((fd = openat(dirfd, rel, O_RDONLY)) == -1)
+		return buf;
+	n = read(fd, buf, 63);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void
+note_done(void *arg, void *cookie, int err)
+{
+	((int *)arg)[(intptr_t)cookie] = err;
+}
+
+START_TEST(commit_puts_in_place)
+{
+	char top[] = "/tmp/check_restore.XXXXXX", buf[64], *tmp[3];
+	static const char *const rel[3] = { "a/1.ts", "a/2.ts", "b/3.ts" };
+	int err[3] = { -1, -1, -1 }, dirfd, fd, i;
+	struct local_commit *c;
+	struct stat st, before;
+	char **names;
+	size_t n;
+
+	ck_assert_ptr_nonnull(mkdtemp(top));
+	dirfd = open(top, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dirfd, 0);
+	ck_assert_int_eq(mkdirat(dirfd, "a", 0755), 0);
+	ck_assert_int_eq(mkdirat(dirfd, "b", 0755), 0);
+	/* The recorder wrote a/2.ts meanwhile. */
+	fd = openat(dirfd, "a/2.ts", O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_eq(write(fd, "local", 5), 5);
+	close(fd);
+	ck_assert_int_eq(fstatat(dirfd, "a/2.ts", &before, 0), 0);
+
+	c = local_commit_new(dirfd, NULL, NULL);
+	ck_assert_ptr_nonnull(c);
+	for (i = 0; i < 3; i++) {
+		fd = tmp_file(dirfd, rel[i], rel[i], &tmp[i]);
+		ck_assert_int_eq(local_commit_add(c, fd, tmp[i], rel[i],
+		    1795849200 + i, (void *)(intptr_t)i), 0);
+	}
+	ck_assert_uint_eq(local_commit_pending(c), 3);
+	local_commit_wait(c);
+	ck_assert_uint_eq(local_commit_reap(c, note_done, err), 3);
+	ck_assert_uint_eq(local_commit_pending(c), 0);
+	local_commit_free(c);
+
+	ck_assert_int_eq(err[0], 0);
+	ck_assert_int_eq(err[1], EEXIST);
+	ck_assert_int_eq(err[2], 0);
+	ck_assert_str_eq(contents(dirfd, "a/1.ts", buf), "a/1.ts");
+	ck_assert_str_eq(contents(dirfd, "b/3.ts", buf), "b/3.ts");
+	ck_assert_int_eq(fstatat(dirfd, "b/3.ts", &st, 0), 0);
+	ck_assert_int_eq(st.st_mtime, 1795849202);
+	/* The recorder's file is untouched: bytes, inode, mtime. */
+	ck_assert_str_eq(contents(dirfd, "a/2.ts", buf), "local");
+	ck_assert_int_eq(fstatat(dirfd, "a/2.ts", &st, 0), 0);
+	ck_assert_uint_eq(st.st_ino, before.st_ino);
+	ck_assert_int_eq(st.st_mtime, before.st_mtime);
+	/* No temporary file is left, and the scan sees the three files. */
+	ck_assert_int_eq(local_scan(dirfd, NULL, 0, &names, &n, NULL), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(names[0], "a/1.ts");
+	ck_assert_str_eq(names[1], "a/2.ts");
+	ck_assert_str_eq(names[2], "b/3.ts");
+	local_names_free(names, n);
+	ck_assert_int_eq(faccessat(dirfd, "a/.2.ts" LOCAL_TMP, F_OK, 0), -1);
+	for (i = 0; i < 3; i++)
+		unlinkat(dirfd, rel[i], 0);
+	unlinkat(dirfd, "a", AT_REMOVEDIR);
+	unlinkat(dirfd, "b", AT_REMOVEDIR);
+	close(dirfd);
+	rmdir(top);
+}
+END_TEST
+
+START_TEST(commit_free_waits)
+{
+	char top[] = "/tmp/check_restore.XXXXXX", buf[64], *tmp;
+	struct local_commit *c;
+	int dirfd, fd;
+
+	local_commit_free(NULL);
+	ck_assert_ptr_nonnull(mkdtemp(top));
+	dirfd = open(top, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dirfd, 0);
+	c = local_commit_new(dirfd, NULL, NULL);
+	ck_assert_ptr_nonnull(c);
+	fd = tmp_file(dirfd, "top.ts", "bytes", &tmp);
+	ck_assert_int_eq(local_commit_add(c, fd, tmp, "top.ts", 0, NULL), 0);
+	/* Freed without a wait: the file handed over is still put in place. */
+	local_commit_free(c);
+	ck_assert_str_eq(contents(dirfd, "top.ts", buf), "bytes");
+	ck_assert_int_eq(faccessat(dirfd, ".top.ts" LOCAL_TMP, F_OK, 0), -1);
+	unlinkat(dirfd, "top.ts", 0);
+	close(dirfd);
+	rmdir(top);
+}
+END_TEST
+
 static Suite *
 restore_suite(void)
 {
@@ -427,10 +557,12 @@ restore_suite(void)
 	tcase_add_test(core, plan_overlap_counted);
 	tcase_add_test(core, batch_takes_a_folder);
 	tcase_add_test(core, batch_answer_hashes);
+	tcase_add_test(core, commit_puts_in_place);
 	tcase_add_test(limits, batch_limits);
 	tcase_add_test(limits, batch_answer_refused);
 	tcase_add_test(limits, depth_and_settle);
 	tcase_add_test(limits, nothing_local_nothing_peer);
+	tcase_add_test(limits, commit_free_waits);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, limits);
 	return s;
