@@ -249,9 +249,10 @@ read_live(struct srep *st)
 }
 
 /*
- * One full report: walks every stream, and when mounted measures the
- * rate over about a second (complete bytes at the same since, before the
- * walk and after it).
+ * One full report: walks every stream. When mounted, the rates are the
+ * mount's own (what its crawler copied over the last seconds); a mount
+ * that does not report them is measured over about a second (complete
+ * bytes at the same since, before the walk and after it).
  */
 static int
 collect(struct srep *st)
@@ -259,21 +260,24 @@ collect(struct srep *st)
 	struct store_stats *a = NULL, b;
 	double t0, dt;
 	size_t i;
-	int rc = -1;
+	int rc = -1, measure;
 
 	if ((a = calloc(st->nrows + 1, sizeof(*a))) == NULL)
 		return -1;
 	/* Before the walk: whether the mount had walked the primary yet. */
 	if (st->mnt[0] != '\0')
 		read_live(st);
+	measure = st->mnt[0] != '\0' && !(st->have_live &&
+	    st->li.rates != NULL);
 	t0 = mono();
 	for (i = 0; i < st->nrows; i++) {
 		struct srow *r = &st->rows[i];
 
 		r->here = row_here(st, r);
-		if (st->mnt[0] != '\0' && done_bytes(st, r, st->since,
-		    &a[i]) == -1)
+		if (measure && done_bytes(st, r, st->since, &a[i]) == -1)
 			goto out;
+		if (st->mnt[0] != '\0' && !measure)
+			r->rate = sinfo_live_rate(&st->li, r->name);
 	}
 	for (i = 0; i < st->nrows; i++) {
 		struct srow *r = &st->rows[i];
@@ -283,7 +287,7 @@ collect(struct srep *st)
 			goto out;
 		}
 	}
-	if (st->mnt[0] != '\0') {
+	if (measure) {
 		while (!stop && (dt = mono() - t0) < 1.0)
 			usleep((useconds_t)((1.0 - dt) * 1e6) + 1000);
 		dt = mono() - t0;
