@@ -581,6 +581,7 @@ crawler_main(void *arg)
 	int64_t last_edge = 0;
 	struct timespec ts;
 	ssize_t n;
+	int at_cap;
 
 	for (;;) {
 		pthread_mutex_lock(&cr->lock);
@@ -588,9 +589,12 @@ crawler_main(void *arg)
 			pthread_mutex_unlock(&cr->lock);
 			break;
 		}
+		at_cap = cr->at_cap;
 		pthread_mutex_unlock(&cr->lock);
 		now = now_s();
-		if (now - last_expire >= EXPIRE_EVERY) {
+		/* At the cap, live segments still come in: make room soon. */
+		if (now - last_expire >= EXPIRE_EVERY ||
+		    (at_cap && now > last_expire)) {
 			if ((n = expire(cr, now)) > 0) {
 				pthread_mutex_lock(&cr->lock);
 				cr->st.expired += (uint64_t)n;

@@ -115,9 +115,9 @@ for ((i = 0; i < 40; i++)); do
 	sleep 1
 done
 echo "# figure: max_size=32M: STORE/data peaked at $peak KiB, $b KiB after ${i} s more; $(local_files) files; evicted so far: $(status 'd["counters"]' | head -c 200)"
-# Backfill pauses at 95 % of the cap; live segments still come in (two
-# streams of 200 KB every 2 s) until the next retention pass, 10 s later,
-# makes room: the peak may pass the cap by that much, not more.
+# Backfill pauses at 95 % of the cap; the newest segments (the crawler's
+# live window) still come in, and at the cap retention makes room every
+# second: the peak may pass the cap by what arrives in between.
 check "max_size=32M: the fill stops at the cap (peak $peak KiB)" \
 	test "$peak" -le $((32 * 1024 + 3 * 1024))
 check "max_size=32M: STORE/data under the cap after retention passes ($b KiB)" \
