@@ -5,12 +5,13 @@
 # a replicating mount leaves it: every folder listed, every segment
 # verified in STORE/data; without fsyncs, one sync at the end). Figures:
 # mount ready (until dvrfs returns) with the store filled, target < 1 s;
-# dvrfs-status of the mount (it includes its one-second rate window)
-# and of the store unmounted, target < 1 s; the daemon's VmRSS after a
+# dvrfs-status of the mount (the rates are the mount's own) and of the
+# store unmounted, target < 1 s; the daemon's VmRSS after a
 # whole-tree find, target <= 64 MiB + 200 B per segment; the mount's
 # first walk (first contact: page cache dropped, fresh mount) and second
 # walk against the native folder's, target second <= 2x native second;
-# retention of a day (432,000 files: remounted with a depth one day
+# a day's playlist of one stream (archive-FROM-86400.m3u8, 43,200
+# segments) through the mount, twice, target 100 ms; retention of a day (432,000 files: remounted with a depth one day
 # shorter): the p99 of a paced reader (500 files/s, each file read once,
 # files of the days kept) during the deletion against the same reader on
 # the mount with nothing to delete, target <= 2x idle. Needs about
@@ -76,7 +77,7 @@ mount_dvrfs "$ORIGIN_PORT" "$W/mnt" "$W/store" "$keep" ||
 result week_mount_ready "$(since "$t0")" s 1 "target<=1s"
 t0=$(now)
 "$BIN/dvrfs-status" "$W/mnt" >"$W/status" || note "dvrfs-status of the mount failed"
-result week_status_mount "$(since "$t0")" s 1 "target<=1s, 1 s rate window included"
+result week_status_mount "$(since "$t0")" s 1 "target<=1s"
 tail -1 "$W/status" | sed 's/^/# /'
 
 first=$(walk "$W/mnt" "$nfiles")
@@ -86,6 +87,17 @@ budget=$(awk -v n="$nfiles" 'BEGIN { printf "%.1f", 64 + n * 200 / 1048576 }')
 result week_vmrss "$(rate "$rss" 1024)" MiB "$budget" "target<=64MiB+200B/segment"
 second=$(walk "$W/mnt" "$nfiles")
 result week_walk_dvrfs_second "$second" s "$native" "native second, target<=2"
+
+# A day's playlist of one stream (43,200 segments), through the mount
+# that has listed the week, twice: a new file at each lookup, so the
+# second is gathered again from the store.
+from=$(($(date +%s) - 86400 - 600))
+for run in first second; do
+	t0=$(now)
+	n=$(grep -c '\.ts$' "$W/mnt/ch0/archive-$from-86400.m3u8")
+	result "week_day_playlist_$run" "$(since "$t0")" s 0.1 \
+	    "target<=100ms ($n segments)"
+done
 
 # The reader's files: two disjoint shuffled sets (idle, deletion) of the
 # segments that stay, the newest days - 1 days less an hour.

@@ -52,5 +52,8 @@
 #define DS_C_QUEUED		"queued"
 #define DS_C_EXPIRED		"expired"
 #define DS_C_LISTING		"listing"	/* boolean: first walk on */
+#define DS_C_RATES		"rates"		/* object: stream -> bytes a
+						   second the crawler copied
+						   over the last seconds */
 
 #endif

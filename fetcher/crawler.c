@@ -13,6 +13,7 @@
 #include "dvrpath.h"
 #include "fetcher.h"
 #include "log.h"
+#include "rates.h"
 #include "store.h"
 
 #define LIVE_MAX	4096	/* announced files waiting */
@@ -60,6 +61,7 @@ struct crawler {
 	size_t		 ninflight;		/* under lock */
 	uint64_t	 inflight_bytes;	/* under lock: their sum */
 	struct crawler_stats st;		/* under lock */
+	struct rates	*rates;			/* under lock: by stream */
 	struct failed	 failed[FAILED_MAX];	/* under lock */
 	size_t		 nfailed;		/* under lock */
 	int64_t		 full_until;		/* under lock: disk full */
@@ -352,6 +354,23 @@ may_try(struct crawler *cr, uint64_t id)
 	return i < 0 || cr->failed[i].next <= now_s();
 }
 
+/* Counts a file copied: in the totals and in its stream's rate. */
+static void
+count_done(struct crawler *cr, uint64_t id, uint64_t size)
+{
+	char *rel = store_path(cr->store, id);
+	char *slash;
+
+	if (rel != NULL && (slash = strchr(rel, '/')) != NULL)
+		*slash = '\0';
+	pthread_mutex_lock(&cr->lock);
+	cr->st.done_bytes += size;
+	if (rel != NULL)
+		rates_add(cr->rates, rel, now_s(), size);
+	pthread_mutex_unlock(&cr->lock);
+	free(rel);
+}
+
 static void
 on_done(void *arg, uint64_t id, int err)
 {
@@ -370,11 +389,8 @@ on_done(void *arg, uint64_t id, int err)
 		cr->st.done++;
 		pthread_mutex_unlock(&cr->lock);
 		/* Sizes are known to the store; count outside the lock. */
-		if (store_get(cr->store, id, &e) == 0) {
-			pthread_mutex_lock(&cr->lock);
-			cr->st.done_bytes += e.size;
-			pthread_mutex_unlock(&cr->lock);
-		}
+		if (store_get(cr->store, id, &e) == 0)
+			count_done(cr, id, e.size);
 		pthread_mutex_lock(&cr->lock);
 		forget_failure(cr, id);
 	} else {
@@ -565,6 +581,7 @@ crawler_main(void *arg)
 	int64_t last_edge = 0;
 	struct timespec ts;
 	ssize_t n;
+	int at_cap;
 
 	for (;;) {
 		pthread_mutex_lock(&cr->lock);
@@ -572,9 +589,12 @@ crawler_main(void *arg)
 			pthread_mutex_unlock(&cr->lock);
 			break;
 		}
+		at_cap = cr->at_cap;
 		pthread_mutex_unlock(&cr->lock);
 		now = now_s();
-		if (now - last_expire >= EXPIRE_EVERY) {
+		/* At the cap, live segments still come in: make room soon. */
+		if (now - last_expire >= EXPIRE_EVERY ||
+		    (at_cap && now > last_expire)) {
 			if ((n = expire(cr, now)) > 0) {
 				pthread_mutex_lock(&cr->lock);
 				cr->st.expired += (uint64_t)n;
@@ -630,6 +650,8 @@ crawler_new(struct fetcher *fetcher, struct store *store,
 	cr->store = store;
 	cr->depth = conf->depth;
 	cr->replicate = conf->replicate;
+	if ((cr->rates = rates_new()) == NULL)
+		goto fail;
 	cr->window = conf->transfers > 0 ? (size_t)conf->transfers * 8 : 32;
 	if (cr->window > INFLIGHT_MAX)
 		cr->window = INFLIGHT_MAX;
@@ -666,6 +688,7 @@ fail:
 			free(cr->streams[i]);
 	free(cr->streams);
 	free(cr->sdepth);
+	rates_free(cr->rates);
 	free(cr);
 	return NULL;
 }
@@ -702,6 +725,7 @@ crawler_free(struct crawler *cr)
 	free(cr->streams);
 	free(cr->sdepth);
 	free(cr->pending);
+	rates_free(cr->rates);
 	free(cr);
 }
 
@@ -725,5 +749,14 @@ crawler_stats(struct crawler *cr, struct crawler_stats *out)
 	pthread_mutex_lock(&cr->lock);
 	*out = cr->st;
 	out->replicating = cr->replicate;
+	pthread_mutex_unlock(&cr->lock);
+}
+
+void
+crawler_rates(struct crawler *cr, void (*cb)(void *, const char *, double),
+    void *arg)
+{
+	pthread_mutex_lock(&cr->lock);
+	rates_each(cr->rates, now_s(), cb, arg);
 	pthread_mutex_unlock(&cr->lock);
 }

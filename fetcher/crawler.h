@@ -63,4 +63,11 @@ struct crawler_stats {
 
 void	crawler_stats(struct crawler *, struct crawler_stats *out);
 
+/*
+ * Calls cb with each stream (top-level folder) the crawler copied files of
+ * and its bytes per second over the last few seconds.
+ */
+void	crawler_rates(struct crawler *,
+	    void (*cb)(void *, const char *stream, double bps), void *arg);
+
 #endif

@@ -914,6 +914,10 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (d.fd >= 0) {
 		__atomic_add_fetch(&fs->reads_local, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&fs->bytes_local, size, __ATOMIC_RELAXED);
+		/* Least recently read goes first under max_size: a read
+		 * from the start counts as one. */
+		if (off == 0)
+			store_touch(fs->store, ino);
 		reply_from_fd(req, h != NULL ? handle_keep(h, d.fd) : d.fd,
 		    size, off);
 		if (h == NULL)

@@ -71,6 +71,12 @@ out:
 	return rc;
 }
 
+static void
+rate_put(void *arg, const char *stream, double bps)
+{
+	json_object_set_new(arg, stream, json_integer((json_int_t)(bps + 0.5)));
+}
+
 char *
 status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
     struct store *store)
@@ -79,7 +85,7 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 	struct fetcher_stats fst = { 0 };
 	struct crawler_stats cst = { 0 };
 	uint64_t hash_failures = 0;
-	json_t *j;
+	json_t *j, *rates;
 	char *text;
 
 	if (fs != NULL)
@@ -119,6 +125,11 @@ status_json(struct fs *fs, struct fetcher *f, struct crawler *cr,
 	    DS_HASH_FAILURES, (json_int_t)hash_failures);
 	if (j == NULL)
 		return NULL;
+	if (cr != NULL && (rates = json_object()) != NULL) {
+		crawler_rates(cr, rate_put, rates);
+		json_object_set_new(json_object_get(j, DS_CRAWLER),
+		    DS_C_RATES, rates);
+	}
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;

@@ -117,6 +117,27 @@ ssize_t	store_readdir(struct store *, uint64_t dir, const char *after,
  * (the caller frees it; NULL when there are none) and its length in *n.
  * Returns 0, or -1 with errno (*v NULL, *n 0).
  */
+/* A child as store_scan_dir() passes it: name is valid during the call. */
+struct store_row {
+	uint64_t	 id;
+	const char	*name;
+	size_t		 namelen;
+	enum store_type	 type;
+	uint64_t	 size;
+	int64_t		 mtime;
+	enum store_state state;
+	uint64_t	 have;
+};
+
+/*
+ * Every child of folder dir, in name order, for walks over the whole
+ * store: cb is called with the store's read lock held (it must not call
+ * the store) and returns non-zero to stop. Returns the number of children
+ * passed to cb, or -1 (EIO: a corrupt record).
+ */
+ssize_t	store_scan_dir(struct store *, uint64_t dir,
+	    int (*cb)(void *arg, const struct store_row *), void *arg);
+
 int	store_children(struct store *, uint64_t dir, struct store_ent **v,
 	    size_t *n);
 

@@ -1122,6 +1122,8 @@ store_touch(struct store *s, uint64_t id)
 	if (s->ntouch < s->touchcap) {
 		s->touch[s->ntouch].id = id;
 		s->touch[s->ntouch++].t = (int64_t)time(NULL);
+		/* The committer writes them with its next batch. */
+		pthread_cond_signal(&s->wake);
 	}
 	pthread_mutex_unlock(&s->lock);
 }

@@ -21,7 +21,7 @@
 #include "store.h"
 #include "store_impl.h"
 
-#define READDIR_BATCH	1024	/* children copied out per lock */
+#define READDIR_BATCH	256	/* children copied out per lock */
 #define NAME_LEN	255	/* longest path component */
 
 /* A single path component the primary may send. */
@@ -871,7 +871,10 @@ store_readdir(struct store *s, uint64_t dir, const char *after, size_t max,
 
 	if (max == 0)
 		return 0;
-	if ((v = calloc(READDIR_BATCH, sizeof(*v))) == NULL)
+	/* No larger than asked: a batch is not cleared, but a large one is
+	 * fresh pages from the kernel at every call. */
+	if ((v = reallocarray(NULL, max < READDIR_BATCH ? max : READDIR_BATCH,
+	    sizeof(*v))) == NULL)
 		return -1;
 	for (;;) {
 		batch = max - total < READDIR_BATCH ? max - total :
@@ -936,6 +939,62 @@ entv_add(void *arg, const struct store_ent *e)
 	a->v = v;
 	a->v[a->n++] = *e;
 	return 0;
+}
+
+ssize_t
+store_scan_dir(struct store *s, uint64_t dir,
+    int (*cb)(void *, const struct store_row *), void *arg)
+{
+	struct store_row r;
+	sqlite3_stmt *st;
+	sqlite3_int64 size;
+	ssize_t n = 0;
+	int rc, type, state, len;
+
+	pthread_mutex_lock(&s->lock);
+	if ((st = store_q(store_rdc(s), Q_SCAN)) == NULL) {
+		pthread_mutex_unlock(&s->lock);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)dir);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r.name = (const char *)sqlite3_column_text(st, 1);
+		len = sqlite3_column_bytes(st, 1);
+		type = sqlite3_column_int(st, 2);
+		size = sqlite3_column_int64(st, 3);
+		state = sqlite3_column_int(st, 5);
+		if (r.name == NULL || len < 1 || len > 255 ||
+		    (type != STORE_FILE && type != STORE_DIR &&
+		    type != STORE_LINK) || state < STORE_NONE ||
+		    state > STORE_COMPLETE || size < 0 ||
+		    (uint64_t)size > STORE_MAX_SIZE) {
+			log_warnx("index record %lld is corrupt",
+			    (long long)sqlite3_column_int64(st, 0));
+			n = -1;
+			break;
+		}
+		r.id = (uint64_t)sqlite3_column_int64(st, 0);
+		r.namelen = (size_t)len;
+		r.type = (enum store_type)type;
+		r.size = (uint64_t)size;
+		r.mtime = sqlite3_column_int64(st, 4);
+		r.state = (enum store_state)state;
+		r.have = (uint64_t)sqlite3_column_int64(st, 6);
+		n++;
+		if (cb(arg, &r) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (n >= 0 && rc != SQLITE_DONE) {
+		store_sqlerr(store_rdc(s), rc, "scan");
+		n = -1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (n == -1)
+		errno = EIO;
+	return n;
 }
 
 int

@@ -40,6 +40,9 @@ static const char *const q_sql[Q_NQ] = {
 	    " WHERE id=?1 AND (?2 IS NULL OR gen=?2)",
 	[Q_DIRMTIME] = "UPDATE entries SET mtime=?2 WHERE id=?1",
 	[Q_LISTED] = "UPDATE entries SET listed=?2 WHERE id=?1",
+	/* What a bulk walk needs of each child, nothing more. */
+	[Q_SCAN] = "SELECT id,name,type,size,mtime,state,have FROM entries"
+	    " WHERE parent=?1 ORDER BY name",
 	[Q_CHILDREN] = "SELECT id,type,name,state FROM entries WHERE parent=?1",
 	[Q_MARK] = "UPDATE entries SET bitmap=?2,have=?3,state=1 WHERE id=?1"
 	    " AND gen=?4 AND state<2",

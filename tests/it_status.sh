@@ -180,4 +180,30 @@ is "after unmount: not mounted, segments kept" $T/lj3 \
 check "after unmount: the empty mount point is an error" \
 	test $rc -eq 1 -a "$(wc -l <"$T/err")" -eq 1
 
+# A replicating mount says how fast it copies each stream: dvrfs-status
+# reads that rate from the mount instead of measuring one itself.
+LS2=$T/fillstore
+if ! "$BIN/dvrfs" 127.0.0.1:"$P" "$MNT" \
+    -o store="$LS2",port=$PORT,timeout=5,replicate,bwlimit=512k,streams=news \
+    2>"$T/mount2.err"; then
+	nok "mount for the fill"; cat "$T/mount2.err"; finish
+fi
+add_mount "$MNT"
+for ((i = 0; i < 100; i++)); do
+	python3 -c 'import os,sys; sys.stdout.buffer.write(os.getxattr(sys.argv[1], "user.dvrfs.status"))' \
+	    "$MNT" >"$T/x" 2>/dev/null
+	python3 -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["crawler"]["rates"].get("news", 0) > 0 else 1)' \
+	    "$T/x" 2>/dev/null && break
+	sleep 0.1
+done
+is "fill: the mount reports the rate of the stream it copies" "$T/x" \
+	'[0 < d["crawler"]["rates"]["news"] <= 2 * 524288, "sport" in d["crawler"]["rates"]]' \
+	'[true, false]'
+"$ST" -j "$MNT" >"$T/fj" 2>"$T/err"; rc=$?
+check "fill: -j on the mount exits 0" test $rc -eq 0
+is "fill: the stream's rate is the mount's, bounded by bwlimit" "$T/fj" \
+	'[0 < d["streams"]["news"]["rate_bps"] <= 2 * 524288, sorted(d["streams"])]' \
+	'[true, ["news"]]'
+fusermount3 -u "$MNT"
+
 finish

@@ -6,6 +6,7 @@
  * -t), status_json.c (-j), status_prom.c (-p) and status_html.c (-H).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -248,10 +249,76 @@ read_live(struct srep *st)
 	free(v);
 }
 
+struct walker {
+	struct srep	*st;
+	struct store	*store;
+	size_t		 first;		/* walks rows first, first + step, … */
+	size_t		 step;
+	int		 rc;
+	int		 err;
+};
+
+static void *
+walker(void *arg)
+{
+	struct walker *w = arg;
+	struct srow *r;
+	size_t i;
+
+	w->rc = 0;
+	for (i = w->first; i < w->st->nrows && !stop; i += w->step) {
+		r = &w->st->rows[i];
+		if (r->here && sscan_walk(w->store, r->name, &r->sc) == -1) {
+			w->err = errno;
+			log_warn("%s", r->name);
+			w->rc = -1;
+			break;
+		}
+	}
+	return NULL;
+}
+
 /*
- * One full report: walks every stream, and when mounted measures the
- * rate over about a second (complete bytes at the same since, before the
- * walk and after it).
+ * Walks every stream's segments: the streams shared between two threads,
+ * each with its own handle on the store, when there are two processors.
+ */
+static int
+walk_rows(struct srep *st)
+{
+	struct store_conf conf = { .readonly = 1 };
+	struct walker w[2] = { { st, st->store, 0, 1, 0, 0 } };
+	pthread_t t;
+	int two;
+
+	two = st->nrows > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+	    (w[1].store = store_open(st->store_dir, &conf)) != NULL;
+	if (two) {
+		w[0].step = 2;
+		w[1] = (struct walker){ st, w[1].store, 1, 2, 0, 0 };
+		if (pthread_create(&t, NULL, walker, &w[1]) != 0) {
+			store_close(w[1].store);
+			two = 0;
+			w[0].step = 1;
+		}
+	}
+	walker(&w[0]);
+	if (two) {
+		pthread_join(t, NULL);
+		store_close(w[1].store);
+		if (w[0].rc == 0 && w[1].rc == -1) {
+			errno = w[1].err;
+			return -1;
+		}
+	}
+	errno = w[0].err;
+	return w[0].rc;
+}
+
+/*
+ * One full report: walks every stream. When mounted, the rates are the
+ * mount's own (what its crawler copied over the last seconds); a mount
+ * that does not report them is measured over about a second (complete
+ * bytes at the same since, before the walk and after it).
  */
 static int
 collect(struct srep *st)
@@ -259,31 +326,28 @@ collect(struct srep *st)
 	struct store_stats *a = NULL, b;
 	double t0, dt;
 	size_t i;
-	int rc = -1;
+	int rc = -1, measure;
 
 	if ((a = calloc(st->nrows + 1, sizeof(*a))) == NULL)
 		return -1;
 	/* Before the walk: whether the mount had walked the primary yet. */
 	if (st->mnt[0] != '\0')
 		read_live(st);
+	measure = st->mnt[0] != '\0' && !(st->have_live &&
+	    st->li.rates != NULL);
 	t0 = mono();
 	for (i = 0; i < st->nrows; i++) {
 		struct srow *r = &st->rows[i];
 
 		r->here = row_here(st, r);
-		if (st->mnt[0] != '\0' && done_bytes(st, r, st->since,
-		    &a[i]) == -1)
+		if (measure && done_bytes(st, r, st->since, &a[i]) == -1)
 			goto out;
+		if (st->mnt[0] != '\0' && !measure)
+			r->rate = sinfo_live_rate(&st->li, r->name);
 	}
-	for (i = 0; i < st->nrows; i++) {
-		struct srow *r = &st->rows[i];
-
-		if (r->here && sscan_walk(st->store, r->name, &r->sc) == -1) {
-			log_warn("%s", r->name);
-			goto out;
-		}
-	}
-	if (st->mnt[0] != '\0') {
+	if (walk_rows(st) == -1)
+		goto out;
+	if (measure) {
 		while (!stop && (dt = mono() - t0) < 1.0)
 			usleep((useconds_t)((1.0 - dt) * 1e6) + 1000);
 		dt = mono() - t0;

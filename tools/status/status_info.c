@@ -39,6 +39,36 @@ flag(json_t *obj, const char *key, int *out)
 	return 0;
 }
 
+/* key's object of non-negative integers, or NULL when absent. */
+static int
+rates(json_t *obj, json_t **out)
+{
+	json_t *r = json_object_get(obj, DS_C_RATES), *v;
+	const char *k;
+
+	*out = NULL;
+	if (r == NULL)
+		return 0;
+	if (!json_is_object(r))
+		return -1;
+	json_object_foreach(r, k, v)
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return -1;
+	*out = r;
+	return 0;
+}
+
+double
+sinfo_live_rate(const struct sinfo_live *l, const char *stream)
+{
+	json_t *v;
+
+	if (l->rates == NULL)
+		return -1;
+	v = json_object_get(l->rates, stream);
+	return v != NULL ? (double)json_integer_value(v) : 0.0;
+}
+
 int
 sinfo_live_parse(const char *text, size_t len, struct sinfo_live *l)
 {
@@ -68,7 +98,8 @@ sinfo_live_parse(const char *text, size_t len, struct sinfo_live *l)
 		if (!json_is_object(c) ||
 		    counter(c, DS_C_DONE_BYTES, &l->crawler_done_bytes) == -1 ||
 		    counter(c, DS_C_QUEUED, &l->crawler_queued) == -1 ||
-		    flag(c, DS_C_LISTING, &l->listing) == -1)
+		    flag(c, DS_C_LISTING, &l->listing) == -1 ||
+		    rates(c, &l->rates) == -1)
 			goto bad;
 	}
 	return 0;

@@ -43,6 +43,8 @@ struct sinfo_live {
 	int		 connected;	/* -1 when not reported */
 	int		 auth_failed;
 	int		 listing;	/* the crawler's first walk is not done */
+	json_t		*rates;		/* the crawler's rates by stream, in
+					   raw; NULL when not reported */
 	json_t		*raw;		/* the whole object, owned */
 };
 
@@ -63,5 +65,10 @@ void	sinfo_mount_clear(struct sinfo_mount *m);
  */
 int	sinfo_live_parse(const char *text, size_t len, struct sinfo_live *l);
 void	sinfo_live_clear(struct sinfo_live *l);
+/*
+ * The bytes a second the mount reports copying of stream lately: 0 for a
+ * stream it copied nothing of, -1 when the mount reports no rates.
+ */
+double	sinfo_live_rate(const struct sinfo_live *l, const char *stream);
 
 #endif

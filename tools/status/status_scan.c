@@ -140,6 +140,53 @@ sscan_finish(struct sscan *sc)
 	return rc;
 }
 
+/* A folder's children, as walk() keeps them while it goes down. */
+struct kids {
+	struct kid {
+		uint64_t	 id;
+		enum store_type	 type;
+		enum store_state state;
+		uint64_t	 size;
+		uint64_t	 have;
+		int64_t		 mtime;
+		size_t		 name;		/* offset in names */
+	}		*v;
+	size_t		 n, cap;
+	char		*names;
+	size_t		 len, room;
+};
+
+static int
+kid_add(void *arg, const struct store_row *r)
+{
+	struct kids *k = arg;
+	void *p;
+
+	if (k->n == k->cap) {
+		if ((p = reallocarray(k->v, k->cap ? k->cap * 2 : 64,
+		    sizeof(*k->v))) == NULL)
+			return -1;
+		k->v = p;
+		k->cap = k->cap ? k->cap * 2 : 64;
+	}
+	if (k->room - k->len < r->namelen + 1) {
+		size_t room = k->room ? k->room * 2 : 4096;
+
+		while (room - k->len < r->namelen + 1)
+			room *= 2;
+		if ((p = realloc(k->names, room)) == NULL)
+			return -1;
+		k->names = p;
+		k->room = room;
+	}
+	memcpy(k->names + k->len, r->name, r->namelen);
+	k->names[k->len + r->namelen] = '\0';
+	k->v[k->n++] = (struct kid){ r->id, r->type, r->state, r->size,
+	    r->have, r->mtime, k->len };
+	k->len += r->namelen + 1;
+	return 0;
+}
+
 /*
  * Walks folder dir whose path is path[0..len). path has room for
  * PATH_MAX bytes and is restored on return.
@@ -147,21 +194,28 @@ sscan_finish(struct sscan *sc)
 static int
 walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 {
-	struct store_ent *kids = NULL;
-	const struct store_ent *e;
+	struct kids k = { 0 };
+	const struct kid *e;
+	const char *name;
 	int64_t t, span;
-	size_t i, nl, nkids = 0;
+	size_t i, nl;
+	ssize_t got;
 	int rc = -1;
 
-	if (store_children(s, dir, &kids, &nkids) == -1)
+	if ((got = store_scan_dir(s, dir, kid_add, &k)) == -1)
 		goto out;
-	for (i = 0; i < nkids; i++) {
-		e = &kids[i];
-		nl = strlen(e->name);
+	if ((size_t)got != k.n) {
+		errno = ENOMEM;		/* kid_add stopped the scan */
+		goto out;
+	}
+	for (i = 0; i < k.n; i++) {
+		e = &k.v[i];
+		name = k.names + e->name;
+		nl = strlen(name);
 		if (len + 1 + nl >= PATH_MAX)
 			continue;	/* cannot be a path the store made */
 		path[len] = '/';
-		memcpy(path + len + 1, e->name, nl + 1);
+		memcpy(path + len + 1, name, nl + 1);
 		if (e->type == STORE_DIR) {
 			/* Old year, month, day and hour folders are skipped. */
 			if (dvrpath_span(path, &t, &span) == 0 &&
@@ -169,7 +223,8 @@ walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 				continue;
 			if (walk(s, e->id, path, len + 1 + nl, sc) == -1)
 				goto out;
-		} else if (dvrpath_time(path, &t, NULL) == 0) {
+		} else if (e->type == STORE_FILE &&
+		    dvrpath_time(path, &t, NULL) == 0) {
 			if (sscan_seg(sc, t, e->mtime, e->size,
 			    e->state == STORE_COMPLETE, e->have) == -1)
 				goto out;
@@ -178,7 +233,8 @@ walk(struct store *s, uint64_t dir, char *path, size_t len, struct sscan *sc)
 	rc = 0;
 out:
 	path[len] = '\0';
-	free(kids);
+	free(k.v);
+	free(k.names);
 	return rc;
 }
 
