@@ -248,11 +248,11 @@ recover(struct store *s)
 
 /* A new store's tables, its block size, then recovery: one transaction. */
 static int
-prepare(struct store *s, const struct store_conf *conf)
+prepare(struct store *s, const struct store_conf *conf, const char *path)
 {
 	if (store_begin(&s->wr) == -1)
 		return -1;
-	return store_end(&s->wr, store_schema(&s->wr) == 0 &&
+	return store_end(&s->wr, store_schema(&s->wr, path) == 0 &&
 	    settings(s, conf) == 0 && recover(s) == 0 ? 0 : -1);
 }
 
@@ -405,14 +405,17 @@ store_open(const char *dir, const struct store_conf *conf)
 	    mkdir_sub(s, "data") == -1 || mkdir_sub(s, "partial") == -1 ||
 	    mkdir_sub(s, "tmp") == -1))
 		goto fail;
+	/* The version first: a newer index must not even change journal. */
 	if (!s->ro && (store_conn_open(&s->wr, path, 0, 0) == -1 ||
+	    store_version(&s->wr, path) == -1 ||
 	    store_exec(&s->wr, "PRAGMA journal_mode=WAL; "
-	    "PRAGMA synchronous=FULL") == -1 || prepare(s, conf) == -1))
+	    "PRAGMA synchronous=FULL") == -1 || prepare(s, conf, path) == -1))
 		goto fail;
 	if (store_conn_open(&s->rd, path, s->ro, 1) == -1 ||
 	    store_exec(&s->rd, "PRAGMA wal_autocheckpoint=0") == -1)
 		goto fail;
-	if (s->ro && settings(s, conf) == -1)
+	if (s->ro && (store_version(&s->rd, path) == -1 ||
+	    settings(s, conf) == -1))
 		goto fail;
 	s->wr.commits = &s->commits;
 	if (!s->ro) {

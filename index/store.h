@@ -81,6 +81,9 @@ struct store_remote {
  * durable, re-checks that every entry marked complete has its data file.
  * conf may be NULL for defaults. The block size is fixed when the store
  * is created; a different non-zero conf->block_size later is EINVAL.
+ * An index written by a newer version of the store is refused with
+ * EPROTONOSUPPORT and left as it is; an older one is brought up to date
+ * in one transaction (not when conf->readonly).
  * Returns NULL with errno on failure. Free with store_close().
  */
 struct store *store_open(const char *dir, const struct store_conf *conf);
@@ -269,6 +272,13 @@ ssize_t	store_expire_under(struct store *, const char *rel, int64_t now,
  * one, the bytes of local data now in *used. Returns 0, or -1.
  */
 int	store_room(struct store *, uint64_t *used, uint64_t *cap);
+
+/*
+ * The bytes of local data the index records (partial files' blocks
+ * present, complete files' sizes) as of the last commit, in *out: a
+ * counter kept with every change, no scan. Returns 0, or -1.
+ */
+int	store_local_bytes(struct store *, uint64_t *out);
 
 /* Flushes pending block marks now (waits for their fsync). */
 int	store_sync(struct store *);

@@ -32,6 +32,11 @@
 
 #include "store.h"
 
+/*
+ * The index's PRAGMA user_version: 0 before the local bytes counter, 1
+ * with it. A store of a higher version is refused, never changed.
+ */
+#define STORE_VERSION	1
 #define STORE_MAX_SIZE	((uint64_t)1 << 40)	/* largest file accepted */
 #define STORE_PF_HASH	256
 #define STORE_BATCH_MS	50
@@ -52,7 +57,7 @@ enum q {
 	Q_HASHFAIL_ADD, Q_BS_GET, Q_BS_SET, Q_PARTIALS, Q_LAST_ID,
 	Q_COMPLETES, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT,
 	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_TARGET,
-	Q_ADD_TARGET, Q_NQ
+	Q_ADD_TARGET, Q_VERSION, Q_NQ
 };
 
 struct conn {
@@ -147,8 +152,15 @@ struct store {
 /* Opens c on the index file path (created unless ro); closes any c. */
 int	store_conn_open(struct conn *c, const char *path, int ro, int mmap);
 void	store_conn_close(struct conn *c);
-/* Creates the tables of a new index; s->wlock held, in a transaction. */
-int	store_schema(struct conn *c);
+/*
+ * Creates the tables of a new index and brings an older one up to
+ * STORE_VERSION; s->wlock held, in a transaction. path names the index
+ * in messages.
+ */
+int	store_schema(struct conn *c, const char *path);
+/* The index's version; -1 with EPROTONOSUPPORT when it is newer than
+ * STORE_VERSION (logged with path). */
+int	store_version(struct conn *c, const char *path);
 /* Runs an SQL script (pragmas); logs and sets EIO on failure. */
 int	store_exec(struct conn *c, const char *sql);
 /* Statement q of c, reset with no bindings; NULL with EIO. */

@@ -13,6 +13,9 @@
 #include "store.h"
 #include "store_impl.h"
 
+#define STORE_VERSION_S	"1"
+_Static_assert(STORE_VERSION == 1, "STORE_VERSION_S spells STORE_VERSION");
+
 #define ENT_COLS "id,parent,name,type,size,mtime,sha,state,have,listed,gen,t"
 #define STATS_COLS "SELECT count(*), total(size), total(state=2), " \
 	"total(CASE WHEN state=2 THEN size END), total(state=1), " \
@@ -64,7 +67,14 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_LAST_ID] = "SELECT max(id) FROM entries",
 	[Q_COMPLETES] = "SELECT id FROM entries WHERE state=2 AND id>?1"
 	    " ORDER BY id LIMIT ?2",
-	[Q_LOCAL_BYTES] = "SELECT total(have) FROM entries WHERE state IN (1,2)",
+	/*
+	 * The counter the triggers keep; a read-only opener of a store no
+	 * writer of this version has opened yet sums the entries instead.
+	 */
+	[Q_LOCAL_BYTES] = "SELECT coalesce((SELECT value FROM settings WHERE"
+	    " key='local_bytes'), (SELECT coalesce(sum(have),0) FROM entries"
+	    " WHERE state IN (1,2)))",
+	[Q_VERSION] = "PRAGMA user_version",
 	/*
 	 * At most ?3 at a time: retention runs in short transactions. Each
 	 * state is sought alone, with the partial index's own "state>0"
@@ -106,7 +116,28 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS intent(id INTEGER PRIMARY KEY,"
     " path TEXT NOT NULL);"
     "INSERT OR IGNORE INTO entries(id, parent, name, type)"
-    " VALUES(1, 0, '', 100);";
+    " VALUES(1, 0, '', 100);"
+    /*
+     * local_bytes: the have of every partial or complete file, kept by
+     * triggers in the transaction of each change of state or have, so
+     * the size cap and dvrfs-status read it without a scan. Created
+     * with the sum of what an older store has.
+     */
+    "INSERT OR IGNORE INTO settings(key, value) SELECT 'local_bytes',"
+    " coalesce(sum(have), 0) FROM entries WHERE state IN (1,2);"
+    "CREATE TRIGGER IF NOT EXISTS local_ins AFTER INSERT ON entries"
+    " WHEN new.state IN (1,2) BEGIN UPDATE settings SET value=value+"
+    " new.have WHERE key='local_bytes'; END;"
+    "CREATE TRIGGER IF NOT EXISTS local_del AFTER DELETE ON entries"
+    " WHEN old.state IN (1,2) BEGIN UPDATE settings SET value=value-"
+    " old.have WHERE key='local_bytes'; END;"
+    "CREATE TRIGGER IF NOT EXISTS local_upd AFTER UPDATE OF state, have"
+    " ON entries WHEN old.state IN (1,2) OR new.state IN (1,2) BEGIN"
+    " UPDATE settings SET value=value"
+    " - CASE WHEN old.state IN (1,2) THEN old.have ELSE 0 END"
+    " + CASE WHEN new.state IN (1,2) THEN new.have ELSE 0 END"
+    " WHERE key='local_bytes'; END;"
+    "PRAGMA user_version=" STORE_VERSION_S ";";
 
 int
 store_exec(struct conn *c, const char *sql)
@@ -122,19 +153,41 @@ store_exec(struct conn *c, const char *sql)
 	return 0;
 }
 
+int
+store_version(struct conn *c, const char *path)
+{
+	sqlite3_stmt *st = store_q(c, Q_VERSION);
+	int rc, v = 0;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(c, rc, "user_version");
+	if (v > STORE_VERSION) {
+		log_warnx("%s: index version %d is newer than this program's"
+		    " (%d): not opened", path, v, STORE_VERSION);
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	return v;
+}
+
 /*
  * The tables of a new index, and what later versions added to an older
- * one (links' targets). Read-only openers never need the new columns:
- * ENT_COLS stays as it was.
+ * one (links' targets, the local bytes counter). Read-only openers never
+ * need the new columns: ENT_COLS stays as it was.
  */
 int
-store_schema(struct conn *c)
+store_schema(struct conn *c, const char *path)
 {
 	sqlite3_stmt *st;
 	int rc, has = 0;
 
-	if (store_exec(c, schema) == -1 || (st = store_q(c, Q_HAS_TARGET)) ==
-	    NULL)
+	if (store_version(c, path) == -1 || store_exec(c, schema) == -1 ||
+	    (st = store_q(c, Q_HAS_TARGET)) == NULL)
 		return -1;
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		has = sqlite3_column_int(st, 0) > 0;

@@ -1160,6 +1160,181 @@ START_TEST(t_quota)
 }
 END_TEST
 
+/* What the index records of local data, summed: the counter's truth. */
+static uint64_t
+local_sum(void)
+{
+	char path[PATH_MAX];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	uint64_t v;
+
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT total(have) FROM"
+	    " entries WHERE state IN (1,2)", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = (uint64_t)sqlite3_column_double(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+local_eq(struct store *s, int step)
+{
+	uint64_t n = 0, used, cap;
+
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(store_local_bytes(s, &n), 0);
+	ck_assert_msg(n == local_sum(), "step %d: counter %llu, sum %llu",
+	    step, (unsigned long long)n, (unsigned long long)local_sum());
+	ck_assert_int_eq(store_room(s, &used, &cap), 0);
+	ck_assert_uint_eq(used, cap ? n : 0);
+}
+
+#define MIX_FILES	24
+#define MIX_STEPS	400
+
+/*
+ * A random mix of everything that changes what is here (blocks, whole
+ * files, hash failures, changed and deleted files, complete listings,
+ * retention, the size cap, a lost data file found by the check, a
+ * restart): the local bytes counter equals the sum after each step.
+ */
+START_TEST(t_local_bytes)
+{
+	static uint8_t buf[BS * 5], bad[BS];
+	struct store *s = mk(BS, 0);
+	struct store_remote r;
+	char rel[64], hex[65], path[PATH_MAX];
+	uint64_t id, len;
+	unsigned seed = 12345;
+	int step, f, k, op;
+
+	fill(buf, sizeof(buf), 3);
+	memset(bad, 0xee, sizeof(bad));
+	for (step = 0; step < MIX_STEPS; step++) {
+		seed = seed * 1103515245u + 12345u;
+		f = (int)(seed >> 8) % MIX_FILES;
+		op = (int)(seed >> 16) % 10;
+		/* Ten minutes apart, the first in 2026/01/01 00:00. */
+		snprintf(rel, sizeof(rel), "m/2026/01/01/%02d/%02d/00.ts",
+		    f / 6, f % 6 * 10);
+		len = BS * (uint64_t)(1 + f % 5) - (uint64_t)(f % 3) * 100;
+		k = (int)(seed >> 24) % 5;
+		switch (op) {
+		case 0:		/* (re)announced with another size */
+			len -= (uint64_t)k * 7 + 1;
+			/* FALLTHROUGH */
+		case 1:
+		case 2:
+			id = add_file(s, rel, buf, len, 1);
+			if (op == 2)
+				store_put_file(s, id, buf, len);
+			else if ((uint64_t)k * BS < len)
+				store_write_block(s, id, (uint64_t)k,
+				    buf + k * BS, len - k * BS < BS ?
+				    len - k * BS : BS);
+			break;
+		case 3:		/* the rest of its blocks */
+			id = add_file(s, rel, buf, len, 1);
+			write_all(s, id, buf, len);
+			break;
+		case 4:		/* a last block that fails the hash */
+			id = add_file(s, rel, buf, len, 1);
+			write_all(s, id, buf, len - len % BS ? len - len % BS :
+			    len - BS);
+			store_write_block(s, id, (len - 1) / BS, bad,
+			    len % BS ? len % BS : BS);
+			break;
+		case 5:
+			r = (struct store_remote){ rel, STORE_FILE, 0, 0, NULL,
+			    NULL };
+			store_apply_event(s, &r, 1, NULL, NULL);
+			break;
+		case 6:		/* a folder's complete listing drops one */
+			sha_hex(buf, len, hex);
+			r = (struct store_remote){ "00/00.ts", STORE_FILE, len,
+			    1, hex, NULL };
+			ck_assert_int_eq(store_apply_listing(s,
+			    "m/2026/01/01", &r, 1, 0, 1, 2, NULL), 0);
+			break;
+		case 7:		/* retention by the segments' time */
+			ck_assert_int_ge(store_expire(s, 1767225600 + k * 3600,
+			    3600), 0);
+			break;
+		case 8:		/* a data file lost behind the store's back */
+			snprintf(path, sizeof(path), "%s/data/%s", dir, rel);
+			unlink(path);
+			ck_assert_int_eq(store_check(s), 0);
+			break;
+		default:	/* a restart, with a size cap now and then */
+			store_close(s);
+			s = mk(0, k == 0 ? BS * 6 : 0);
+			if (k == 0)
+				ck_assert_int_ge(store_expire(s, 0, 0), 0);
+		}
+		local_eq(s, step);
+	}
+	ck_assert_uint_gt(local_sum(), 0);
+	store_close(s);
+	s = mk(0, 0);
+	local_eq(s, step);
+	store_close(s);
+}
+END_TEST
+
+/* The bytes of file path, malloc'd, their length in *n. */
+static uint8_t *
+slurp(const char *path, size_t *n)
+{
+	struct stat sb;
+	uint8_t *b;
+	int fd;
+
+	ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_ptr_nonnull(b = malloc((size_t)sb.st_size + 1));
+	ck_assert_int_eq(read(fd, b, (size_t)sb.st_size + 1), sb.st_size);
+	close(fd);
+	*n = (size_t)sb.st_size;
+	return b;
+}
+
+/* An index of a later version is refused, and stays as it was. */
+START_TEST(t_newer_version)
+{
+	struct store_conf ro = { .readonly = 1 };
+	struct store *s = mk(BS, 0);
+	char path[PATH_MAX];
+	uint8_t *a, *b;
+	size_t na, nb;
+	sqlite3 *db;
+
+	add_file(s, "v/x", "x", 1, 1);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=DELETE;"
+	    "PRAGMA user_version=999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	a = slurp(path, &na);
+	ck_assert_ptr_null(store_open(dir, NULL));
+	ck_assert_int_eq(errno, EPROTONOSUPPORT);
+	ck_assert_ptr_null(store_open(dir, &ro));
+	ck_assert_int_eq(errno, EPROTONOSUPPORT);
+	b = slurp(path, &nb);
+	ck_assert_uint_eq(na, nb);
+	ck_assert(memcmp(a, b, na) == 0);
+	free(a);
+	free(b);
+	snprintf(path, sizeof(path), "%s/index.db-wal", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
 START_TEST(t_dvr_time)
 {
 	int64_t t = 0;
@@ -1572,6 +1747,8 @@ suite(void)
 	tcase_add_test(core, t_dvr_time);
 	tcase_add_test(core, t_readonly);
 	tcase_add_test(core, t_recovery);
+	tcase_add_test(core, t_local_bytes);
+	tcase_add_test(limits, t_newer_version);
 	tcase_add_test(limits, t_dvr_time_bad);
 	tcase_add_test(limits, t_edges);
 	tcase_add_test(limits, t_large_sparse);
