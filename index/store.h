@@ -78,7 +78,10 @@ struct store_remote {
 /*
  * Opens (creating if needed) the store in dir and recovers from a crash:
  * removes leftovers in tmp/, drops block bits whose data may not be
- * durable, re-checks that every entry marked complete has its data file.
+ * durable, completes or undoes installs in flight. Then a background
+ * pass re-checks, a thousand files a second at most and holding no lock
+ * while it reads, that every entry marked complete has its data file; it
+ * goes on where the last open left it.
  * conf may be NULL for defaults. The block size is fixed when the store
  * is created; a different non-zero conf->block_size later is EINVAL.
  * An index written by a newer version of the store is refused with
@@ -285,8 +288,8 @@ int	store_sync(struct store *);
 
 /*
  * Re-checks now every file marked complete (store_open starts the same
- * check in the background): a data file that is missing or has the wrong
- * size resets the entry to NONE. Returns 0, or -1.
+ * check in the background, paced): a data file that is missing or has
+ * the wrong size resets the entry to NONE. Returns 0, or -1.
  */
 ssize_t	store_check(struct store *);
 

@@ -65,8 +65,12 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_BS_SET] = "INSERT INTO settings(key,value) VALUES('block_size',?1)",
 	[Q_PARTIALS] = "SELECT id FROM entries WHERE state=1",
 	[Q_LAST_ID] = "SELECT max(id) FROM entries",
-	[Q_COMPLETES] = "SELECT id FROM entries WHERE state=2 AND id>?1"
-	    " ORDER BY id LIMIT ?2",
+	[Q_CHECKS] = "SELECT id,parent,name,size FROM entries WHERE state=2"
+	    " AND type=102 AND id>?1 ORDER BY id LIMIT ?2",
+	/* Where the background check of complete files got to. */
+	[Q_CHECK_FROM] = "SELECT value FROM settings WHERE key='check_from'",
+	[Q_CHECK_FROM_SET] = "INSERT INTO settings(key,value) VALUES"
+	    "('check_from',?1) ON CONFLICT(key) DO UPDATE SET value=?1",
 	/*
 	 * The counter the triggers keep; a read-only opener of a store no
 	 * writer of this version has opened yet sums the entries instead.

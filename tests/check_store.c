@@ -1335,6 +1335,97 @@ START_TEST(t_newer_version)
 }
 END_TEST
 
+/* The settings value key of the index, -1 when it has none. */
+static int64_t
+setting(const char *key)
+{
+	char path[PATH_MAX];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM settings"
+	    " WHERE key=?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Waits (20 s at most) for the background check to end its pass. */
+static void
+check_pass_end(void)
+{
+	int i;
+
+	for (i = 0; i < 200 && setting("check_from") != 0; i++)
+		usleep(100000);
+	ck_assert_int_eq(setting("check_from"), 0);
+}
+
+/*
+ * The background check goes on where the last open left it: a file lost
+ * before that point is not seen in this pass, one after it is; the next
+ * open starts a new pass, which finds the first.
+ */
+START_TEST(t_check_resumes)
+{
+	uint8_t buf[100];
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	char rel[32], path[PATH_MAX];
+	uint64_t id[8];
+	sqlite3 *db;
+	int i;
+
+	fill(buf, sizeof(buf), 4);
+	for (i = 0; i < 8; i++) {
+		snprintf(rel, sizeof(rel), "c/%d", i);
+		id[i] = add_file(s, rel, buf, sizeof(buf), 1);
+		ck_assert_int_eq(store_put_file(s, id[i], buf, sizeof(buf)), 0);
+	}
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(path, sizeof(path), "INSERT OR REPLACE INTO settings(key,"
+	    "value) VALUES('check_from',%llu)", (unsigned long long)id[4]);
+	ck_assert_int_eq(sqlite3_exec(db, path, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(path, sizeof(path), "%s/data/c/1", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	/* The wrong size counts as lost too. */
+	snprintf(path, sizeof(path), "%s/data/c/6", dir);
+	ck_assert_int_eq(truncate(path, 10), 0);
+	s = mk(0, 0);
+	check_pass_end();
+	ck_assert_int_eq(store_get(s, id[6], &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert(!data_exists("c/6"));
+	ck_assert_int_eq(store_get(s, id[1], &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_int_eq(store_get(s, id[7], &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	store_close(s);
+	s = mk(0, 0);
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(store_get(s, id[1], &e), 0);
+		if (e.state == STORE_NONE)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(e.state, STORE_NONE);
+	check_pass_end();
+	ck_assert_int_eq(store_get(s, id[0], &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_dvr_time)
 {
 	int64_t t = 0;
@@ -1748,6 +1839,7 @@ suite(void)
 	tcase_add_test(core, t_readonly);
 	tcase_add_test(core, t_recovery);
 	tcase_add_test(core, t_local_bytes);
+	tcase_add_test(core, t_check_resumes);
 	tcase_add_test(limits, t_newer_version);
 	tcase_add_test(limits, t_dvr_time_bad);
 	tcase_add_test(limits, t_edges);
