@@ -1378,11 +1378,18 @@ record(struct store *s, struct batch *b)
 		if ((st = store_q(&s->wr, Q_MARK)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
-		sqlite3_bind_blob(st, 2, b->snap[i],
-		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)bitmap_have(b->snap[i],
 		    p->size, s->bs));
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)p->gen);
+		if (store_step(&s->wr, st, "mark") == -1)
+			return -1;
+		if (sqlite3_changes(s->wr.db) == 0)
+			continue;
+		if ((st = store_q(&s->wr, Q_MARK_BITMAP)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
+		sqlite3_bind_blob(st, 2, b->snap[i],
+		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
 		if (store_step(&s->wr, st, "mark") == -1)
 			return -1;
 	}

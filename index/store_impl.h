@@ -34,9 +34,10 @@
 
 /*
  * The index's PRAGMA user_version: 0 before the local bytes counter, 1
- * with it. A store of a higher version is refused, never changed.
+ * with it, 2 with entries keyed by (parent, name) and bitmaps apart. A
+ * store of a higher version is refused, never changed.
  */
-#define STORE_VERSION	1
+#define STORE_VERSION	2
 #define STORE_MAX_SIZE	((uint64_t)1 << 40)	/* largest file accepted */
 #define STORE_PF_HASH	256
 #define STORE_BATCH_MS	50
@@ -56,8 +57,9 @@ enum q {
 	Q_BEGIN_READ, Q_READ_PIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
 	Q_HASHFAIL_ADD, Q_BS_GET, Q_BS_SET, Q_PARTIALS, Q_LAST_ID,
 	Q_CHECKS, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT,
-	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_TARGET,
-	Q_ADD_TARGET, Q_VERSION, Q_CHECK_FROM, Q_CHECK_FROM_SET, Q_NQ
+	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_COLUMN,
+	Q_ADD_TARGET, Q_VERSION, Q_CHECK_FROM, Q_CHECK_FROM_SET, Q_NEXT_ID, Q_MARK_BITMAP,
+	Q_NQ
 };
 
 struct conn {

@@ -1426,6 +1426,161 @@ START_TEST(t_check_resumes)
 }
 END_TEST
 
+/* The schema of the store before version 2, as it was created then. */
+static const char old_schema[] =
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY,"
+    " value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS entries("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " parent INTEGER NOT NULL, name TEXT NOT NULL, type INTEGER NOT NULL,"
+    " size INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,"
+    " sha BLOB, state INTEGER NOT NULL DEFAULT 0,"
+    " have INTEGER NOT NULL DEFAULT 0, bitmap BLOB,"
+    " atime INTEGER NOT NULL DEFAULT 0, listed INTEGER NOT NULL DEFAULT 0,"
+    " t INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0,"
+    " target TEXT, UNIQUE(parent, name));"
+    "CREATE INDEX IF NOT EXISTS entries_local ON entries(state, t)"
+    " WHERE state > 0;"
+    "CREATE TABLE IF NOT EXISTS intent(id INTEGER PRIMARY KEY,"
+    " path TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO entries(id, parent, name, type)"
+    " VALUES(1, 0, '', 100);";
+
+/* Writes n bytes of buf to dir/sub at offset off, creating it. */
+static void
+put_bytes(const char *sub, const void *buf, size_t n, off_t off)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	ck_assert_int_ne(fd = open(path, O_CREAT | O_WRONLY, 0644), -1);
+	ck_assert_int_eq(pwrite(fd, buf, n, off), (ssize_t)n);
+	close(fd);
+}
+
+/* The first column of the first row of sql on the index, as an integer. */
+static int64_t
+db_int(const char *sql)
+{
+	char path[PATH_MAX];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * A store of the layout before version 2 (entries with their bitmaps,
+ * keyed by an AUTOINCREMENT id) is migrated on open: every entry, state,
+ * bitmap, link target, counter and id survives, the intent in flight is
+ * recovered, and the store works on (look-ups, listing, marks, a
+ * completion, new ids after every old one).
+ */
+START_TEST(t_migrate)
+{
+	static uint8_t buf[BS * 3];
+	char path[PATH_MAX], sql[1024], hc[65], hp[65];
+	struct store_ent e, *v = NULL;
+	struct store *s;
+	uint64_t n = 0, id;
+	size_t nv = 0;
+	sqlite3 *db;
+
+	fill(buf, sizeof(buf), 11);
+	sha_hex(buf, 100, hc);
+	sha_hex(buf, sizeof(buf), hp);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL,
+	    NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, old_schema, NULL, NULL, NULL),
+	    SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO settings VALUES('block_size',%d),('hash_failures',3);"
+	    "INSERT INTO entries(id,parent,name,type,mtime,listed) VALUES"
+	    " (2,1,'m',100,7,5);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime,sha,state,have,"
+	    " t,gen) VALUES(3,2,'c',102,100,8,x'%s',2,100,8,4);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime,sha,state,have,"
+	    " bitmap,t,gen) VALUES(4,2,'p',102,%d,9,x'%s',1,%d,x'01',9,"
+	    " 2);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime) VALUES"
+	    " (5,2,'n',102,50,10);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime,target) VALUES"
+	    " (6,2,'l',108,1,11,'c');"
+	    "INSERT INTO entries(id,parent,name,type) VALUES(9,2,'gone',102);"
+	    "DELETE FROM entries WHERE id=9;"
+	    "INSERT INTO intent VALUES(5,'m/n');", BS, hc, BS * 3, hp, BS);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(db_int("SELECT seq FROM sqlite_sequence"), 9);
+	snprintf(path, sizeof(path), "%s/data", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/data/m", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/partial", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_bytes("data/m/c", buf, 100, 0);
+	put_bytes("partial/4", buf, BS, 0);
+
+	s = mk(0, 0);
+	ck_assert_uint_eq(store_block_size(s), BS);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM intent"), 0);
+	ck_assert_uint_eq(store_hash_failures(s), 3);
+	ck_assert_int_eq(store_local_bytes(s, &n), 0);
+	ck_assert_uint_eq(n, 100 + BS);
+	ck_assert_int_eq(store_get(s, 2, &e), 0);
+	ck_assert(e.type == STORE_DIR && e.listed == 5 && e.mtime == 7);
+	ck_assert_int_eq(store_lookup(s, 2, "c", &e), 0);
+	ck_assert(e.id == 3 && e.state == STORE_COMPLETE && e.have == 100);
+	ck_assert_str_eq(e.sha256, hc);
+	ck_assert(data_eq("m/c", buf, 100));
+	ck_assert_int_eq(store_resolve(s, "m/p", &e), 0);
+	ck_assert(e.id == 4 && e.state == STORE_PARTIAL && e.have == BS);
+	ck_assert_str_eq(e.sha256, hp);
+	ck_assert_int_eq(store_have(s, 4, 0, BS, NULL), 1);
+	ck_assert_int_eq(store_have(s, 4, BS, BS, NULL), 0);
+	ck_assert_int_eq(store_get(s, 5, &e), 0);
+	ck_assert(e.state == STORE_NONE && e.size == 50 && e.sha256[0] == 0);
+	ck_assert_str_eq(store_readlink(s, 6), "c");
+	ck_assert_int_eq(store_children(s, 2, &v, &nv), 0);
+	ck_assert_uint_eq(nv, 4);
+	ck_assert(strcmp(v[0].name, "c") == 0 && strcmp(v[1].name, "l") == 0 &&
+	    strcmp(v[2].name, "n") == 0 && strcmp(v[3].name, "p") == 0);
+	free(v);
+	/* The partial file goes on from its old bitmap. */
+	ck_assert_int_eq(store_write_block(s, 4, 1, buf + BS, BS), 0);
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(db_int("SELECT length(bitmap) FROM bitmaps"
+	    " WHERE id=4"), 1);
+	ck_assert_int_eq(store_write_block(s, 4, 2, buf + 2 * BS, BS), 0);
+	ck_assert(data_eq("m/p", buf, sizeof(buf)));
+	ck_assert_int_eq(db_int("SELECT count(*) FROM bitmaps"), 0);
+	id = add_file(s, "m/new", buf, 10, 1);
+	ck_assert_uint_gt(id, 9);
+	ck_assert_uint_eq(store_last_id(s), id);
+	local_eq(s, 0);
+	store_close(s);
+	s = mk(0, 0);
+	ck_assert_int_eq(store_resolve(s, "m/p", &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_uint_gt(add_file(s, "m/newer", buf, 10, 1), id);
+	local_eq(s, 1);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_dvr_time)
 {
 	int64_t t = 0;
@@ -1840,6 +1995,7 @@ suite(void)
 	tcase_add_test(core, t_recovery);
 	tcase_add_test(core, t_local_bytes);
 	tcase_add_test(core, t_check_resumes);
+	tcase_add_test(core, t_migrate);
 	tcase_add_test(limits, t_newer_version);
 	tcase_add_test(limits, t_dvr_time_bad);
 	tcase_add_test(limits, t_edges);
