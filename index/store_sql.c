@@ -70,7 +70,8 @@ static const char *const q_sql[Q_NQ] = {
 	    "('hash_failures',1) ON CONFLICT(key) DO UPDATE SET value=value+1",
 	[Q_BS_GET] = "SELECT value FROM settings WHERE key='block_size'",
 	[Q_BS_SET] = "INSERT INTO settings(key,value) VALUES('block_size',?1)",
-	[Q_PARTIALS] = "SELECT id FROM entries WHERE state=1",
+	/* "state>0" spelled out for entries_local (see Q_EXPIRED). */
+	[Q_PARTIALS] = "SELECT id FROM entries WHERE state>0 AND state=1",
 	[Q_LAST_ID] = "SELECT max(id) FROM entries",
 	[Q_CHECKS] = "SELECT id,parent,name,size FROM entries WHERE state=2"
 	    " AND type=102 AND id>?1 ORDER BY id LIMIT ?2",
@@ -253,17 +254,14 @@ has_column(struct conn *c, const char *name)
 int
 store_schema(struct conn *c, const char *path)
 {
-	int v, old;
+	int v, old, has;
 
 	if ((v = store_version(c, path)) == -1)
 		return -1;
-	if (v < 2) {
-		if ((old = has_column(c, "bitmap")) == -1)
-			return -1;
-		if (old && (v = has_column(c, "target")) != 1 && (v == -1 ||
-		    store_run(c, Q_ADD_TARGET) == -1))
-			return -1;
-		if (old && store_exec(c, migrate_v2) == -1)
+	if (v < 2 && (old = has_column(c, "bitmap")) != 0) {
+		if (old == -1 || (has = has_column(c, "target")) == -1 ||
+		    (!has && store_run(c, Q_ADD_TARGET) == -1) ||
+		    store_exec(c, migrate_v2) == -1)
 			return -1;
 	}
 	return store_exec(c, schema);
