@@ -1160,25 +1160,33 @@ START_TEST(t_quota)
 }
 END_TEST
 
-/* What the index records of local data, summed: the counter's truth. */
-static uint64_t
-local_sum(void)
+/* The first column of the first row of sql on the index, as an integer. */
+static int64_t
+db_int(const char *sql)
 {
 	char path[PATH_MAX];
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	uint64_t v;
+	int64_t v = -1;
 
 	snprintf(path, sizeof(path), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
-	    NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT total(have) FROM"
-	    " entries WHERE state IN (1,2)", -1, &st, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	v = (uint64_t)sqlite3_column_double(st, 0);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return v;
+}
+
+/* What the index records of local data, summed: the counter's truth. */
+static uint64_t
+local_sum(void)
+{
+	return (uint64_t)db_int("SELECT CAST(total(have) AS INTEGER) FROM"
+	    " entries WHERE state IN (1,2)");
 }
 
 static void
@@ -1339,22 +1347,11 @@ END_TEST
 static int64_t
 setting(const char *key)
 {
-	char path[PATH_MAX];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
+	char sql[128];
 
-	snprintf(path, sizeof(path), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 10000);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM settings"
-	    " WHERE key=?1", -1, &st, NULL), SQLITE_OK);
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
+	snprintf(sql, sizeof(sql), "SELECT value FROM settings WHERE"
+	    " key='%s'", key);
+	return db_int(sql);
 }
 
 /* Waits (20 s at most) for the background check to end its pass. */
@@ -1457,26 +1454,6 @@ put_bytes(const char *sub, const void *buf, size_t n, off_t off)
 	ck_assert_int_ne(fd = open(path, O_CREAT | O_WRONLY, 0644), -1);
 	ck_assert_int_eq(pwrite(fd, buf, n, off), (ssize_t)n);
 	close(fd);
-}
-
-/* The first column of the first row of sql on the index, as an integer. */
-static int64_t
-db_int(const char *sql)
-{
-	char path[PATH_MAX];
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	snprintf(path, sizeof(path), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
 }
 
 /*
