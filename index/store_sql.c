@@ -155,10 +155,11 @@ static const char schema[] =
      * local_bytes: the have of every partial or complete file, kept by
      * triggers in the transaction of each change of state or have, so
      * the size cap and dvrfs-status read it without a scan. Created
-     * with the sum of what an older store has.
+     * with the sum of what an older store has (a scan only then).
      */
-    "INSERT OR IGNORE INTO settings(key, value) SELECT 'local_bytes',"
-    " coalesce(sum(have), 0) FROM entries WHERE state IN (1,2);"
+    "INSERT INTO settings(key, value) SELECT 'local_bytes', (SELECT"
+    " coalesce(sum(have), 0) FROM entries WHERE state IN (1,2)) WHERE NOT"
+    " EXISTS (SELECT 1 FROM settings WHERE key='local_bytes');"
     "CREATE TRIGGER IF NOT EXISTS local_ins AFTER INSERT ON entries"
     " WHEN new.state IN (1,2) BEGIN UPDATE settings SET value=value+"
     " new.have WHERE key='local_bytes'; END;"
