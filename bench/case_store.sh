@@ -20,5 +20,6 @@ note "$N records; index built in $(val build_s) s," \
     "$(du -m "$W/store/index.db" | cut -f1) MB"
 result store_open_1m "$(val open_s)" s 1 "target<=1s"
 result store_lookups "$(val lookups_per_s)" lookups/s 500000 "target>=500000/s"
+note "lookups per CPU second of the bench's thread: $(val lookups_per_cpu_s)"
 result store_rss_record "$(val rss_per_record)" B/record 200 "target<=200B"
 result store_marks "$(val marks_per_s)" marks/s 5000 "target>=5000/s"

@@ -18,12 +18,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 #include "store_impl.h"
 
 #define BS_MIN	512
 #define BS_MAX	(64 * 1024 * 1024)
+
+/* The background check's pace: 1,024 files a second at most. */
+#define CHECK_BATCH	256
+#define CHECK_PAUSE_MS	250
+#define CHECK_SAVE_MS	10000
 
 /*
  * The block size: the stored one, or conf's for a new store (then
@@ -248,34 +254,12 @@ recover(struct store *s)
 
 /* A new store's tables, its block size, then recovery: one transaction. */
 static int
-prepare(struct store *s, const struct store_conf *conf)
+prepare(struct store *s, const struct store_conf *conf, const char *path)
 {
 	if (store_begin(&s->wr) == -1)
 		return -1;
-	return store_end(&s->wr, store_schema(&s->wr) == 0 &&
+	return store_end(&s->wr, store_schema(&s->wr, path) == 0 &&
 	    settings(s, conf) == 0 && recover(s) == 0 ? 0 : -1);
-}
-
-/* Background check of complete files, in small steps. */
-static void *
-checker(void *arg)
-{
-	struct store *s = arg;
-	uint64_t from = 0, next;
-	int stop;
-
-	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		stop = s->stop;
-		pthread_mutex_unlock(&s->lock);
-		if (stop)
-			break;
-		if (store_check_complete(s, from, 256, &next) == -1 ||
-		    next == 0)
-			break;
-		from = next;
-	}
-	return NULL;
 }
 
 /* ms from now on the monotonic clock, the clock of s->wake. */
@@ -288,6 +272,119 @@ deadline(struct timespec *ts, long ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+/* A read-only connection of the caller's own to the index. */
+static int
+check_conn(struct store *s, struct conn *c)
+{
+	char path[PATH_MAX];
+
+	if (store_xpath(s, path, sizeof(path), "index.db", NULL) == -1)
+		return -1;
+	return store_conn_open(c, path, 1, 0);
+}
+
+/* The id the background check continues after: 0 for a new pass. */
+static uint64_t
+check_from(struct conn *c)
+{
+	sqlite3_stmt *st;
+	sqlite3_int64 v = 0;
+
+	if ((st = store_q(c, Q_CHECK_FROM)) == NULL)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* Records where the background check got to: a transaction of its own. */
+static void
+check_save(struct store *s, uint64_t from)
+{
+	sqlite3_stmt *st;
+	int r = -1;
+
+	pthread_mutex_lock(&s->wlock);
+	if (store_begin(&s->wr) == 0) {
+		if ((st = store_q(&s->wr, Q_CHECK_FROM_SET)) != NULL) {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+			r = store_step(&s->wr, st, "check");
+		}
+		store_end(&s->wr, r);
+	}
+	pthread_mutex_unlock(&s->wlock);
+}
+
+/*
+ * The background check of complete files (store_check's, paced): a
+ * batch of CHECK_BATCH every CHECK_PAUSE_MS, read on a connection of its
+ * own without the store's locks, so readers and writers hardly notice
+ * it. Where it got to is saved every CHECK_SAVE_MS and when the store
+ * closes: the next open continues there, and a pass that reached the
+ * end starts the next open from the first file.
+ */
+static void *
+checker(void *arg)
+{
+	struct store *s = arg;
+	struct timespec ts;
+	struct conn c;
+	uint64_t from, next, saved;
+	int64_t at;
+	int stop = 0;
+
+	if (check_conn(s, &c) == -1)
+		return NULL;
+	saved = from = check_from(&c);
+	at = clock_ms();
+	while (!stop) {
+		pthread_mutex_lock(&s->lock);
+		deadline(&ts, CHECK_PAUSE_MS);
+		while (!s->stop && pthread_cond_timedwait(&s->cwake, &s->lock,
+		    &ts) == 0)
+			;
+		stop = s->stop;
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			break;
+		if (store_check_complete(s, &c, from, CHECK_BATCH, &next) == -1)
+			break;
+		from = next;
+		if (next == 0)
+			stop = 1;
+		else if (clock_ms() - at < CHECK_SAVE_MS)
+			continue;
+		check_save(s, from);
+		saved = from;
+		at = clock_ms();
+	}
+	if (from != saved)
+		check_save(s, from);
+	store_conn_close(&c);
+	return NULL;
+}
+
+ssize_t
+store_check(struct store *s)
+{
+	struct conn c;
+	uint64_t from = 0, next;
+	int r = 0;
+
+	if (s->ro)
+		return 0;
+	if (check_conn(s, &c) == -1)
+		return -1;
+	do {
+		if ((r = store_check_complete(s, &c, from, 256, &next)) == -1)
+			break;
+		from = next;
+	} while (next != 0);
+	store_conn_close(&c);
+	return r;
 }
 
 /*
@@ -368,7 +465,8 @@ init_sync(struct store *s)
 	pthread_cond_init(&s->idone, NULL);
 	if ((rc = pthread_condattr_init(&ca)) != 0 ||
 	    (rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0 ||
-	    (rc = pthread_cond_init(&s->wake, &ca)) != 0) {
+	    (rc = pthread_cond_init(&s->wake, &ca)) != 0 ||
+	    (rc = pthread_cond_init(&s->cwake, &ca)) != 0) {
 		errno = rc;
 		return -1;
 	}
@@ -405,14 +503,17 @@ store_open(const char *dir, const struct store_conf *conf)
 	    mkdir_sub(s, "data") == -1 || mkdir_sub(s, "partial") == -1 ||
 	    mkdir_sub(s, "tmp") == -1))
 		goto fail;
+	/* The version first: a newer index must not even change journal. */
 	if (!s->ro && (store_conn_open(&s->wr, path, 0, 0) == -1 ||
+	    store_version(&s->wr, path) == -1 ||
 	    store_exec(&s->wr, "PRAGMA journal_mode=WAL; "
-	    "PRAGMA synchronous=FULL") == -1 || prepare(s, conf) == -1))
+	    "PRAGMA synchronous=FULL") == -1 || prepare(s, conf, path) == -1))
 		goto fail;
 	if (store_conn_open(&s->rd, path, s->ro, 1) == -1 ||
 	    store_exec(&s->rd, "PRAGMA wal_autocheckpoint=0") == -1)
 		goto fail;
-	if (s->ro && settings(s, conf) == -1)
+	if (s->ro && (store_version(&s->rd, path) == -1 ||
+	    settings(s, conf) == -1))
 		goto fail;
 	s->wr.commits = &s->commits;
 	if (!s->ro) {
@@ -440,6 +541,7 @@ store_close(struct store *s)
 	pthread_mutex_lock(&s->lock);
 	s->stop = 1;
 	pthread_cond_broadcast(&s->wake);
+	pthread_cond_broadcast(&s->cwake);
 	pthread_mutex_unlock(&s->lock);
 	if (s->has_checker)
 		pthread_join(s->checker, NULL);
@@ -451,6 +553,7 @@ store_close(struct store *s)
 	free(s->touch);
 	free(s->suspect);
 	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->cwake);
 	pthread_cond_destroy(&s->done);
 	pthread_cond_destroy(&s->idone);
 	pthread_mutex_destroy(&s->ilock);

@@ -78,9 +78,15 @@ struct store_remote {
 /*
  * Opens (creating if needed) the store in dir and recovers from a crash:
  * removes leftovers in tmp/, drops block bits whose data may not be
- * durable, re-checks that every entry marked complete has its data file.
+ * durable, completes or undoes installs in flight. Then a background
+ * pass re-checks, a thousand files a second at most and holding no lock
+ * while it reads, that every entry marked complete has its data file; it
+ * goes on where the last open left it.
  * conf may be NULL for defaults. The block size is fixed when the store
  * is created; a different non-zero conf->block_size later is EINVAL.
+ * An index written by a newer version of the store is refused with
+ * EPROTONOSUPPORT and left as it is; an older one is brought up to date
+ * in one transaction (not when conf->readonly).
  * Returns NULL with errno on failure. Free with store_close().
  */
 struct store *store_open(const char *dir, const struct store_conf *conf);
@@ -291,13 +297,20 @@ ssize_t	store_expire_under(struct store *, const char *rel, int64_t now,
  */
 int	store_room(struct store *, uint64_t *used, uint64_t *cap);
 
+/*
+ * The bytes of local data the index records (partial files' blocks
+ * present, complete files' sizes) as of the last commit, in *out: a
+ * counter kept with every change, no scan. Returns 0, or -1.
+ */
+int	store_local_bytes(struct store *, uint64_t *out);
+
 /* Flushes pending block marks now (waits for their fsync). */
 int	store_sync(struct store *);
 
 /*
  * Re-checks now every file marked complete (store_open starts the same
- * check in the background): a data file that is missing or has the wrong
- * size resets the entry to NONE. Returns 0, or -1.
+ * check in the background, paced): a data file that is missing or has
+ * the wrong size resets the entry to NONE. Returns 0, or -1.
  */
 ssize_t	store_check(struct store *);
 

@@ -1129,71 +1129,137 @@ store_touch(struct store *s, uint64_t id)
 }
 
 /*
- * Checks complete files with id > from, at most max of them: a missing
- * data file or one of the wrong size resets the entry to NONE. *next gets
- * the id to continue after, 0 when done. Takes s->wlock.
+ * Is the data file of complete entry e (at rel) there, a regular file of
+ * its size? Else resets e to NONE and unlinks what is at its path, when
+ * that is a regular file. s->wlock held, in a transaction.
  */
-int
-store_check_complete(struct store *s, uint64_t from, size_t max,
-    uint64_t *next)
+static void
+check_one(struct store *s, const struct ent *e, const char *rel)
 {
-	sqlite3_stmt *st;
-	uint64_t *ids = NULL;
-	size_t n = 0, i;
-	char path[PATH_MAX], *rel;
+	char path[PATH_MAX];
 	struct stat sb;
-	struct ent e;
-	int r = -1;
 
-	*next = 0;
+	if (store_xpath(s, path, sizeof(path), "data", rel) == -1 ||
+	    (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (uint64_t)sb.st_size == e->e.size))
+		return;
+	log_warnx("%s: data file missing or wrong, dropped", rel);
+	/* Only a regular file of ours may be unlinked. */
+	if (store_drop_local(s, e, NULL) == -1)
+		log_warn("%s", rel);
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+		unlink(path);
+}
+
+/*
+ * Resets the entries of ids[0..n) whose data file a check found missing
+ * or wrong, each looked at again under the write lock (it may have been
+ * replaced meanwhile): one transaction. Takes s->wlock.
+ */
+static int
+check_reset(struct store *s, const uint64_t *ids, size_t n)
+{
+	struct ent e;
+	char *rel;
+	size_t i;
+	int r;
+
 	pthread_mutex_lock(&s->wlock);
-	if ((st = store_q(&s->wr, Q_COMPLETES)) == NULL)
-		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-	if (store_ids(&s->wr, st, &ids, &n) == -1 ||
-	    store_begin(&s->wr) == -1)
-		goto out;
-	for (i = 0; i < n; i++) {
-		if (store_get_c(&s->wr, ids[i], &e) == -1 ||
-		    (rel = store_path_c(&s->wr, ids[i])) == NULL)
-			continue;
-		if (store_xpath(s, path, sizeof(path), "data", rel) == 0 &&
-		    (stat(path, &sb) == -1 || !S_ISREG(sb.st_mode) ||
-		    (uint64_t)sb.st_size != e.e.size)) {
-			log_warnx("%s: data file missing or wrong, dropped",
-			    rel);
-			/* Only a regular file of ours may be unlinked. */
-			if (store_drop_local(s, &e, NULL) == -1)
-				log_warn("%s", rel);
-			if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode))
-				unlink(path);
+	if ((r = store_begin(&s->wr)) == 0) {
+		for (i = 0; i < n; i++) {
+			if (store_get_c(&s->wr, ids[i], &e) == -1 ||
+			    e.e.type != STORE_FILE ||
+			    e.e.state != STORE_COMPLETE ||
+			    (rel = store_path_c(&s->wr, ids[i])) == NULL)
+				continue;
+			check_one(s, &e, rel);
+			free(rel);
 		}
-		free(rel);
+		r = store_end(&s->wr, 0);
 	}
-	if (store_end(&s->wr, 0) == -1)
-		goto out;
-	*next = n == max && n > 0 ? ids[n - 1] : 0;
-	r = 0;
-out:
 	pthread_mutex_unlock(&s->wlock);
-	free(ids);
 	return r;
 }
 
-ssize_t
-store_check(struct store *s)
+/*
+ * The data path of row st (id, parent, name, size of Q_CHECKS) into path:
+ * the parent's path is computed once per run of entries of one folder
+ * (entries of a folder are numbered together), kept in *pid and ppath.
+ */
+static int
+check_path(struct store *s, struct conn *c, sqlite3_stmt *st, uint64_t *pid,
+    char *ppath, size_t psz, char *path, size_t sz)
 {
-	uint64_t from = 0, next;
+	uint64_t parent = (uint64_t)sqlite3_column_int64(st, 1);
+	const char *name = (const char *)sqlite3_column_text(st, 2);
+	char *rel;
+	int n;
 
-	if (s->ro)
-		return 0;
-	do {
-		if (store_check_complete(s, from, 256, &next) == -1)
+	if (name == NULL)
+		return -1;
+	if (parent != *pid) {
+		*pid = 0;
+		if ((rel = store_path_c(c, parent)) == NULL)
 			return -1;
-		from = next;
-	} while (next != 0);
-	return 0;
+		n = snprintf(ppath, psz, "%s", rel);
+		free(rel);
+		if (n < 0 || (size_t)n >= psz)
+			return -1;
+		*pid = parent;
+	}
+	n = snprintf(path, sz, "%s/data/%s%s%s", s->dir, ppath,
+	    *ppath ? "/" : "", name);
+	return n < 0 || (size_t)n >= sz ? -1 : 0;
+}
+
+int
+store_check_complete(struct store *s, struct conn *c, uint64_t from,
+    size_t max, uint64_t *next)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t *bad = NULL, pid = 0, id = from, *nb;
+	size_t n = 0, nbad = 0;
+	char path[PATH_MAX], ppath[PATH_MAX];
+	struct stat sb;
+	int rc, r = -1;
+
+	*next = 0;
+	if (store_run(c, Q_BEGIN_READ) == -1)
+		return -1;
+	if ((st = store_q(c, Q_CHECKS)) == NULL)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		id = (uint64_t)sqlite3_column_int64(st, 0);
+		n++;
+		if (check_path(s, c, st, &pid, ppath, sizeof(ppath), path,
+		    sizeof(path)) == 0 && stat(path, &sb) == 0 &&
+		    S_ISREG(sb.st_mode) && sb.st_size ==
+		    sqlite3_column_int64(st, 3))
+			continue;
+		if ((nb = realloc(bad, (nbad + 1) * sizeof(*bad))) == NULL)
+			goto out;
+		bad = nb;
+		bad[nbad++] = id;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		store_sqlerr(c, rc, "check");
+		goto out;
+	}
+	store_run(c, Q_COMMIT);
+	if (nbad > 0 && check_reset(s, bad, nbad) == -1)
+		goto out;
+	*next = n == max && n > 0 ? id : 0;
+	r = 0;
+out:
+	if (st != NULL)
+		sqlite3_reset(st);
+	if (!sqlite3_get_autocommit(c->db))
+		store_run(c, Q_COMMIT);
+	free(bad);
+	return r;
 }
 
 /* One batch of the committer's work, collected under s->lock. */
@@ -1314,11 +1380,18 @@ record(struct store *s, struct batch *b)
 		if ((st = store_q(&s->wr, Q_MARK)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
-		sqlite3_bind_blob(st, 2, b->snap[i],
-		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)bitmap_have(b->snap[i],
 		    p->size, s->bs));
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)p->gen);
+		if (store_step(&s->wr, st, "mark") == -1)
+			return -1;
+		if (sqlite3_changes(s->wr.db) == 0)
+			continue;
+		if ((st = store_q(&s->wr, Q_MARK_BITMAP)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)p->id);
+		sqlite3_bind_blob(st, 2, b->snap[i],
+		    (int)bitmap_bytes(p->nblocks), SQLITE_STATIC);
 		if (store_step(&s->wr, st, "mark") == -1)
 			return -1;
 	}

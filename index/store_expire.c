@@ -32,19 +32,31 @@ drop(struct store *s, uint64_t id)
 	return r;
 }
 
-/* Local bytes: what the index records of partial and complete files. */
+/*
+ * Local bytes: what the index records of partial and complete files (a
+ * counter, store_sql.c), on connection c whose lock the caller holds.
+ */
 static int
-local_bytes(struct store *s, uint64_t *out)
+local_bytes(struct conn *c, uint64_t *out)
 {
 	sqlite3_stmt *st;
+	sqlite3_int64 v = 0;
 	int rc;
 
-	if ((st = store_q(&s->wr, Q_LOCAL_BYTES)) == NULL)
+	if ((st = store_q(c, Q_LOCAL_BYTES)) == NULL)
 		return -1;
-	rc = sqlite3_step(st);
-	*out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_double(st, 0) : 0;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : store_sqlerr(&s->wr, rc, "quota");
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(c, rc, "local bytes");
+	if (v < 0) {
+		log_warnx("index: local bytes %lld is corrupt", (long long)v);
+		errno = EIO;
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
 }
 
 /*
@@ -112,7 +124,7 @@ evict(struct store *s, int64_t cutoff)
 	ssize_t r = 0;
 	int rc;
 
-	if (local_bytes(s, &total) == -1)
+	if (local_bytes(&s->wr, &total) == -1)
 		return -1;
 	if (total <= s->max_bytes)
 		return 0;
@@ -236,16 +248,23 @@ out:
 }
 
 int
-store_room(struct store *s, uint64_t *used, uint64_t *cap)
+store_local_bytes(struct store *s, uint64_t *out)
 {
 	int rc;
 
+	*out = 0;
+	pthread_mutex_lock(&s->lock);
+	rc = local_bytes(store_rdc(s), out);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int
+store_room(struct store *s, uint64_t *used, uint64_t *cap)
+{
 	*cap = s->max_bytes;
 	*used = 0;
 	if (s->max_bytes == 0)
 		return 0;
-	pthread_mutex_lock(&s->wlock);
-	rc = local_bytes(s, used);
-	pthread_mutex_unlock(&s->wlock);
-	return rc;
+	return store_local_bytes(s, used);
 }

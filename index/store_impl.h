@@ -32,6 +32,12 @@
 
 #include "store.h"
 
+/*
+ * The index's PRAGMA user_version: 0 before the local bytes counter, 1
+ * with it, 2 with entries keyed by (parent, name) and bitmaps apart. A
+ * store of a higher version is refused, never changed.
+ */
+#define STORE_VERSION	2
 #define STORE_MAX_SIZE	((uint64_t)1 << 40)	/* largest file accepted */
 #define STORE_PF_HASH	256
 #define STORE_BATCH_MS	50
@@ -50,9 +56,10 @@ enum q {
 	Q_INTENT_DEL, Q_INTENTS, Q_INTENT_CLEAR, Q_COMPLETE, Q_BEGIN,
 	Q_BEGIN_READ, Q_READ_PIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
 	Q_HASHFAIL_ADD, Q_BS_GET, Q_BS_SET, Q_PARTIALS, Q_LAST_ID,
-	Q_COMPLETES, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT,
-	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_TARGET,
-	Q_ADD_TARGET, Q_SCAN, Q_NQ
+	Q_CHECKS, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT,
+	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_COLUMN,
+	Q_ADD_TARGET, Q_VERSION, Q_CHECK_FROM, Q_CHECK_FROM_SET, Q_NEXT_ID,
+	Q_MARK_BITMAP, Q_SCAN, Q_NQ
 };
 
 struct conn {
@@ -124,6 +131,8 @@ struct store {
 
 	pthread_cond_t	 wake;		/* with lock, monotonic: committer */
 	pthread_cond_t	 done;		/* with lock: a batch finished */
+	pthread_cond_t	 cwake;		/* with lock, monotonic: the checker's
+					   pause, cut short by store_close */
 	int		 stop;		/* under lock */
 	int		 sync_req;	/* under lock */
 	uint64_t	 seq_started;	/* under lock */
@@ -147,8 +156,15 @@ struct store {
 /* Opens c on the index file path (created unless ro); closes any c. */
 int	store_conn_open(struct conn *c, const char *path, int ro, int mmap);
 void	store_conn_close(struct conn *c);
-/* Creates the tables of a new index; s->wlock held, in a transaction. */
-int	store_schema(struct conn *c);
+/*
+ * Creates the tables of a new index and brings an older one up to
+ * STORE_VERSION; s->wlock held, in a transaction. path names the index
+ * in messages.
+ */
+int	store_schema(struct conn *c, const char *path);
+/* The index's version; -1 with EPROTONOSUPPORT when it is newer than
+ * STORE_VERSION (logged with path). */
+int	store_version(struct conn *c, const char *path);
 /* Runs an SQL script (pragmas); logs and sets EIO on failure. */
 int	store_exec(struct conn *c, const char *sql);
 /* Statement q of c, reset with no bindings; NULL with EIO. */
@@ -200,8 +216,16 @@ int	store_set_sha(struct store *, uint64_t id, const uint64_t *gen,
 	    const uint8_t sha[32]);
 int	store_sha256(int fd, const void *buf, size_t len, uint64_t size,
 	    uint8_t out[32]);
-int	store_check_complete(struct store *, uint64_t from, size_t max,
-	    uint64_t *next);
+/*
+ * Checks the complete files with id > from, at most max of them: a data
+ * file missing, not regular or of the wrong size resets its entry to
+ * NONE. Reads on c, a read-only connection of the caller's own, in a
+ * short read transaction, holding no lock of the store; takes s->wlock
+ * only to reset what it found wrong. *next gets the id to continue
+ * after, 0 when done. Returns 0, or -1.
+ */
+int	store_check_complete(struct store *, struct conn *c, uint64_t from,
+	    size_t max, uint64_t *next);
 void	store_commit_batch(struct store *);
 void	store_pf_free_all(struct store *);
 

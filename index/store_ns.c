@@ -410,11 +410,20 @@ ent_insert(struct store *s, uint64_t parent, const char *name,
 {
 	sqlite3_stmt *st;
 	int64_t t = r->mtime;
+	int rc;
 
 	if (r->type == STORE_FILE && dvrpath_time(full, &t, NULL) == -1)
 		t = r->mtime;
+	if ((st = store_q(&s->wr, Q_NEXT_ID)) == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*id = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(&s->wr, rc, "next id");
 	if ((st = store_q(&s->wr, Q_INSERT)) == NULL)
 		return -1;
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)*id);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, (int)r->type);
@@ -426,10 +435,7 @@ ent_insert(struct store *s, uint64_t parent, const char *name,
 	sqlite3_bind_int64(st, 7, t);
 	if (r->type == STORE_LINK)
 		sqlite3_bind_text(st, 8, r->target, -1, SQLITE_STATIC);
-	if (store_step(&s->wr, st, "insert") == -1)
-		return -1;
-	*id = (uint64_t)sqlite3_last_insert_rowid(s->wr.db);
-	return 0;
+	return store_step(&s->wr, st, "insert");
 }
 
 /* Is link e's target target? -1 on error. */

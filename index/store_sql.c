@@ -13,6 +13,9 @@
 #include "store.h"
 #include "store_impl.h"
 
+#define STORE_VERSION_S	"2"
+_Static_assert(STORE_VERSION == 2, "STORE_VERSION_S spells STORE_VERSION");
+
 #define ENT_COLS "id,parent,name,type,size,mtime,sha,state,have,listed,gen,t"
 #define STATS_COLS "SELECT count(*), total(size), total(state=2), " \
 	"total(CASE WHEN state=2 THEN size END), total(state=1), " \
@@ -24,19 +27,23 @@ static const char *const q_sql[Q_NQ] = {
 	    "name=?2",
 	[Q_READDIR] = "SELECT " ENT_COLS " FROM entries WHERE parent=?1 AND "
 	    "name>?2 ORDER BY name LIMIT ?3",
-	[Q_BITMAP] = "SELECT bitmap FROM entries WHERE id=?1 AND gen=?2",
+	[Q_BITMAP] = "SELECT b.bitmap FROM bitmaps b JOIN entries e ON"
+	    " e.id=b.id WHERE b.id=?1 AND e.gen=?2",
+	/* Ids are never used again: last_id keeps the highest so far. */
+	[Q_NEXT_ID] = "UPDATE settings SET value=value+1 WHERE key='last_id'"
+	    " RETURNING value",
 	[Q_INSERT] = "INSERT INTO entries(parent,name,type,size,mtime,sha,t,"
-	    "target) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+	    "target,id) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)",
 	/* The hash of a file learnt after its entry: the same file. */
 	[Q_SETSHA] = "UPDATE entries SET sha=?2 WHERE id=?1 AND"
 	    " (?3 IS NULL OR gen=?3) AND (sha IS NULL OR sha=?2)",
 	[Q_TARGET] = "SELECT target FROM entries WHERE id=?1 AND type=108",
-	[Q_HAS_TARGET] = "SELECT count(*) FROM pragma_table_info('entries')"
-	    " WHERE name='target'",
+	[Q_HAS_COLUMN] = "SELECT count(*) FROM pragma_table_info('entries')"
+	    " WHERE name=?1",
 	[Q_ADD_TARGET] = "ALTER TABLE entries ADD COLUMN target TEXT",
 	[Q_DELETE] = "DELETE FROM entries WHERE id=?1",
 	/* Forgets the local data of id; of generation ?2 only, if bound. */
-	[Q_RESET] = "UPDATE entries SET state=0,have=0,bitmap=NULL,gen=gen+1"
+	[Q_RESET] = "UPDATE entries SET state=0,have=0,gen=gen+1"
 	    " WHERE id=?1 AND (?2 IS NULL OR gen=?2)",
 	[Q_DIRMTIME] = "UPDATE entries SET mtime=?2 WHERE id=?1",
 	[Q_LISTED] = "UPDATE entries SET listed=?2 WHERE id=?1",
@@ -44,14 +51,17 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_SCAN] = "SELECT id,name,type,size,mtime,state,have FROM entries"
 	    " WHERE parent=?1 ORDER BY name",
 	[Q_CHILDREN] = "SELECT id,type,name,state FROM entries WHERE parent=?1",
-	[Q_MARK] = "UPDATE entries SET bitmap=?2,have=?3,state=1 WHERE id=?1"
+	[Q_MARK] = "UPDATE entries SET have=?3,state=1 WHERE id=?1"
 	    " AND gen=?4 AND state<2",
+	/* After a Q_MARK that changed its entry. */
+	[Q_MARK_BITMAP] = "INSERT OR REPLACE INTO bitmaps(id,bitmap)"
+	    " VALUES(?1,?2)",
 	[Q_TOUCH] = "UPDATE entries SET atime=?2 WHERE id=?1",
 	[Q_INTENT_ADD] = "INSERT OR REPLACE INTO intent(id,path) VALUES(?1,?2)",
 	[Q_INTENT_DEL] = "DELETE FROM intent WHERE id=?1",
 	[Q_INTENTS] = "SELECT id,path FROM intent",
 	[Q_INTENT_CLEAR] = "DELETE FROM intent",
-	[Q_COMPLETE] = "UPDATE entries SET state=2,have=size,bitmap=NULL"
+	[Q_COMPLETE] = "UPDATE entries SET state=2,have=size"
 	    " WHERE id=?1 AND gen=?2",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_BEGIN_READ] = "BEGIN",
@@ -63,11 +73,23 @@ static const char *const q_sql[Q_NQ] = {
 	    "('hash_failures',1) ON CONFLICT(key) DO UPDATE SET value=value+1",
 	[Q_BS_GET] = "SELECT value FROM settings WHERE key='block_size'",
 	[Q_BS_SET] = "INSERT INTO settings(key,value) VALUES('block_size',?1)",
-	[Q_PARTIALS] = "SELECT id FROM entries WHERE state=1",
+	/* "state>0" spelled out for entries_local (see Q_EXPIRED). */
+	[Q_PARTIALS] = "SELECT id FROM entries WHERE state>0 AND state=1",
 	[Q_LAST_ID] = "SELECT max(id) FROM entries",
-	[Q_COMPLETES] = "SELECT id FROM entries WHERE state=2 AND id>?1"
-	    " ORDER BY id LIMIT ?2",
-	[Q_LOCAL_BYTES] = "SELECT total(have) FROM entries WHERE state IN (1,2)",
+	[Q_CHECKS] = "SELECT id,parent,name,size FROM entries WHERE state=2"
+	    " AND type=102 AND id>?1 ORDER BY id LIMIT ?2",
+	/* Where the background check of complete files got to. */
+	[Q_CHECK_FROM] = "SELECT value FROM settings WHERE key='check_from'",
+	[Q_CHECK_FROM_SET] = "INSERT INTO settings(key,value) VALUES"
+	    "('check_from',?1) ON CONFLICT(key) DO UPDATE SET value=?1",
+	/*
+	 * The counter the triggers keep; a read-only opener of a store no
+	 * writer of this version has opened yet sums the entries instead.
+	 */
+	[Q_LOCAL_BYTES] = "SELECT coalesce((SELECT value FROM settings WHERE"
+	    " key='local_bytes'), (SELECT coalesce(sum(have),0) FROM entries"
+	    " WHERE state IN (1,2)))",
+	[Q_VERSION] = "PRAGMA user_version",
 	/*
 	 * At most ?3 at a time: retention runs in short transactions. Each
 	 * state is sought alone, with the partial index's own "state>0"
@@ -92,24 +114,88 @@ static const char *const q_sql[Q_NQ] = {
 	    STATS_COLS "FROM entries WHERE id IN sub AND type=102 AND t>=?2",
 };
 
+/*
+ * Entries are keyed by (parent, name), the key of a look-up, with no
+ * rowid: a look-up is one B-tree search. A look-up by id goes through
+ * entries_id. The block bitmaps of partial files, which can be large,
+ * live in a table of their own, so an entry stays a small row.
+ */
+#define ENTRIES_TABLE(name) \
+    "CREATE TABLE " name "(id INTEGER NOT NULL," \
+    " parent INTEGER NOT NULL, name TEXT NOT NULL, type INTEGER NOT NULL," \
+    " size INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0," \
+    " sha BLOB, state INTEGER NOT NULL DEFAULT 0," \
+    " have INTEGER NOT NULL DEFAULT 0," \
+    " atime INTEGER NOT NULL DEFAULT 0, listed INTEGER NOT NULL DEFAULT 0," \
+    " t INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0," \
+    " target TEXT, PRIMARY KEY(parent, name)) WITHOUT ROWID;"
+#define BITMAPS_TABLE \
+    "CREATE TABLE IF NOT EXISTS bitmaps(id INTEGER PRIMARY KEY," \
+    " bitmap BLOB NOT NULL);"
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY,"
     " value INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS entries("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " parent INTEGER NOT NULL, name TEXT NOT NULL, type INTEGER NOT NULL,"
-    " size INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,"
-    " sha BLOB, state INTEGER NOT NULL DEFAULT 0,"
-    " have INTEGER NOT NULL DEFAULT 0, bitmap BLOB,"
-    " atime INTEGER NOT NULL DEFAULT 0, listed INTEGER NOT NULL DEFAULT 0,"
-    " t INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0,"
-    " target TEXT, UNIQUE(parent, name));"
-    "CREATE INDEX IF NOT EXISTS entries_local ON entries(state, t)"
+    ENTRIES_TABLE("IF NOT EXISTS entries")
+    "CREATE UNIQUE INDEX IF NOT EXISTS entries_id ON entries(id);"
+    /* With id: retention's queries read nothing else. */
+    "CREATE INDEX IF NOT EXISTS entries_local ON entries(state, t, id)"
     " WHERE state > 0;"
+    BITMAPS_TABLE
     "CREATE TABLE IF NOT EXISTS intent(id INTEGER PRIMARY KEY,"
     " path TEXT NOT NULL);"
     "INSERT OR IGNORE INTO entries(id, parent, name, type)"
-    " VALUES(1, 0, '', 100);";
+    " VALUES(1, 0, '', 100);"
+    "INSERT OR IGNORE INTO settings(key, value) SELECT 'last_id',"
+    " max(id) FROM entries;"
+    /* A bitmap is a partial file's: it goes with the state or entry. */
+    "CREATE TRIGGER IF NOT EXISTS bitmap_upd AFTER UPDATE OF state ON"
+    " entries WHEN old.state=1 AND new.state<>1 BEGIN DELETE FROM bitmaps"
+    " WHERE id=old.id; END;"
+    "CREATE TRIGGER IF NOT EXISTS bitmap_del AFTER DELETE ON entries"
+    " WHEN old.state=1 BEGIN DELETE FROM bitmaps WHERE id=old.id; END;"
+    /*
+     * local_bytes: the have of every partial or complete file, kept by
+     * triggers in the transaction of each change of state or have, so
+     * the size cap and dvrfs-status read it without a scan. Created
+     * with the sum of what an older store has (a scan only then).
+     */
+    "INSERT INTO settings(key, value) SELECT 'local_bytes', (SELECT"
+    " coalesce(sum(have), 0) FROM entries WHERE state IN (1,2)) WHERE NOT"
+    " EXISTS (SELECT 1 FROM settings WHERE key='local_bytes');"
+    "CREATE TRIGGER IF NOT EXISTS local_ins AFTER INSERT ON entries"
+    " WHEN new.state IN (1,2) BEGIN UPDATE settings SET value=value+"
+    " new.have WHERE key='local_bytes'; END;"
+    "CREATE TRIGGER IF NOT EXISTS local_del AFTER DELETE ON entries"
+    " WHEN old.state IN (1,2) BEGIN UPDATE settings SET value=value-"
+    " old.have WHERE key='local_bytes'; END;"
+    "CREATE TRIGGER IF NOT EXISTS local_upd AFTER UPDATE OF state, have"
+    " ON entries WHEN old.state IN (1,2) OR new.state IN (1,2) BEGIN"
+    " UPDATE settings SET value=value"
+    " - CASE WHEN old.state IN (1,2) THEN old.have ELSE 0 END"
+    " + CASE WHEN new.state IN (1,2) THEN new.have ELSE 0 END"
+    " WHERE key='local_bytes'; END;"
+    "PRAGMA user_version=" STORE_VERSION_S ";";
+
+/*
+ * An index of version 0 or 1 (entries keyed by an AUTOINCREMENT id,
+ * bitmaps in the entries) into version 2's layout; schema then adds the
+ * indexes and triggers. last_id continues after every id ever given.
+ */
+static const char migrate_v2[] =
+    ENTRIES_TABLE("entries_v2")
+    "INSERT INTO entries_v2(id, parent, name, type, size, mtime, sha,"
+    " state, have, atime, listed, t, gen, target) SELECT id, parent, name,"
+    " type, size, mtime, sha, state, have, atime, listed, t, gen, target"
+    " FROM entries ORDER BY parent, name;"
+    BITMAPS_TABLE
+    "INSERT INTO bitmaps(id, bitmap) SELECT id, bitmap FROM entries"
+    " WHERE state=1 AND bitmap IS NOT NULL;"
+    "INSERT OR REPLACE INTO settings(key, value) SELECT 'last_id',"
+    " max(coalesce((SELECT seq FROM sqlite_sequence WHERE"
+    " name='entries'), 1), coalesce((SELECT max(id) FROM entries), 1));"
+    "DROP TABLE entries;"
+    "ALTER TABLE entries_v2 RENAME TO entries;";
 
 int
 store_exec(struct conn *c, const char *sql)
@@ -125,26 +211,64 @@ store_exec(struct conn *c, const char *sql)
 	return 0;
 }
 
-/*
- * The tables of a new index, and what later versions added to an older
- * one (links' targets). Read-only openers never need the new columns:
- * ENT_COLS stays as it was.
- */
 int
-store_schema(struct conn *c)
+store_version(struct conn *c, const char *path)
+{
+	sqlite3_stmt *st = store_q(c, Q_VERSION);
+	int rc, v = 0;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_sqlerr(c, rc, "user_version");
+	if (v > STORE_VERSION) {
+		log_warnx("%s: index version %d is newer than this program's"
+		    " (%d): not opened", path, v, STORE_VERSION);
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	return v;
+}
+
+/* Has the entries table a column called name? 1, 0, or -1. */
+static int
+has_column(struct conn *c, const char *name)
 {
 	sqlite3_stmt *st;
 	int rc, has = 0;
 
-	if (store_exec(c, schema) == -1 || (st = store_q(c, Q_HAS_TARGET)) ==
-	    NULL)
+	if ((st = store_q(c, Q_HAS_COLUMN)) == NULL)
 		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		has = sqlite3_column_int(st, 0) > 0;
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return store_sqlerr(c, rc, "schema");
-	return has ? 0 : store_run(c, Q_ADD_TARGET);
+	return rc == SQLITE_ROW ? has : store_sqlerr(c, rc, "schema");
+}
+
+/*
+ * The tables of a new index, or an older one brought up to
+ * STORE_VERSION: links' targets (a column that came late to version 0),
+ * then version 2's layout (entries whose bitmap column says version 0 or
+ * 1), then the indexes, triggers and counters.
+ */
+int
+store_schema(struct conn *c, const char *path)
+{
+	int v, old, has;
+
+	if ((v = store_version(c, path)) == -1)
+		return -1;
+	if (v < 2 && (old = has_column(c, "bitmap")) != 0) {
+		if (old == -1 || (has = has_column(c, "target")) == -1 ||
+		    (!has && store_run(c, Q_ADD_TARGET) == -1) ||
+		    store_exec(c, migrate_v2) == -1)
+			return -1;
+	}
+	return store_exec(c, schema);
 }
 
 int

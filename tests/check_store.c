@@ -1160,6 +1160,404 @@ START_TEST(t_quota)
 }
 END_TEST
 
+/* The first column of the first row of sql on the index, as an integer. */
+static int64_t
+db_int(const char *sql)
+{
+	char path[PATH_MAX];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* What the index records of local data, summed: the counter's truth. */
+static uint64_t
+local_sum(void)
+{
+	return (uint64_t)db_int("SELECT CAST(total(have) AS INTEGER) FROM"
+	    " entries WHERE state IN (1,2)");
+}
+
+static void
+local_eq(struct store *s, int step)
+{
+	uint64_t n = 0, used, cap;
+
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(store_local_bytes(s, &n), 0);
+	ck_assert_msg(n == local_sum(), "step %d: counter %llu, sum %llu",
+	    step, (unsigned long long)n, (unsigned long long)local_sum());
+	ck_assert_int_eq(store_room(s, &used, &cap), 0);
+	ck_assert_uint_eq(used, cap ? n : 0);
+}
+
+#define MIX_FILES	24
+#define MIX_STEPS	400
+
+/*
+ * A random mix of everything that changes what is here (blocks, whole
+ * files, hash failures, changed and deleted files, complete listings,
+ * retention, the size cap, a lost data file found by the check, a
+ * restart): the local bytes counter equals the sum after each step.
+ */
+START_TEST(t_local_bytes)
+{
+	static uint8_t buf[BS * 5], bad[BS];
+	struct store *s = mk(BS, 0);
+	struct store_remote r;
+	char rel[64], hex[65], path[PATH_MAX];
+	uint64_t id, len;
+	unsigned seed = 12345;
+	int step, f, k, op;
+
+	fill(buf, sizeof(buf), 3);
+	memset(bad, 0xee, sizeof(bad));
+	for (step = 0; step < MIX_STEPS; step++) {
+		seed = seed * 1103515245u + 12345u;
+		f = (int)(seed >> 8) % MIX_FILES;
+		op = (int)(seed >> 16) % 10;
+		/* Ten minutes apart, the first in 2026/01/01 00:00. */
+		snprintf(rel, sizeof(rel), "m/2026/01/01/%02d/%02d/00.ts",
+		    f / 6, f % 6 * 10);
+		len = BS * (uint64_t)(1 + f % 5) - (uint64_t)(f % 3) * 100;
+		k = (int)(seed >> 24) % 5;
+		switch (op) {
+		case 0:		/* (re)announced with another size */
+			len -= (uint64_t)k * 7 + 1;
+			/* FALLTHROUGH */
+		case 1:
+		case 2:
+			id = add_file(s, rel, buf, len, 1);
+			if (op == 2)
+				store_put_file(s, id, buf, len);
+			else if ((uint64_t)k * BS < len)
+				store_write_block(s, id, (uint64_t)k,
+				    buf + k * BS, len - k * BS < BS ?
+				    len - k * BS : BS);
+			break;
+		case 3:		/* the rest of its blocks */
+			id = add_file(s, rel, buf, len, 1);
+			write_all(s, id, buf, len);
+			break;
+		case 4:		/* a last block that fails the hash */
+			id = add_file(s, rel, buf, len, 1);
+			write_all(s, id, buf, len - len % BS ? len - len % BS :
+			    len - BS);
+			store_write_block(s, id, (len - 1) / BS, bad,
+			    len % BS ? len % BS : BS);
+			break;
+		case 5:
+			r = (struct store_remote){ rel, STORE_FILE, 0, 0, NULL,
+			    NULL };
+			store_apply_event(s, &r, 1, NULL, NULL);
+			break;
+		case 6:		/* a folder's complete listing drops one */
+			sha_hex(buf, len, hex);
+			r = (struct store_remote){ "00/00.ts", STORE_FILE, len,
+			    1, hex, NULL };
+			ck_assert_int_eq(store_apply_listing(s,
+			    "m/2026/01/01", &r, 1, 0, 1, 2, NULL), 0);
+			break;
+		case 7:		/* retention by the segments' time */
+			ck_assert_int_ge(store_expire(s, 1767225600 + k * 3600,
+			    3600), 0);
+			break;
+		case 8:		/* a data file lost behind the store's back */
+			snprintf(path, sizeof(path), "%s/data/%s", dir, rel);
+			unlink(path);
+			ck_assert_int_eq(store_check(s), 0);
+			break;
+		default:	/* a restart, with a size cap now and then */
+			store_close(s);
+			s = mk(0, k == 0 ? BS * 6 : 0);
+			if (k == 0)
+				ck_assert_int_ge(store_expire(s, 0, 0), 0);
+		}
+		local_eq(s, step);
+	}
+	ck_assert_uint_gt(local_sum(), 0);
+	store_close(s);
+	s = mk(0, 0);
+	local_eq(s, step);
+	store_close(s);
+}
+END_TEST
+
+/* The bytes of file path, malloc'd, their length in *n. */
+static uint8_t *
+slurp(const char *path, size_t *n)
+{
+	struct stat sb;
+	uint8_t *b;
+	int fd;
+
+	ck_assert_int_ne(fd = open(path, O_RDONLY), -1);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_ptr_nonnull(b = malloc((size_t)sb.st_size + 1));
+	ck_assert_int_eq(read(fd, b, (size_t)sb.st_size + 1), sb.st_size);
+	close(fd);
+	*n = (size_t)sb.st_size;
+	return b;
+}
+
+/* An index of a later version is refused, and stays as it was. */
+START_TEST(t_newer_version)
+{
+	struct store_conf ro = { .readonly = 1 };
+	struct store *s = mk(BS, 0);
+	char path[PATH_MAX];
+	uint8_t *a, *b;
+	size_t na, nb;
+	sqlite3 *db;
+
+	add_file(s, "v/x", "x", 1, 1);
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=DELETE;"
+	    "PRAGMA user_version=999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	a = slurp(path, &na);
+	ck_assert_ptr_null(store_open(dir, NULL));
+	ck_assert_int_eq(errno, EPROTONOSUPPORT);
+	ck_assert_ptr_null(store_open(dir, &ro));
+	ck_assert_int_eq(errno, EPROTONOSUPPORT);
+	b = slurp(path, &nb);
+	ck_assert_uint_eq(na, nb);
+	ck_assert(memcmp(a, b, na) == 0);
+	free(a);
+	free(b);
+	snprintf(path, sizeof(path), "%s/index.db-wal", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+/* The settings value key of the index, -1 when it has none. */
+static int64_t
+setting(const char *key)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT value FROM settings WHERE"
+	    " key='%s'", key);
+	return db_int(sql);
+}
+
+/* Waits (20 s at most) for the background check to end its pass. */
+static void
+check_pass_end(void)
+{
+	int i;
+
+	for (i = 0; i < 200 && setting("check_from") != 0; i++)
+		usleep(100000);
+	ck_assert_int_eq(setting("check_from"), 0);
+}
+
+/*
+ * The background check goes on where the last open left it: a file lost
+ * before that point is not seen in this pass, one after it is; the next
+ * open starts a new pass, which finds the first.
+ */
+START_TEST(t_check_resumes)
+{
+	uint8_t buf[100];
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	char rel[32], path[PATH_MAX];
+	uint64_t id[8];
+	sqlite3 *db;
+	int i;
+
+	fill(buf, sizeof(buf), 4);
+	for (i = 0; i < 8; i++) {
+		snprintf(rel, sizeof(rel), "c/%d", i);
+		id[i] = add_file(s, rel, buf, sizeof(buf), 1);
+		ck_assert_int_eq(store_put_file(s, id[i], buf, sizeof(buf)), 0);
+	}
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(path, sizeof(path), "INSERT OR REPLACE INTO settings(key,"
+	    "value) VALUES('check_from',%llu)", (unsigned long long)id[4]);
+	ck_assert_int_eq(sqlite3_exec(db, path, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(path, sizeof(path), "%s/data/c/1", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	/* The wrong size counts as lost too. */
+	snprintf(path, sizeof(path), "%s/data/c/6", dir);
+	ck_assert_int_eq(truncate(path, 10), 0);
+	s = mk(0, 0);
+	check_pass_end();
+	ck_assert_int_eq(store_get(s, id[6], &e), 0);
+	ck_assert_int_eq(e.state, STORE_NONE);
+	ck_assert(!data_exists("c/6"));
+	ck_assert_int_eq(store_get(s, id[1], &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_int_eq(store_get(s, id[7], &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	store_close(s);
+	s = mk(0, 0);
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(store_get(s, id[1], &e), 0);
+		if (e.state == STORE_NONE)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(e.state, STORE_NONE);
+	check_pass_end();
+	ck_assert_int_eq(store_get(s, id[0], &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	store_close(s);
+}
+END_TEST
+
+/* The schema of the store before version 2, as it was created then. */
+static const char old_schema[] =
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY,"
+    " value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS entries("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " parent INTEGER NOT NULL, name TEXT NOT NULL, type INTEGER NOT NULL,"
+    " size INTEGER NOT NULL DEFAULT 0, mtime INTEGER NOT NULL DEFAULT 0,"
+    " sha BLOB, state INTEGER NOT NULL DEFAULT 0,"
+    " have INTEGER NOT NULL DEFAULT 0, bitmap BLOB,"
+    " atime INTEGER NOT NULL DEFAULT 0, listed INTEGER NOT NULL DEFAULT 0,"
+    " t INTEGER NOT NULL DEFAULT 0, gen INTEGER NOT NULL DEFAULT 0,"
+    " target TEXT, UNIQUE(parent, name));"
+    "CREATE INDEX IF NOT EXISTS entries_local ON entries(state, t)"
+    " WHERE state > 0;"
+    "CREATE TABLE IF NOT EXISTS intent(id INTEGER PRIMARY KEY,"
+    " path TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO entries(id, parent, name, type)"
+    " VALUES(1, 0, '', 100);";
+
+/* Writes n bytes of buf to dir/sub at offset off, creating it. */
+static void
+put_bytes(const char *sub, const void *buf, size_t n, off_t off)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	ck_assert_int_ne(fd = open(path, O_CREAT | O_WRONLY, 0644), -1);
+	ck_assert_int_eq(pwrite(fd, buf, n, off), (ssize_t)n);
+	close(fd);
+}
+
+/*
+ * A store of the layout before version 2 (entries with their bitmaps,
+ * keyed by an AUTOINCREMENT id) is migrated on open: every entry, state,
+ * bitmap, link target, counter and id survives, the intent in flight is
+ * recovered, and the store works on (look-ups, listing, marks, a
+ * completion, new ids after every old one).
+ */
+START_TEST(t_migrate)
+{
+	static uint8_t buf[BS * 3];
+	char path[PATH_MAX], sql[1024], hc[65], hp[65];
+	struct store_ent e, *v = NULL;
+	struct store *s;
+	uint64_t n = 0, id;
+	size_t nv = 0;
+	sqlite3 *db;
+
+	fill(buf, sizeof(buf), 11);
+	sha_hex(buf, 100, hc);
+	sha_hex(buf, sizeof(buf), hp);
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL,
+	    NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, old_schema, NULL, NULL, NULL),
+	    SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO settings VALUES('block_size',%d),('hash_failures',3);"
+	    "INSERT INTO entries(id,parent,name,type,mtime,listed) VALUES"
+	    " (2,1,'m',100,7,5);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime,sha,state,have,"
+	    " t,gen) VALUES(3,2,'c',102,100,8,x'%s',2,100,8,4);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime,sha,state,have,"
+	    " bitmap,t,gen) VALUES(4,2,'p',102,%d,9,x'%s',1,%d,x'01',9,"
+	    " 2);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime) VALUES"
+	    " (5,2,'n',102,50,10);"
+	    "INSERT INTO entries(id,parent,name,type,size,mtime,target) VALUES"
+	    " (6,2,'l',108,1,11,'c');"
+	    "INSERT INTO entries(id,parent,name,type) VALUES(9,2,'gone',102);"
+	    "DELETE FROM entries WHERE id=9;"
+	    "INSERT INTO intent VALUES(5,'m/n');", BS, hc, BS * 3, hp, BS);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(db_int("SELECT seq FROM sqlite_sequence"), 9);
+	snprintf(path, sizeof(path), "%s/data", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/data/m", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/partial", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	put_bytes("data/m/c", buf, 100, 0);
+	put_bytes("partial/4", buf, BS, 0);
+
+	s = mk(0, 0);
+	ck_assert_uint_eq(store_block_size(s), BS);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM intent"), 0);
+	ck_assert_uint_eq(store_hash_failures(s), 3);
+	ck_assert_int_eq(store_local_bytes(s, &n), 0);
+	ck_assert_uint_eq(n, 100 + BS);
+	ck_assert_int_eq(store_get(s, 2, &e), 0);
+	ck_assert(e.type == STORE_DIR && e.listed == 5 && e.mtime == 7);
+	ck_assert_int_eq(store_lookup(s, 2, "c", &e), 0);
+	ck_assert(e.id == 3 && e.state == STORE_COMPLETE && e.have == 100);
+	ck_assert_str_eq(e.sha256, hc);
+	ck_assert(data_eq("m/c", buf, 100));
+	ck_assert_int_eq(store_resolve(s, "m/p", &e), 0);
+	ck_assert(e.id == 4 && e.state == STORE_PARTIAL && e.have == BS);
+	ck_assert_str_eq(e.sha256, hp);
+	ck_assert_int_eq(store_have(s, 4, 0, BS, NULL), 1);
+	ck_assert_int_eq(store_have(s, 4, BS, BS, NULL), 0);
+	ck_assert_int_eq(store_get(s, 5, &e), 0);
+	ck_assert(e.state == STORE_NONE && e.size == 50 && e.sha256[0] == 0);
+	ck_assert_str_eq(store_readlink(s, 6), "c");
+	ck_assert_int_eq(store_children(s, 2, &v, &nv), 0);
+	ck_assert_uint_eq(nv, 4);
+	ck_assert(strcmp(v[0].name, "c") == 0 && strcmp(v[1].name, "l") == 0 &&
+	    strcmp(v[2].name, "n") == 0 && strcmp(v[3].name, "p") == 0);
+	free(v);
+	/* The partial file goes on from its old bitmap. */
+	ck_assert_int_eq(store_write_block(s, 4, 1, buf + BS, BS), 0);
+	ck_assert_int_eq(store_sync(s), 0);
+	ck_assert_int_eq(db_int("SELECT length(bitmap) FROM bitmaps"
+	    " WHERE id=4"), 1);
+	ck_assert_int_eq(store_write_block(s, 4, 2, buf + 2 * BS, BS), 0);
+	ck_assert(data_eq("m/p", buf, sizeof(buf)));
+	ck_assert_int_eq(db_int("SELECT count(*) FROM bitmaps"), 0);
+	id = add_file(s, "m/new", buf, 10, 1);
+	ck_assert_uint_gt(id, 9);
+	ck_assert_uint_eq(store_last_id(s), id);
+	local_eq(s, 0);
+	store_close(s);
+	s = mk(0, 0);
+	ck_assert_int_eq(store_resolve(s, "m/p", &e), 0);
+	ck_assert_int_eq(e.state, STORE_COMPLETE);
+	ck_assert_uint_gt(add_file(s, "m/newer", buf, 10, 1), id);
+	local_eq(s, 1);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_dvr_time)
 {
 	int64_t t = 0;
@@ -1572,6 +1970,10 @@ suite(void)
 	tcase_add_test(core, t_dvr_time);
 	tcase_add_test(core, t_readonly);
 	tcase_add_test(core, t_recovery);
+	tcase_add_test(core, t_local_bytes);
+	tcase_add_test(core, t_check_resumes);
+	tcase_add_test(core, t_migrate);
+	tcase_add_test(limits, t_newer_version);
 	tcase_add_test(limits, t_dvr_time_bad);
 	tcase_add_test(limits, t_edges);
 	tcase_add_test(limits, t_large_sparse);
