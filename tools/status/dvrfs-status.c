@@ -359,10 +359,9 @@ collect(struct srep *st)
 			    0.0;
 		}
 	}
-	if (store_stats(st->store, "", 0, &b) == 0) {
-		st->hash_failures = b.hash_failures;
-		st->store_bytes = b.complete_bytes + b.partial_bytes;
-	}
+	st->hash_failures = store_hash_failures(st->store);
+	if (store_local_bytes(st->store, &st->store_bytes) == -1)
+		st->store_bytes = 0;
 	rc = 0;
 out:
 	free(a);
