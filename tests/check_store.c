@@ -1784,6 +1784,73 @@ START_TEST(t_hostile)
 END_TEST
 
 /* A corrupt record in a folder is an error, never a shorter listing. */
+/* What store_scan_dir passes: each child in name order, its fields. */
+struct rows {
+	char		 name[8][16];
+	struct store_row r[8];
+	size_t		 n;
+};
+
+static int
+row_add(void *arg, const struct store_row *r)
+{
+	struct rows *v = arg;
+
+	ck_assert_uint_lt(v->n, 8);
+	ck_assert_uint_lt(r->namelen, sizeof(v->name[0]));
+	memcpy(v->name[v->n], r->name, r->namelen);
+	v->name[v->n][r->namelen] = '\0';
+	v->r[v->n++] = *r;
+	return v->n == 3;	/* stops after the third */
+}
+
+START_TEST(t_scan_dir)
+{
+	uint8_t buf[100], md[32];
+	struct store *s = mk(BS, 0);
+	struct store_ent e;
+	struct rows v = { .n = 0 };
+	uint64_t b;
+
+	fill(buf, sizeof(buf), 3);
+	add_file(s, "c/b", buf, 10, 7);
+	b = add_file(s, "c/a", buf, sizeof(buf), 9);
+	add_file(s, "c/e/x", buf, 1, 1);
+	add_file(s, "c/d", buf, 20, 8);
+	EVP_Digest(buf, sizeof(buf), md, NULL, EVP_sha256(), NULL);
+	ck_assert_int_eq(store_put_verified(s, b, buf, sizeof(buf), md, 0), 0);
+	ck_assert_int_eq(store_resolve(s, "c", &e), 0);
+	ck_assert_int_eq(store_scan_dir(s, e.id, row_add, &v), 3);
+	ck_assert_str_eq(v.name[0], "a");
+	ck_assert_str_eq(v.name[1], "b");
+	ck_assert_str_eq(v.name[2], "d");
+	ck_assert_uint_eq(v.r[0].id, b);
+	ck_assert_int_eq(v.r[0].type, STORE_FILE);
+	ck_assert_int_eq(v.r[0].state, STORE_COMPLETE);
+	ck_assert_uint_eq(v.r[0].size, sizeof(buf));
+	ck_assert_uint_eq(v.r[0].have, sizeof(buf));
+	ck_assert_int_eq(v.r[0].mtime, 9);
+	ck_assert_int_eq(v.r[1].state, STORE_NONE);
+	ck_assert_uint_eq(v.r[1].size, 10);
+	ck_assert_uint_eq(v.r[1].have, 0);
+	v.n = 0;
+	ck_assert_int_eq(store_scan_dir(s, e.id, row_add, &v), 3);
+	ck_assert_int_eq(store_resolve(s, "c/e", &e), 0);
+	v.n = 0;
+	ck_assert_int_eq(store_scan_dir(s, e.id, row_add, &v), 1);
+	ck_assert_str_eq(v.name[0], "x");
+	store_close(s);
+}
+END_TEST
+
+static int
+scan_any(void *arg, const struct store_row *r)
+{
+	(void)arg;
+	(void)r;
+	return 0;
+}
+
 START_TEST(t_readdir_corrupt)
 {
 	uint8_t buf[10];
@@ -1811,6 +1878,9 @@ START_TEST(t_readdir_corrupt)
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_int_eq(store_children(s, e.id, &kids, &n), -1);
 	ck_assert_ptr_null(kids);
+	errno = 0;
+	ck_assert_int_eq(store_scan_dir(s, e.id, scan_any, NULL), -1);
+	ck_assert_int_eq(errno, EIO);
 	/* Before the bad record, a page is still whole. */
 	nm.n = 0;
 	ck_assert_int_eq(store_readdir(s, e.id, NULL, 1, collect, &nm), 1);
@@ -1979,6 +2049,7 @@ suite(void)
 	tcase_add_test(limits, t_large_sparse);
 	tcase_add_test(limits, t_hostile);
 	tcase_add_test(limits, t_readdir_corrupt);
+	tcase_add_test(limits, t_scan_dir);
 	tcase_add_test(limits, t_deep_chain);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, core);
