@@ -4,8 +4,9 @@
  * target exactly as sent; paths and queries are decoded here, once.
  *
  * Digests are computed from the very bytes an answer sends: the file is
- * hashed through the descriptor the answer is then sent from (the bytes
- * are in the page cache by then), so the origin reads them once. With a
+ * hashed through the descriptor the answer is then sent from (sendfile
+ * for one file, a mapping of each descriptor for several; the bytes are
+ * in the page cache by then), so the origin reads them once. With a
  * key every answer is signed in send_resp, the one place answers are
  * queued.
  */
