@@ -324,11 +324,7 @@ hash_status(int err, const char **why)
  * whole file's (*repr set when there is one: known, or hashed now when
  * the whole file goes out and is at most M4F_DIGEST_MAX), md_part the
  * range's (*part set when rng is 1 and the range at most M4F_DIGEST_MAX).
- * HEAD (head) never reads. What is hashed is asked of the disk at once
- * (WILLNEED): the hash, then the send, wait on all of it anyway, and the
- * read-ahead then comes in large requests instead of one window per
- * pread, with fewer sleeps of the hashing thread. It asks for exactly
- * the bytes to be sent. 200, or a status with *why.
+ * HEAD (head) never reads. 200, or a status with *why.
  */
 static int
 file_digests(struct ohttp *h, const struct oexport *ex, const char *rel,
@@ -346,8 +342,6 @@ file_digests(struct ohttp *h, const struct oexport *ex, const char *rel,
 	if (head)
 		goto out;
 	if (rng == 1 && len <= M4F_DIGEST_MAX) {
-		(void)posix_fadvise(fd, (off_t)off, (off_t)len,
-		    POSIX_FADV_WILLNEED);
 		if (ohash_range(h->hash, fd, st, off, len, md_part, NULL,
 		    NULL) == -1) {
 			rc = hash_status(errno, why);
@@ -362,7 +356,6 @@ file_digests(struct ohttp *h, const struct oexport *ex, const char *rel,
 		}
 	} else if (rng == 0 && !known && (uint64_t)st->st_size <=
 	    M4F_DIGEST_MAX) {
-		(void)posix_fadvise(fd, 0, st->st_size, POSIX_FADV_WILLNEED);
 		if (ohash_file(h->hash, abs, fd, st, hex, NULL, NULL) == -1) {
 			rc = hash_status(errno, why);
 			goto out;
