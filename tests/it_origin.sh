@@ -95,6 +95,29 @@ check "files: 200, the files back to back in the order asked" eval \
     'grep -q "^HTTP/1.1 200" "$T/h" && cat "$M/02.ts" "$M/00.ts" | cmp -s - "$T/r"'
 check "files: X-M4F-Sizes in the same order" \
     grep -qi "^x-m4f-sizes: $(stat -c %s "$M/02.ts"),$(stat -c %s "$M/00.ts")" "$T/h"
+# Sent from mappings of the files: an empty one among them maps nothing.
+: >"$M/03.ts"
+curl -s -D "$T/h" -o "$T/r" "$FU?name=02.ts&name=03.ts&name=00.ts"
+check "files: an empty file among them, bytes and sizes right" eval \
+    'grep -q "^HTTP/1.1 200" "$T/h" && cat "$M/02.ts" "$M/00.ts" | cmp -s - "$T/r" &&
+     grep -qi "^x-m4f-sizes: $(stat -c %s "$M/02.ts"),0,$(stat -c %s "$M/00.ts")" "$T/h"'
+curl -s -o "$T/r" "$FU?name=03.ts"
+check "files: one empty file, an empty body" [ -f "$T/r" -a ! -s "$T/r" ]
+rm -f "$M/03.ts"
+# A file truncated while its mapping is sent ends that answer short; the
+# origin goes on (no SIGBUS reaches it: the kernel's copy fails instead).
+dd if=/dev/urandom of="$M/40.ts" bs=1M count=24 2>/dev/null
+curl -s -o /dev/null "$FU?name=40.ts"		# hashed: sent from the mapping next
+curl -s --limit-rate 2M -o "$T/r" "$FU?name=00.ts&name=40.ts" &
+cp=$!
+sleep 1
+truncate -s 4096 "$M/40.ts"
+wait $cp
+check "files: a file truncated while sent ends the answer short" \
+    [ "$(stat -c %s "$T/r")" -lt $((24 << 20)) ]
+check "files: the origin lives on after a file truncated while sent" eval \
+    'kill -0 $ORIGIN && curl -sf "$FU?name=00.ts" | cmp -s - "$M/00.ts"'
+rm -f "$M/40.ts"
 check "files: a missing name fails the whole request (404)" \
     [ "$(code "$FU?name=00.ts&name=nope.ts")" = 404 ]
 check "files: a name with a slash is refused (400)" \

@@ -4,8 +4,9 @@
  * target exactly as sent; paths and queries are decoded here, once.
  *
  * Digests are computed from the very bytes an answer sends: the file is
- * hashed through the descriptor the answer is then sent from (the bytes
- * are in the page cache by then), so the origin reads them once. With a
+ * hashed through the descriptor the answer is then sent from (sendfile
+ * for one file, a mapping of each descriptor for several; the bytes are
+ * in the page cache by then), so the origin reads them once. With a
  * key every answer is signed in send_resp, the one place answers are
  * queued.
  */
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,11 +427,21 @@ serve_file(struct MHD_Connection *c, struct ohttp *h,
 	return send_resp(c, rng == 1 ? 206 : 200, r);
 }
 
-/* Files of one folder sent back to back (serve_files). */
+/*
+ * Files of one folder sent back to back (serve_files): from mappings of
+ * their descriptors when they can be mapped (map[i], NULL for an empty
+ * file), so the kernel copies the bytes from the page cache into the
+ * socket and nothing passes through a buffer of ours; else read in turn
+ * by bundle_read. A file truncated while it is sent from its mapping
+ * ends the answer (the send fails with EFAULT: no signal in the kernel's
+ * copy), as a short pread does.
+ */
 struct bundle {
 	int		 fd[M4F_FILES_MAX];
 	uint64_t	 size[M4F_FILES_MAX];
+	void		*map[M4F_FILES_MAX];
 	size_t		 n, cur;	/* files, the one being sent */
+	size_t		 nmap;		/* files mapped */
 	uint64_t	 off;		/* bytes of fd[cur] sent */
 };
 
@@ -439,6 +451,9 @@ bundle_free(void *arg)
 	struct bundle *b = arg;
 	size_t i;
 
+	for (i = 0; i < b->nmap; i++)
+		if (b->map[i] != NULL)
+			munmap(b->map[i], (size_t)b->size[i]);
 	for (i = 0; i < b->n; i++)
 		close(b->fd[i]);
 	free(b);
@@ -464,6 +479,45 @@ bundle_read(void *arg, uint64_t pos, char *buf, size_t max)
 	if (r <= 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	b->off += (uint64_t)r;
+	return r;
+}
+
+/*
+ * The answer of bundle b, total bytes: from mappings of its files, or
+ * (one cannot be mapped) read by bundle_read. Takes b, also on failure
+ * (NULL).
+ */
+static struct MHD_Response *
+bundle_response(struct bundle *b, uint64_t total)
+{
+	struct MHD_IoVec iov[M4F_FILES_MAX];
+	struct MHD_Response *r;
+	unsigned niov = 0;
+	size_t i;
+
+	for (i = 0; i < b->n; i++, b->nmap++) {
+		b->map[i] = NULL;
+		if (b->size[i] == 0)
+			continue;
+		if (b->size[i] > SIZE_MAX || (b->map[i] = mmap(NULL,
+		    (size_t)b->size[i], PROT_READ, MAP_SHARED, b->fd[i],
+		    0)) == MAP_FAILED) {
+			b->map[i] = NULL;
+			goto read;
+		}
+		/* Pages not in the cache yet come in by read-ahead. */
+		(void)madvise(b->map[i], (size_t)b->size[i], MADV_SEQUENTIAL);
+		iov[niov++] = (struct MHD_IoVec){ b->map[i],
+		    (size_t)b->size[i] };
+	}
+	if ((r = MHD_create_response_from_iovec(iov, niov, bundle_free,
+	    b)) == NULL)
+		bundle_free(b);
+	return r;
+read:
+	if ((r = MHD_create_response_from_callback(total, 256 * 1024,
+	    bundle_read, b, bundle_free)) == NULL)
+		bundle_free(b);
 	return r;
 }
 
@@ -572,12 +626,12 @@ serve_files(struct MHD_Connection *c, struct ohttp *h,
 	if ((status = bundle_digests(h, ex, rel, names, b, st, digests,
 	    &why)) != 200)
 		goto out;
-	if ((r = MHD_create_response_from_callback(total, 256 * 1024,
-	    bundle_read, b, bundle_free)) == NULL) {
+	r = bundle_response(b, total);
+	b = NULL;
+	if (r == NULL) {
 		status = 500, why = "cannot respond";
 		goto out;
 	}
-	b = NULL;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/octet-stream");
 	MHD_add_response_header(r, M4F_FILES_SIZES, sizes);
