@@ -187,6 +187,30 @@ held_free(void *arg)
 }
 
 /*
+ * Logs a busy refusal (503), at most once a second with how many went
+ * unlogged since: under load every request may be refused, and a line
+ * each would flood the log.
+ */
+static void
+busy_warn(struct ohttp *h, const char *what)
+{
+	long long now = (long long)time(NULL), was = atomic_load(&h->busy_said);
+	unsigned quiet;
+
+	if (was == now || !atomic_compare_exchange_strong(&h->busy_said, &was,
+	    now)) {
+		atomic_fetch_add(&h->busy_quiet, 1);
+		return;
+	}
+	quiet = atomic_exchange(&h->busy_quiet, 0);
+	if (quiet > 0)
+		log_warnx("%s: 503 (and %u more refused since the last line)",
+		    what, quiet);
+	else
+		log_warnx("%s: 503", what);
+}
+
+/*
  * Takes len bytes of the JSON budget: 0, or -1 when answers already wait
  * for JSON_HELD_MAX bytes (a single answer is let through alone).
  */
@@ -225,8 +249,7 @@ send_json(struct MHD_Connection *c, struct ohttp *h, char *json)
 	if (held_take(h, len) == -1) {
 		free(hb);
 		free(json);
-		log_warnx("%zu bytes of answers wait to be sent: 503",
-		    atomic_load(&h->held));
+		busy_warn(h, "answers wait to be sent");
 		return send_error(c, 503, "busy, answers wait to be sent");
 	}
 	*hb = (struct held){ .h = h, .json = json, .len = len };
@@ -689,8 +712,7 @@ serve_list(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 	}
 	if (build_enter(h) == -1) {
 		free(after);
-		log_warnx("%d listings being built for %d s: 503", LIST_BUILDS,
-		    LIST_WAIT_MS / 1000);
+		busy_warn(h, "listings being built for too long");
 		return send_error(c, 503, "busy listing");
 	}
 	status = ofs_list(ex, h->hash, urlpath, rel, (int)rec, after,

@@ -30,6 +30,8 @@ struct ohttp {
 	_Atomic unsigned nconn;		/* open connections, all addresses */
 	_Atomic unsigned nbuild;	/* listings being built */
 	_Atomic size_t	 held;		/* bytes of JSON answers not yet sent */
+	_Atomic long long busy_said;	/* when a busy refusal was last logged */
+	_Atomic unsigned busy_quiet;	/* refusals not logged since */
 };
 
 /*
