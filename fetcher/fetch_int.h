@@ -43,13 +43,6 @@
 #define FETCH_SPARE_BODIES	8	/* freed file bodies kept for reuse, */
 #define FETCH_SPARE_BYTES	(16ULL << 20)	/* at most this much of them */
 #define FETCH_BODY_GRAIN	(64 * 1024)	/* body sizes rounded up to */
-/*
- * Connections to the primary for readers' own requests, besides the
- * crawler's `transfers`, read-ahead's FETCH_AHEAD_RUNNING and the feed:
- * 100 viewers starting together each wait for a segment, and with fewer
- * connections the last of them wait for several rounds of the others.
- */
-#define FETCH_VIEWER_CONNS	64
 
 /*
  * Finisher threads: the first FETCH_FIN_VIEWER take viewers' and

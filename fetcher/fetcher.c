@@ -284,11 +284,9 @@ fetcher_new(const struct fetcher_conf *conf, struct store *store)
 		goto fail_lock;
 	}
 	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	    (long)(f->conf.transfers + FETCH_AHEAD_RUNNING +
-	    FETCH_VIEWER_CONNS + 1));
+	    (long)f->conf.transfers + 16);
 	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS,
-	    (long)(f->conf.transfers + FETCH_AHEAD_RUNNING +
-	    FETCH_VIEWER_CONNS + 1));
+	    (long)f->conf.transfers + 32);
 	pthread_cond_init(&f->fin_cond[0], NULL);
 	pthread_cond_init(&f->fin_cond[1], NULL);
 	/* The finishers learn their queue from f->finisher: hold them. */
