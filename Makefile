@@ -186,6 +186,8 @@ $(B)/tests/check_restore: tests/check_restore.c $(RESTORE_LIB_OBJS) $(LIBCOMMON)
 	    $(call pkg_libs,$(PKGS_COMMON)) $(LDLIBS) $(CHECK_LIBS)
 
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
+# check_fetcher puts the fault proxy between the fetcher and the origin.
+$(B)/tests/check_fetcher: $(B)/tests/faultproxy
 $(B)/tests/check_%: tests/check_%.c $(LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CHECK_CFLAGS) $(LDFLAGS) -o $@ $< \

@@ -45,8 +45,8 @@
 #define FETCH_BODY_GRAIN	(64 * 1024)	/* body sizes rounded up to */
 
 /*
- * Finisher threads: the first FETCH_FIN_VIEWER take viewers' transfers,
- * the others the crawler's and read-ahead's. Each one spends most of its
+ * Finisher threads: the first FETCH_FIN_VIEWER take viewers' and
+ * read-ahead's transfers, the others the crawler's. Each one spends most of its
  * time in fsync, so several keep the disk busy while others wait.
  */
 #define FETCH_FINISHERS		12
@@ -84,6 +84,7 @@ struct fetcher {
 
 	/* Network thread only. */
 	int		 crawling;	/* crawler transfers running */
+	int		 aheading;	/* read-ahead transfers running */
 	int64_t		 bundle_off_until;	/* ms: no bundles before */
 	struct job	*running;	/* every transfer in the multi handle */
 	int64_t		 tokens;	/* bandwidth bucket, bytes */

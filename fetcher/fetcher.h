@@ -4,10 +4,15 @@
  * drives libcurl's multi interface; callers on other threads (FUSE
  * workers, the crawler) queue requests and wait on them with a deadline.
  *
- * Viewers first: a FETCH_VIEWER request is started before any queued
- * FETCH_LIVE one, which goes before FETCH_BACKFILL. Crawler priorities
- * (LIVE, BACKFILL) share `transfers` parallel transfers, the bandwidth cap
- * and the replication port; viewer requests are never capped.
+ * Viewers first: a FETCH_VIEWER request (a reader waits for it) is
+ * started at once; FETCH_AHEAD (read-ahead for a viewer) runs at most
+ * FETCH_AHEAD_RUNNING transfers at a time, so that a reader's own request
+ * never queues behind everybody's read-ahead, and a queued read-ahead a
+ * reader then waits for is raised to FETCH_VIEWER; both go before any
+ * queued FETCH_LIVE one, which goes before FETCH_BACKFILL. Crawler
+ * priorities (LIVE, BACKFILL) share `transfers` parallel transfers, the
+ * bandwidth cap and the replication port; viewer and read-ahead requests
+ * are never capped by them.
  *
  * Many readers of the same block or file make one transfer (coalescing). A
  * file with a known SHA-256 is served only once all of it has arrived and
@@ -31,8 +36,14 @@ struct store;
 struct store_ent;
 struct fetcher;
 
-enum fetch_prio { FETCH_VIEWER = 0, FETCH_LIVE = 1, FETCH_BACKFILL = 2 };
-#define FETCH_PRIOS	3	/* how many priorities there are */
+enum fetch_prio {
+	FETCH_VIEWER = 0,	/* a reader waits for it */
+	FETCH_AHEAD = 1,	/* read-ahead: a viewer reads it soon */
+	FETCH_LIVE = 2,		/* the crawler: the live edge */
+	FETCH_BACKFILL = 3	/* the crawler: the archive */
+};
+#define FETCH_PRIOS	4	/* how many priorities there are */
+#define FETCH_AHEAD_RUNNING 8	/* read-ahead transfers at once, at most */
 
 struct fetcher_conf {
 	int		 tls;		/* m4fs:// (HTTPS, certificates checked) */
@@ -137,6 +148,11 @@ ssize_t	fetcher_read(struct fetcher *, uint64_t id, void *buf, size_t len,
  */
 int	fetcher_prefetch(struct fetcher *, const struct store_ent *e,
 	    uint64_t first, uint64_t count, enum fetch_prio prio);
+/*
+ * Is file e being fetched, queued or running: its whole-file job, or
+ * when it is read by blocks its first block's? 1 or 0. Changes no job.
+ */
+int	fetcher_fetching(struct fetcher *, const struct store_ent *e);
 
 /*
  * Queues a fetch of the whole file id at prio — the crawler's path: the
@@ -179,7 +195,9 @@ int	fetcher_follow(struct fetcher *,
 	    void (*cb)(void *arg, const struct fetcher_change *), void *arg);
 
 struct fetcher_stats {
-	uint64_t	 bytes[FETCH_PRIOS];	/* received, by priority */
+	uint64_t	 bytes[FETCH_PRIOS];	/* received, by priority
+						   (read-ahead's counted as
+						   FETCH_VIEWER's) */
 	uint64_t	 requests;
 	uint64_t	 failures;	/* requests that ended in an error */
 	uint64_t	 retries;	/* requests tried again (transient) */

@@ -545,7 +545,7 @@ job_end(struct fetcher *f, struct job *j, int err)
 void
 job_finish_later(struct fetcher *f, struct job *j, int err)
 {
-	int k = j->xprio == FETCH_VIEWER ? 0 : 1;
+	int k = j->xprio <= FETCH_AHEAD ? 0 : 1;
 
 	j->ferr = err;
 	pthread_mutex_lock(&f->lock);

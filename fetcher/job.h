@@ -62,6 +62,7 @@ struct job {
 	int64_t		 not_before;	/* monotonic ms, retries */
 	enum fetch_prio	 xprio;		/* prio when this attempt started */
 	int		 crawler;	/* counted in transfers, charged */
+	int		 ahead;		/* counted in FETCH_AHEAD_RUNNING */
 	int		 head_checked;
 	int		 discard;	/* an error status: drop the body */
 	int		 bad;		/* failed a check: EBADMSG */

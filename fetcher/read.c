@@ -570,3 +570,19 @@ fetcher_prefetch(struct fetcher *f, const struct store_ent *e, uint64_t first,
 		count = READ_AHEAD_MAX;
 	return ask_blocks(f, e, first, count, prio, NULL) == -1 ? -1 : 0;
 }
+
+int
+fetcher_fetching(struct fetcher *f, const struct store_ent *e)
+{
+	struct job *j;
+	int made;
+
+	if (e->type != STORE_FILE || e->state == STORE_COMPLETE)
+		return 0;
+	/* The lowest priority raises nothing; no path creates nothing. */
+	pthread_mutex_lock(&f->lock);
+	j = job_get(f, e, NULL, whole_file(f, e) ? FETCH_WHOLE : 0,
+	    FETCH_BACKFILL, 0, &made);
+	pthread_mutex_unlock(&f->lock);
+	return j != NULL;
+}

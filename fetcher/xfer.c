@@ -1,7 +1,8 @@
 /*
  * xfer: the network thread. It owns the curl multi handle, starts queued
- * jobs by priority (viewers at once; LIVE, then BACKFILL, within the
- * crawler's transfer cap and bandwidth bucket), checks every answer
+ * jobs by priority (viewers at once; read-ahead FETCH_AHEAD_RUNNING at a
+ * time; LIVE, then BACKFILL, within the crawler's transfer cap and
+ * bandwidth bucket), checks every answer
  * against what was asked and what the store knows, retries transient
  * failures with backoff, and hands results to the store and the waiters.
  * Lock order: see fetch_int.h.
@@ -290,7 +291,8 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 		}
 		f->tokens -= (int64_t)n;
 	}
-	atomic_fetch_add(&f->st_bytes[j->xprio], n);
+	atomic_fetch_add(&f->st_bytes[j->xprio == FETCH_AHEAD ? FETCH_VIEWER :
+	    j->xprio], n);
 	if (j->file.members != NULL) {
 		if ((n = bundle_body(f, j, p, n)) == 0)
 			j->bad = 1;	/* more than asked for */
@@ -332,7 +334,7 @@ xfer_start(struct fetcher *f, struct job *j)
 	char *target = NULL, *url = NULL, auth[256], hdr[300], range[64];
 	const char *sig;
 	CURL *e = NULL;
-	int err, viewer = j->prio == FETCH_VIEWER && j->kind != JOB_FEED;
+	int err, viewer = j->prio <= FETCH_AHEAD && j->kind != JOB_FEED;
 
 	j->owner = f;
 	j->head_checked = j->discard = j->bad = j->paused = 0;
@@ -623,6 +625,20 @@ list_page(struct fetcher *f, struct job *j)
 	return xfer_start(f, j) == -1 ? errno : 1;
 }
 
+/* Gives back the crawler's or read-ahead's slot j's transfer took. */
+static void
+slot_free(struct fetcher *f, struct job *j)
+{
+	if (j->crawler) {
+		j->crawler = 0;
+		f->crawling--;
+	}
+	if (j->ahead) {
+		j->ahead = 0;
+		f->aheading--;
+	}
+}
+
 /* A transfer ended with rc: check, retry, store, wake, as needed. */
 static void
 xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
@@ -642,10 +658,7 @@ xfer_done(struct fetcher *f, struct job *j, CURLcode rc)
 			return;	/* the next page is on its way */
 		err = r;
 	}
-	if (j->crawler) {
-		j->crawler = 0;
-		f->crawling--;
-	}
+	slot_free(f, j);
 	if (j->file.members != NULL) {
 		bundle_done(f, j, err, transient);
 		return;
@@ -711,7 +724,7 @@ finish(struct fetcher *f, struct job *j)
 
 		/* No viewer waits for it: keep it out of the page cache. */
 		pthread_mutex_lock(&f->lock);
-		cold = j->prio != FETCH_VIEWER ? STORE_COLD : 0;
+		cold = j->prio > FETCH_AHEAD ? STORE_COLD : 0;
 		pthread_mutex_unlock(&f->lock);
 		/*
 		 * A file of no known hash takes the digest it was checked
@@ -792,14 +805,14 @@ job_begin(struct fetcher *f, struct job *j)
 		bundle_begin(f, j);
 	if (j->kind == JOB_LIST && j->list.before_id == 0)
 		j->list.before_id = store_last_id(f->store);
-	j->crawler = j->prio != FETCH_VIEWER;
+	j->crawler = j->prio > FETCH_AHEAD;
 	if (j->crawler)
 		f->crawling++;
+	j->ahead = j->prio == FETCH_AHEAD;
+	if (j->ahead)
+		f->aheading++;
 	if (xfer_start(f, j) == -1) {
-		if (j->crawler) {
-			j->crawler = 0;
-			f->crawling--;
-		}
+		slot_free(f, j);
 		job_end(f, j, errno);
 	}
 }
@@ -842,6 +855,7 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 {
 	struct job **pp, *j, *list = NULL;
 	int64_t wait = 1000;
+	int n;
 
 	for (pp = &f->delayed; (j = *pp) != NULL;) {
 		if (j->not_before <= now) {
@@ -858,6 +872,16 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 		j->next = list;
 		list = j;
 	}
+	/*
+	 * Read-ahead a few at a time: 100 viewers starting together ask
+	 * for 900 files ahead, and a reader's own request must not find
+	 * every connection taken by them.
+	 */
+	for (n = f->aheading; n < FETCH_AHEAD_RUNNING &&
+	    (j = pop(&f->q[FETCH_AHEAD])) != NULL; n++) {
+		j->next = list;
+		list = j;
+	}
 	refill(f, now);
 	if (f->held == 0 && (f->q[FETCH_LIVE].head != NULL ||
 	    f->q[FETCH_BACKFILL].head != NULL)) {
@@ -868,8 +892,7 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 			if (wait > 20)
 				wait = 20;
 		} else {
-			int n = f->crawling;
-
+			n = f->crawling;
 			while (n < f->conf.transfers &&
 			    ((j = pop(&f->q[FETCH_LIVE])) != NULL ||
 			    (j = pop(&f->q[FETCH_BACKFILL])) != NULL)) {
@@ -964,7 +987,7 @@ xfer_main(void *arg)
 	struct job *start, *j;
 	struct CURLMsg *m;
 	int64_t now, wait, w;
-	int running, left, follow;
+	int running, left, follow, ended;
 
 	for (;;) {
 		now = fetch_now_ms();
@@ -988,9 +1011,11 @@ xfer_main(void *arg)
 				feed_done(f, j, errno);
 		}
 		curl_multi_perform(f->multi, &running);
+		ended = 0;
 		while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
 			if (m->msg != CURLMSG_DONE)
 				continue;
+			ended = 1;
 			j = NULL;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
 			    (char **)&j);
@@ -1001,6 +1026,9 @@ xfer_main(void *arg)
 			wait = w;
 		if (wait < 1)
 			wait = 1;
+		/* A slot freed: the next queued job starts now. */
+		if (ended)
+			wait = 0;
 		curl_multi_poll(f->multi, NULL, 0, (int)wait, NULL);
 	}
 	fail_all(f);

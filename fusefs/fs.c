@@ -28,6 +28,7 @@
 #define CLOSED_TIMEOUT	3600.0	/* a DVR folder whose time is over */
 #define CLOSED_SETTLE	60	/* seconds after its end it is closed */
 #define SNAP_SLOTS	64	/* folder listings kept between readdirs */
+#define AHEAD_FIRST	2	/* segments read ahead at a viewer's first */
 #define NEG_TIMEOUT	1.0
 #define RELIST_AFTER	2	/* seconds before a miss re-lists a folder */
 #define READDIR_TTL	5	/* seconds a listing is good for readdir */
@@ -738,8 +739,12 @@ first_ent(void *arg, const struct store_ent *e)
 /*
  * Viewers watch forward: queue the rest of this file and the next
  * segments of the stream (the following names in the folder, then the
- * next folder), all at viewer priority, so that they arrive in parallel
- * while the viewer reads this one.
+ * next folder) as read-ahead, so that they arrive in parallel while the
+ * viewer reads this one; a read that then waits for one raises it. A
+ * viewer that keeps reading (this file is here or was asked ahead) gets
+ * the next `readahead=` segments, one just arrived the next AHEAD_FIRST:
+ * 100 viewers starting together do not ask for 8 segments each before
+ * anyone watched one.
  */
 static void
 read_ahead(struct fs *fs, const struct store_ent *e)
@@ -750,9 +755,12 @@ read_ahead(struct fs *fs, const struct store_ent *e)
 	size_t i;
 	int want = fs->conf.readahead;
 
+	if (want > AHEAD_FIRST && e->state != STORE_COMPLETE &&
+	    !fetcher_fetching(fs->fetcher, e))
+		want = AHEAD_FIRST;
 	if (e->size > bs)
 		fetcher_prefetch(fs->fetcher, e, 1, (e->size + bs - 1) / bs - 1,
-		    FETCH_VIEWER);
+		    FETCH_AHEAD);
 	if (want <= 0 || (s.v = calloc((size_t)want, sizeof(*s.v))) == NULL)
 		return;
 	s.cap = (size_t)want;
@@ -765,7 +773,7 @@ read_ahead(struct fs *fs, const struct store_ent *e)
 	for (i = 0; i < s.n; i++)
 		if (s.v[i].state != STORE_COMPLETE && s.v[i].size > 0)
 			fetcher_prefetch(fs->fetcher, &s.v[i], 0,
-			    (s.v[i].size + bs - 1) / bs, FETCH_VIEWER);
+			    (s.v[i].size + bs - 1) / bs, FETCH_AHEAD);
 	free(s.v);
 }
 

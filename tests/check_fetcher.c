@@ -928,6 +928,106 @@ START_TEST(t_priorities)
 }
 END_TEST
 
+#define NAHEAD	48		/* files read ahead in t_ahead */
+#define AHEAD_SIZE (128 * 1024)	/* bytes each */
+
+/* How many of the files ahead/fNN.ts are complete in the store. */
+static int
+ahead_complete(struct store *s, const uint64_t *ids)
+{
+	struct store_ent e;
+	int i, n = 0;
+
+	for (i = 0; i < NAHEAD; i++) {
+		ck_assert_int_eq(store_get(s, ids[i], &e), 0);
+		n += e.state == STORE_COMPLETE;
+	}
+	return n;
+}
+
+/*
+ * Read-ahead never holds up a reader: behind a link where every request
+ * and answer waits 150 ms (the fault proxy), NAHEAD files queued as
+ * read-ahead arrive FETCH_AHEAD_RUNNING at a time; a read of another
+ * file, then a read of the last file queued ahead (raised from the
+ * read-ahead queue), each come back while most of the read-ahead is
+ * still to come, and every file read ahead arrives in the end.
+ */
+START_TEST(t_ahead)
+{
+	struct fetcher_conf c;
+	struct fetcher *f;
+	struct store *s;
+	struct store_ent e;
+	unsigned char *data, buf[4096];
+	uint64_t ids[NAHEAD], xid;
+	char rel[64], ctl[320], listen[32], target[32];
+	pid_t proxy;
+	int i, pport, t, n1, n2;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(data = malloc(AHEAD_SIZE));
+	for (i = 0; i < AHEAD_SIZE; i++)
+		data[i] = (unsigned char)(i * 7);
+	for (i = 0; i < NAHEAD; i++) {
+		snprintf(rel, sizeof(rel), "ahead/f%02d.ts", i);
+		write_file(rel, data, AHEAD_SIZE);
+	}
+	write_file("ahead/x.ts", data, AHEAD_SIZE);
+	origin_start(NULL);
+	snprintf(ctl, sizeof(ctl), "%s/proxy.ctl", top);
+	ck_assert_ptr_nonnull(fp = fopen(ctl, "w"));
+	fprintf(fp, "delay=150\n");
+	ck_assert_int_eq(fclose(fp), 0);
+	pport = free_port();
+	snprintf(listen, sizeof(listen), "%d", pport);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	proxy = fork();
+	ck_assert_int_ge(proxy, 0);
+	if (proxy == 0) {
+		execl("build/tests/faultproxy", "faultproxy", "-l", listen,
+		    "-t", target, "-c", ctl, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_msg(wait_port(pport) == 0, "faultproxy does not listen");
+
+	s = open_store();
+	c = conf_for(pport);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 10000), 0);
+	for (i = 0; i < NAHEAD; i++) {
+		snprintf(rel, sizeof(rel), "ahead/f%02d.ts", i);
+		ids[i] = file_id(s, rel);
+		ck_assert_int_eq(store_get(s, ids[i], &e), 0);
+		ck_assert_int_eq(fetcher_fetching(f, &e), 0);
+		ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 1, FETCH_AHEAD), 0);
+		ck_assert_int_eq(fetcher_fetching(f, &e), 1);
+	}
+	xid = file_id(s, "ahead/x.ts");
+	ck_assert_int_eq(fetcher_read(f, xid, buf, sizeof(buf), 1000,
+	    FETCH_VIEWER, 10000), (ssize_t)sizeof(buf));
+	ck_assert(memcmp(buf, data + 1000, sizeof(buf)) == 0);
+	n1 = ahead_complete(s, ids);
+	ck_assert_int_eq(fetcher_read(f, ids[NAHEAD - 1], buf, sizeof(buf), 0,
+	    FETCH_VIEWER, 10000), (ssize_t)sizeof(buf));
+	ck_assert(memcmp(buf, data, sizeof(buf)) == 0);
+	n2 = ahead_complete(s, ids);
+	ck_assert_msg(n1 < NAHEAD / 2 && n2 < NAHEAD / 2,
+	    "the reads waited for the read-ahead: %d, then %d of %d done",
+	    n1, n2, NAHEAD);
+	for (t = 0; t < 200 && ahead_complete(s, ids) < NAHEAD; t++)
+		usleep(100000);
+	ck_assert_int_eq(ahead_complete(s, ids), NAHEAD);
+	ck_assert_int_eq(store_get(s, ids[0], &e), 0);
+	ck_assert_int_eq(fetcher_fetching(f, &e), 0);
+	fetcher_free(f);
+	store_close(s);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	free(data);
+}
+END_TEST
+
 static atomic_int changes, resets;
 static char seen[256];
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1056,6 +1156,7 @@ fetcher_suite(void)
 	tcase_add_test(core, t_origin_down);
 	tcase_add_test(core, t_bad_answer);
 	tcase_add_test(core, t_priorities);
+	tcase_add_test(core, t_ahead);
 	tcase_add_test(core, t_bundle);
 	tcase_add_test(core, t_bundle_missing);
 	tcase_add_test(core, t_follow);
