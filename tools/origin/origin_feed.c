@@ -67,7 +67,19 @@ struct ofeed {
 	uint64_t	 seq;		/* under lock, the last one given */
 	uint64_t	 lost;		/* under lock, events up to it may be lost */
 	int		 stopping;	/* under lock */
+	int		 ready;		/* under lock: every folder watched */
 };
+
+static int
+is_stopping(struct ofeed *f)
+{
+	int v;
+
+	pthread_mutex_lock(&f->lock);
+	v = f->stopping;
+	pthread_mutex_unlock(&f->lock);
+	return v;
+}
 
 /* Numbers an event and wakes the waiters. Takes name and e->target. */
 static void
@@ -207,7 +219,7 @@ watch_tree(struct ofeed *f, const struct oexport *ex, const char *rel,
 	struct dirent *de;
 	struct stat st;
 	char *abs, *child;
-	DIR *d;
+	DIR *d = NULL;
 	int wd;
 
 	/* Deeper than a client accepts: not watched, nor walked further. */
@@ -234,12 +246,17 @@ watch_tree(struct ofeed *f, const struct oexport *ex, const char *rel,
 		if (name != NULL)
 			feed_push(f, ex, M4F_ADD, &e, name);
 	}
-	if ((d = opendir(abs)) == NULL)
+	if ((d = opendir(abs)) == NULL || is_stopping(f))
 		goto out;
 	while ((de = readdir(d)) != NULL) {
 		if (m4f_name_hidden(de->d_name) ||
-		    m4f_name_check(de->d_name, strlen(de->d_name)) == -1 ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    m4f_name_check(de->d_name, strlen(de->d_name)) == -1)
+			continue;
+		/* At start only folders matter: no stat of every segment. */
+		if (!announce && de->d_type != DT_UNKNOWN &&
+		    de->d_type != DT_DIR)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    (child = join(rel, de->d_name)) == NULL)
 			continue;
 		if (S_ISDIR(st.st_mode))
@@ -251,8 +268,9 @@ watch_tree(struct ofeed *f, const struct oexport *ex, const char *rel,
 		}
 		free(child);
 	}
-	closedir(d);
 out:
+	if (d != NULL)
+		closedir(d);
 	free(abs);
 }
 
@@ -310,8 +328,21 @@ feed_main(void *arg)
 	struct pollfd pfd[2] = { { f->ifd, POLLIN, 0 }, { f->stopfd, POLLIN, 0 } };
 	const struct inotify_event *ie;
 	ssize_t n;
+	size_t i;
 	char *p;
 
+	/*
+	 * Watching every folder of a large archive takes seconds: done here,
+	 * while the origin already serves listings and files. Feed answers
+	 * wait until it is done (ofeed_get), so a follower's first answer
+	 * comes after every folder is watched.
+	 */
+	for (i = 0; i < f->nex; i++)
+		watch_tree(f, &f->ex[i], "", 0);
+	pthread_mutex_lock(&f->lock);
+	f->ready = 1;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
 	for (;;) {
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno == EINTR)
@@ -362,8 +393,6 @@ ofeed_open(const struct oexport *ex, size_t nex, struct ohash *hash,
 	    (f->ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) == -1 ||
 	    (f->stopfd = eventfd(0, EFD_CLOEXEC)) == -1)
 		goto fail;
-	for (i = 0; i < nex; i++)
-		watch_tree(f, &ex[i], "", 0);
 	if ((errno = pthread_create(&f->thr, NULL, feed_main, f)) != 0)
 		goto fail;
 	f->started = 1;
@@ -493,6 +522,14 @@ ofeed_get(struct ofeed *f, const struct oexport *ex, const char *sub,
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += wait;
 	pthread_mutex_lock(&f->lock);
+	while (!f->ready && !f->stopping)
+		if (pthread_cond_timedwait(&f->cond, &f->lock, &dl) == ETIMEDOUT)
+			break;
+	if (!f->ready) {
+		pthread_mutex_unlock(&f->lock);
+		errno = EAGAIN;
+		return NULL;
+	}
 	for (;;) {
 		ans.seq = f->seq;
 		if (!has_since || f->stopping)

@@ -31,7 +31,9 @@ void		 ofeed_close(struct ofeed *);
  * The feed answer (malloc'd JSON, caller frees) for export ex, limited to
  * names under sub ("" for all) and relative to it. Without has_since it
  * answers at once with the current seq; else it waits up to wait seconds
- * for an event after since. Blocks the calling thread; NULL on error.
+ * for an event after since. Until every folder is watched (the feed's
+ * start) it first waits up to wait seconds for that: NULL with EAGAIN if
+ * it is not done by then. Blocks the calling thread; NULL on error.
  */
 char		*ofeed_get(struct ofeed *, const struct oexport *ex,
 		    const char *sub, int has_since, uint64_t since,

@@ -737,6 +737,7 @@ serve_feed(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 	uint64_t since, wait;
 	struct stat st;
 	const char *why;
+	char *json;
 	int has_since, status, fd;
 
 	if (oreq_num(q->query, "since", 0, (uint64_t)1 << 53, 0, &since,
@@ -748,8 +749,12 @@ serve_feed(struct MHD_Connection *c, struct ohttp *h, const struct req *q,
 	close(fd);
 	if (!S_ISDIR(st.st_mode))
 		return send_error(c, 400, "not a folder");
-	return send_json(c, h, ofeed_get(h->feed, ex, rel, has_since, since,
-	    (unsigned)wait));
+	errno = 0;
+	json = ofeed_get(h->feed, ex, rel, has_since, since, (unsigned)wait);
+	if (json == NULL && errno == EAGAIN)
+		return send_error(c, 503, "starting: folders still being "
+		    "watched");
+	return send_json(c, h, json);
 }
 
 /* Routes a request whose signature and method are fine. */
