@@ -120,7 +120,7 @@ static ssize_t
 evict(struct store *s, int64_t cutoff)
 {
 	sqlite3_stmt *st;
-	uint64_t total, have, id;
+	uint64_t total, have, id, goal;
 	ssize_t r = 0;
 	int rc;
 
@@ -128,10 +128,15 @@ evict(struct store *s, int64_t cutoff)
 		return -1;
 	if (total <= s->max_bytes)
 		return 0;
+	/*
+	 * Down to 98 % of the cap: the next live segments then fit without
+	 * another pass (each one sorts every local file) right away.
+	 */
+	goal = s->max_bytes - s->max_bytes / 50;
 	if ((st = store_q(&s->wr, Q_EVICT)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, cutoff);
-	while (total > s->max_bytes && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (total > goal && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		id = (uint64_t)sqlite3_column_int64(st, 0);
 		have = (uint64_t)sqlite3_column_int64(st, 1);
 		if (drop(s, id) == -1) {
