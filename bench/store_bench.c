@@ -5,13 +5,19 @@
  *
  * Builds (or reuses) an index of RECORDS segment records in DIR, then
  * prints, one "name value" per line: the index build time, store_open
- * time, look-ups per second by (parent, name), RSS bytes per record, and
- * durable block marks per second (4 KiB blocks, a separate store).
+ * time, look-ups per second by (parent, name), RSS bytes per record,
+ * durable block marks per second (4 KiB blocks, a separate store), and
+ * one pass of the size cap over every record made local (a copy of the
+ * index): its time, and the longest a writer waited meanwhile against
+ * the longest it waited before it.
  */
 #include <sys/resource.h>
 #include <sys/time.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +159,111 @@ marks(const char *dir)
 	return n / t;
 }
 
+struct writer {
+	struct store	*s;
+	atomic_int	 stop;
+	double		 max_s;		/* longest feed event */
+	int		 n;
+};
+
+/* A feed event every millisecond, each a write of the index. */
+static void *
+writer_run(void *arg)
+{
+	struct writer *w = arg;
+	struct store_remote r;
+	uint64_t id;
+	char nm[32];
+	double t0, t;
+
+	while (!atomic_load(&w->stop)) {
+		snprintf(nm, sizeof(nm), "w/%d.ts", w->n++);
+		r = (struct store_remote){ nm, STORE_FILE, 100, 1, NULL, NULL };
+		t0 = now();
+		if (store_apply_event(w->s, &r, 0, &id, NULL) == -1)
+			break;
+		t = now() - t0;
+		if (t > w->max_s)
+			w->max_s = t;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* Runs sql on the index at path. */
+static int
+db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * The size cap: a copy of the index with every record local (in the
+ * index only: the data files are not there, and the background check
+ * is told it checked them all) and read once at scattered times,
+ * opened with a cap 1 %
+ * under what it holds, so one pass evicts 3 % of the records (down to
+ * 98 % of the cap). A writer measures its longest wait, 2 s before the
+ * pass and during it.
+ */
+static int
+evict(const char *dir)
+{
+	char src[4096], copy[2048], cmd[8192];
+	struct store_conf c = { 0 };
+	struct writer w = { 0 };
+	struct store *s;
+	pthread_t th;
+	double t0, idle;
+	uint64_t local;
+	ssize_t n;
+
+	if (snprintf(copy, sizeof(copy), "%s.evict", dir) >=
+	    (int)sizeof(copy) || snprintf(cmd, sizeof(cmd), "rm -rf '%s' &&"
+	    " mkdir -p '%s' && cp '%s/index.db' '%s/index.db'", copy, copy,
+	    dir, copy) >= (int)sizeof(cmd) || system(cmd) != 0 ||
+	    snprintf(src, sizeof(src), "%s/index.db", copy) >=
+	    (int)sizeof(src))
+		return -1;
+	if (db_exec(src, "UPDATE entries SET state=2, have=size,"
+	    " atime=id*2654435761%1000000 WHERE type=102;"
+	    "INSERT OR REPLACE INTO settings(key, value) SELECT 'check_from',"
+	    " max(id) FROM entries") == -1)
+		return -1;
+	if ((s = store_open(copy, NULL)) == NULL ||
+	    store_local_bytes(s, &local) == -1)
+		return -1;
+	store_close(s);
+	c.max_bytes = local - local / 100;
+	if ((s = store_open(copy, &c)) == NULL)
+		return -1;
+	w.s = s;
+	if (pthread_create(&th, NULL, writer_run, &w) != 0)
+		return -1;
+	sleep(2);
+	idle = w.max_s;
+	w.max_s = 0;
+	t0 = now();
+	n = store_expire(s, 0, 0);
+	printf("evict_pass_s %.3f\n", now() - t0);
+	atomic_store(&w.stop, 1);
+	pthread_join(th, NULL);
+	printf("evict_files %zd\n", n);
+	printf("evict_write_max_ms %.1f\n", w.max_s * 1000);
+	printf("evict_write_idle_max_ms %.1f\n", idle * 1000);
+	store_close(s);
+	if (snprintf(cmd, sizeof(cmd), "rm -rf '%s'", copy) >= (int)sizeof(cmd))
+		return -1;
+	return n > 0 && system(cmd) == 0 ? 0 : -1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -228,6 +339,11 @@ main(int argc, char *argv[])
 	printf("rss_growth_per_record %.1f\n", (double)(rss - rss0) / records);
 	store_close(s);
 	printf("marks_per_s %.0f\n", marks(argv[1]));
+	fflush(stdout);
+	if (evict(argv[1]) == -1) {
+		perror("evict");
+		return 1;
+	}
 	free(tg);
 	return 0;
 }

@@ -277,8 +277,8 @@ void	store_touch(struct store *, uint64_t id);
  * time now. A segment's time comes from its DVR path
  * (STREAM/YYYY/MM/DD/HH/MM/SS.ext); other files use their mtime. Then,
  * when a size cap is set and exceeded, evicts least-recently-read files
- * (those outside the depth first) down to 98 % of the cap. Returns the number of files dropped,
- * or -1.
+ * down to 98 % of the cap. Both drop a batch of files per transaction.
+ * Returns the number of files dropped, or -1.
  */
 ssize_t	store_expire(struct store *, int64_t now, int64_t depth);
 

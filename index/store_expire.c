@@ -60,39 +60,58 @@ local_bytes(struct conn *c, uint64_t *out)
 }
 
 /*
- * Drops at most EXPIRE_BATCH files older than cutoff, below folder dir
- * (0: everywhere); s->wlock held, in a transaction. Returns how many.
+ * What a sweep drops, a batch per transaction: whoever else needs the
+ * write lock (a listing, the feed, an install) waits for one batch, not
+ * for a day of segments.
+ */
+struct sweep {
+	int		 cap;		/* 0: retention, 1: the size cap */
+	int64_t		 cutoff;	/* retention: files older than this */
+	uint64_t	 dir;		/* retention: below it, 0 everywhere */
+	uint64_t	 goal;		/* the cap: while local data is over it */
+};
+
+/*
+ * One batch of w: up to EXPIRE_BATCH files older than the cutoff, or of
+ * the least recently read files while the local data is over the goal.
+ * s->wlock held, in a transaction. Returns how many, or -1.
  */
 static ssize_t
-expire_some(struct store *s, int64_t cutoff, uint64_t dir)
+sweep_some(struct store *s, const struct sweep *w)
 {
 	sqlite3_stmt *st;
-	uint64_t *ids;
+	uint64_t *ids, total;
 	size_t n, i;
 	ssize_t r = 0;
 
-	if ((st = store_q(&s->wr, dir ? Q_EXPIRED_UNDER : Q_EXPIRED)) == NULL)
+	if ((st = store_q(&s->wr, w->cap ? Q_EVICT : w->dir ?
+	    Q_EXPIRED_UNDER : Q_EXPIRED)) == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, cutoff);
-	if (dir)
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)dir);
-	sqlite3_bind_int64(st, 3, EXPIRE_BATCH);
+	if (w->cap)
+		sqlite3_bind_int64(st, 1, EXPIRE_BATCH);
+	else {
+		sqlite3_bind_int64(st, 1, w->cutoff);
+		if (w->dir)
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)w->dir);
+		sqlite3_bind_int64(st, 3, EXPIRE_BATCH);
+	}
 	if (store_ids(&s->wr, st, &ids, &n) == -1)
 		return -1;
-	for (i = 0; i < n && r != -1; i++)
-		r = drop(s, ids[i]) == -1 ? -1 : r + 1;
+	for (i = 0; i < n && r != -1; i++) {
+		if (w->cap && local_bytes(&s->wr, &total) == -1)
+			r = -1;
+		else if (w->cap && total <= w->goal)
+			break;
+		else
+			r = drop(s, ids[i]) == -1 ? -1 : r + 1;
+	}
 	free(ids);
 	return r;
 }
 
-/*
- * Drops everything older than cutoff below dir (0: everywhere), a batch
- * per transaction: whoever else needs the write lock (a listing, the
- * feed, an install) waits for one batch, not for a day of segments.
- * Returns the files dropped, or -1.
- */
+/* Runs w to its end. Returns the files dropped, or -1. */
 static ssize_t
-expire_old(struct store *s, int64_t cutoff, uint64_t dir)
+sweep(struct store *s, const struct sweep *w)
 {
 	ssize_t n, total = 0;
 	int r;
@@ -100,7 +119,7 @@ expire_old(struct store *s, int64_t cutoff, uint64_t dir)
 	do {
 		pthread_mutex_lock(&s->wlock);
 		if ((r = store_begin(&s->wr)) == 0) {
-			n = expire_some(s, cutoff, dir);
+			n = sweep_some(s, w);
 			r = store_end(&s->wr, n == -1 ? -1 : 0);
 		}
 		pthread_mutex_unlock(&s->wlock);
@@ -111,43 +130,33 @@ expire_old(struct store *s, int64_t cutoff, uint64_t dir)
 	return total;
 }
 
+/* Drops everything older than cutoff below dir (0: everywhere). */
+static ssize_t
+expire_old(struct store *s, int64_t cutoff, uint64_t dir)
+{
+	struct sweep w = { .cutoff = cutoff, .dir = dir };
+
+	return sweep(s, &w);
+}
+
 /*
- * Drops files until the local data fits the size cap: outside the depth
- * (time before cutoff) first, then least recently read. s->wlock held,
- * in a transaction.
+ * The size cap: when the local data is over it, drops the least
+ * recently read files down to 98 % of it (the next live segments then
+ * fit without another pass right away). Files outside the depth went
+ * first, in expire_old.
  */
 static ssize_t
-evict(struct store *s, int64_t cutoff)
+evict(struct store *s)
 {
-	sqlite3_stmt *st;
-	uint64_t total, have, id, goal;
-	ssize_t r = 0;
-	int rc;
+	struct sweep w = { .cap = 1 };
+	uint64_t total;
 
-	if (local_bytes(&s->wr, &total) == -1)
+	if (store_local_bytes(s, &total) == -1)
 		return -1;
 	if (total <= s->max_bytes)
 		return 0;
-	/*
-	 * Down to 98 % of the cap: the next live segments then fit without
-	 * another pass (each one sorts every local file) right away.
-	 */
-	goal = s->max_bytes - s->max_bytes / 50;
-	if ((st = store_q(&s->wr, Q_EVICT)) == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, cutoff);
-	while (total > goal && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		id = (uint64_t)sqlite3_column_int64(st, 0);
-		have = (uint64_t)sqlite3_column_int64(st, 1);
-		if (drop(s, id) == -1) {
-			r = -1;
-			break;
-		}
-		total -= have < total ? have : total;
-		r++;
-	}
-	sqlite3_reset(st);
-	return r;
+	w.goal = s->max_bytes - s->max_bytes / 50;
+	return sweep(s, &w);
 }
 
 ssize_t
@@ -155,7 +164,6 @@ store_expire(struct store *s, int64_t now, int64_t depth)
 {
 	int64_t cutoff = depth > 0 ? now - depth : INT64_MIN;
 	ssize_t old = 0, cap = 0;
-	int r = 0;
 
 	if (s->ro) {
 		errno = EROFS;
@@ -163,15 +171,9 @@ store_expire(struct store *s, int64_t now, int64_t depth)
 	}
 	if (depth > 0 && (old = expire_old(s, cutoff, 0)) == -1)
 		return -1;
-	if (s->max_bytes > 0) {
-		pthread_mutex_lock(&s->wlock);
-		if ((r = store_begin(&s->wr)) == 0) {
-			cap = evict(s, cutoff);
-			r = store_end(&s->wr, cap == -1 ? -1 : 0);
-		}
-		pthread_mutex_unlock(&s->wlock);
-	}
-	return r == -1 ? -1 : old + cap;
+	if (s->max_bytes > 0 && (cap = evict(s)) == -1)
+		return -1;
+	return old + cap;
 }
 
 ssize_t

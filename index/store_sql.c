@@ -104,9 +104,12 @@ static const char *const q_sql[Q_NQ] = {
 	    " SELECT e.id FROM entries e JOIN sub ON e.parent=sub.id"
 	    " WHERE e.type=100) SELECT e.id FROM entries e JOIN sub"
 	    " ON e.parent=sub.id WHERE e.state IN (1,2) AND e.t<?1 LIMIT ?3",
-	/* Outside the depth (t < ?1) first, then least recently read. */
-	[Q_EVICT] = "SELECT id,have FROM entries WHERE state IN (1,2)"
-	    " ORDER BY t>=?1, atime, t",
+	/*
+	 * Least recently read first (never read: oldest first), walked
+	 * along entries_lru: a batch is a seek, not a sort of every file.
+	 */
+	[Q_EVICT] = "SELECT id FROM entries INDEXED BY entries_lru"
+	    " WHERE state>0 AND state IN (1,2) ORDER BY atime, t, id LIMIT ?1",
 	[Q_STATS_ALL] = STATS_COLS "FROM entries WHERE type=102 AND t>=?2"
 	    " AND ?1>0",
 	[Q_STATS_SUB] = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL"
@@ -140,6 +143,9 @@ static const char schema[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS entries_id ON entries(id);"
     /* With id: retention's queries read nothing else. */
     "CREATE INDEX IF NOT EXISTS entries_local ON entries(state, t, id)"
+    " WHERE state > 0;"
+    /* The size cap's order (Q_EVICT). */
+    "CREATE INDEX IF NOT EXISTS entries_lru ON entries(atime, t, id)"
     " WHERE state > 0;"
     BITMAPS_TABLE
     "CREATE TABLE IF NOT EXISTS intent(id INTEGER PRIMARY KEY,"

@@ -1202,6 +1202,48 @@ local_eq(struct store *s, int step)
 	ck_assert_uint_eq(used, cap ? n : 0);
 }
 
+#define EVICT_FILES	150
+
+/*
+ * The size cap over more files than one batch: the files never read go
+ * first, oldest first, across batches, down to 98 % of the cap; the
+ * files read stay. The order comes from an index of its own.
+ */
+START_TEST(t_evict_batches)
+{
+	uint8_t buf[100];
+	struct store *s = mk(BS, 7000);
+	char rel[64];
+	uint64_t id;
+	int i;
+
+	fill(buf, sizeof(buf), 4);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master WHERE"
+	    " type='index' AND name='entries_lru'"), 1);
+	for (i = 0; i < EVICT_FILES; i++) {
+		snprintf(rel, sizeof(rel), "e/2026/01/01/00/%02d/%02d.ts",
+		    i / 30, (i % 30) * 2);
+		id = add_file(s, rel, buf, sizeof(buf), 0);
+		ck_assert_int_eq(store_put_file(s, id, buf, sizeof(buf)), 0);
+		if (i < 50)
+			store_touch(s, id);
+	}
+	local_eq(s, 0);
+	/* 15,000 bytes over a cap of 7,000: down to 6,860, 82 files. */
+	ck_assert_int_eq(store_expire(s, 0, 0), 82);
+	local_eq(s, 1);
+	ck_assert_uint_eq(local_sum(), 6800);
+	for (i = 0; i < EVICT_FILES; i++) {
+		snprintf(rel, sizeof(rel), "e/2026/01/01/00/%02d/%02d.ts",
+		    i / 30, (i % 30) * 2);
+		ck_assert_msg(data_exists(rel) == (i < 50 || i >= 132),
+		    "%s: %s", rel, data_exists(rel) ? "kept" : "dropped");
+	}
+	ck_assert_int_eq(store_expire(s, 0, 0), 0);
+	store_close(s);
+}
+END_TEST
+
 #define MIX_FILES	24
 #define MIX_STEPS	400
 
@@ -2037,6 +2079,7 @@ suite(void)
 	tcase_add_test(core, t_expire);
 	tcase_add_test(core, t_expire_many);
 	tcase_add_test(core, t_quota);
+	tcase_add_test(core, t_evict_batches);
 	tcase_add_test(core, t_dvr_time);
 	tcase_add_test(core, t_readonly);
 	tcase_add_test(core, t_recovery);
@@ -2051,6 +2094,7 @@ suite(void)
 	tcase_add_test(limits, t_readdir_corrupt);
 	tcase_add_test(limits, t_scan_dir);
 	tcase_add_test(limits, t_deep_chain);
+	tcase_set_timeout(core, 60);
 	tcase_set_timeout(limits, 120);
 	suite_add_tcase(s, core);
 	suite_add_tcase(s, limits);
