@@ -186,6 +186,12 @@ int	store_end(struct conn *c, int r);
 /* The read connection, in a read transaction as new as the last
  * commit; s->lock held. A read-only store reads in autocommit mode. */
 struct conn *store_rdc(struct store *s);
+/*
+ * Whether a record's fields are ones the store writes (a negative
+ * namelen is never); else logs record id as corrupt: -1 with EIO.
+ */
+int	store_row_check(sqlite3_int64 id, const unsigned char *name,
+	    int namelen, int type, int state, sqlite3_int64 size);
 /* Fills e from a row of ENT_COLS; -1 with EIO on a corrupt record. */
 int	store_ent_row(sqlite3_stmt *st, struct ent *e);
 /* One entry by id, or by (parent, name): -1 with ENOENT if none. */

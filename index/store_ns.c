@@ -969,13 +969,10 @@ store_scan_dir(struct store *s, uint64_t dir,
 		type = sqlite3_column_int(st, 2);
 		size = sqlite3_column_int64(st, 3);
 		state = sqlite3_column_int(st, 5);
-		if (r.name == NULL || len < 1 || len > 255 ||
-		    (type != STORE_FILE && type != STORE_DIR &&
-		    type != STORE_LINK) || state < STORE_NONE ||
-		    state > STORE_COMPLETE || size < 0 ||
-		    (uint64_t)size > STORE_MAX_SIZE) {
-			log_warnx("index record %lld is corrupt",
-			    (long long)sqlite3_column_int64(st, 0));
+		/* Below a folder, no name is empty. */
+		if (store_row_check(sqlite3_column_int64(st, 0),
+		    (const unsigned char *)r.name, len < 1 ? -1 : len, type,
+		    state, size) == -1) {
 			n = -1;
 			break;
 		}

@@ -466,6 +466,21 @@ store_sha_parse(const char *hex, uint8_t sha[32])
 }
 
 int
+store_row_check(sqlite3_int64 id, const unsigned char *name, int namelen,
+    int type, int state, sqlite3_int64 size)
+{
+	if (name == NULL || namelen < 0 || namelen > 255 ||
+	    (type != STORE_FILE && type != STORE_DIR && type != STORE_LINK) ||
+	    state < STORE_NONE || state > STORE_COMPLETE || size < 0 ||
+	    (uint64_t)size > STORE_MAX_SIZE) {
+		log_warnx("index record %lld is corrupt", (long long)id);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
 store_ent_row(sqlite3_stmt *st, struct ent *e)
 {
 	const unsigned char *name = sqlite3_column_text(st, 2);
@@ -475,15 +490,9 @@ store_ent_row(sqlite3_stmt *st, struct ent *e)
 	sqlite3_int64 size = sqlite3_column_int64(st, 4);
 
 	memset(e, 0, sizeof(*e));
-	if (name == NULL || namelen < 0 || namelen > 255 ||
-	    (type != STORE_FILE && type != STORE_DIR && type != STORE_LINK) ||
-	    state < STORE_NONE || state > STORE_COMPLETE || size < 0 ||
-	    (uint64_t)size > STORE_MAX_SIZE) {
-		log_warnx("index record %lld is corrupt",
-		    (long long)sqlite3_column_int64(st, 0));
-		errno = EIO;
+	if (store_row_check(sqlite3_column_int64(st, 0), name, namelen, type,
+	    state, size) == -1)
 		return -1;
-	}
 	e->e.id = (uint64_t)sqlite3_column_int64(st, 0);
 	e->e.parent = (uint64_t)sqlite3_column_int64(st, 1);
 	memcpy(e->e.name, name, (size_t)namelen);
