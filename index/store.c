@@ -252,14 +252,24 @@ recover(struct store *s)
 	return 0;
 }
 
-/* A new store's tables, its block size, then recovery: one transaction. */
+/*
+ * A new store's tables, its block size, then recovery: one transaction.
+ * An index just brought to the new layout is then compacted: the old
+ * table's pages would stay free in the file for good.
+ */
 static int
 prepare(struct store *s, const struct store_conf *conf, const char *path)
 {
-	if (store_begin(&s->wr) == -1)
+	int migrated = 0;
+
+	if (store_begin(&s->wr) == -1 || store_end(&s->wr,
+	    store_schema(&s->wr, path, &migrated) == 0 &&
+	    settings(s, conf) == 0 && recover(s) == 0 ? 0 : -1) == -1)
 		return -1;
-	return store_end(&s->wr, store_schema(&s->wr, path) == 0 &&
-	    settings(s, conf) == 0 && recover(s) == 0 ? 0 : -1);
+	if (migrated && store_exec(&s->wr, "VACUUM") == -1)
+		log_warnx("%s: not compacted after its upgrade; it works as"
+		    " it is", path);
+	return 0;
 }
 
 /* ms from now on the monotonic clock, the clock of s->wake. */

@@ -161,7 +161,7 @@ void	store_conn_close(struct conn *c);
  * STORE_VERSION; s->wlock held, in a transaction. path names the index
  * in messages.
  */
-int	store_schema(struct conn *c, const char *path);
+int	store_schema(struct conn *c, const char *path, int *migrated);
 /* The index's version; -1 with EPROTONOSUPPORT when it is newer than
  * STORE_VERSION (logged with path). */
 int	store_version(struct conn *c, const char *path);

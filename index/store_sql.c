@@ -259,13 +259,14 @@ has_column(struct conn *c, const char *name)
  * The tables of a new index, or an older one brought up to
  * STORE_VERSION: links' targets (a column that came late to version 0),
  * then version 2's layout (entries whose bitmap column says version 0 or
- * 1), then the indexes, triggers and counters.
+ * 1; *migrated is then 1), then the indexes, triggers and counters.
  */
 int
-store_schema(struct conn *c, const char *path)
+store_schema(struct conn *c, const char *path, int *migrated)
 {
 	int v, old, has;
 
+	*migrated = 0;
 	if ((v = store_version(c, path)) == -1)
 		return -1;
 	if (v < 2 && (old = has_column(c, "bitmap")) != 0) {
@@ -273,6 +274,7 @@ store_schema(struct conn *c, const char *path)
 		    (!has && store_run(c, Q_ADD_TARGET) == -1) ||
 		    store_exec(c, migrate_v2) == -1)
 			return -1;
+		*migrated = 1;
 	}
 	return store_exec(c, schema);
 }

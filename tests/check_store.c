@@ -1508,7 +1508,7 @@ put_bytes(const char *sub, const void *buf, size_t n, off_t off)
 START_TEST(t_migrate)
 {
 	static uint8_t buf[BS * 3];
-	char path[PATH_MAX], sql[1024], hc[65], hp[65];
+	char path[PATH_MAX], sql[2048], hc[65], hp[65];
 	struct store_ent e, *v = NULL;
 	struct store *s;
 	uint64_t n = 0, id;
@@ -1539,10 +1539,17 @@ START_TEST(t_migrate)
 	    " (6,2,'l',108,1,11,'c');"
 	    "INSERT INTO entries(id,parent,name,type) VALUES(9,2,'gone',102);"
 	    "DELETE FROM entries WHERE id=9;"
-	    "INSERT INTO intent VALUES(5,'m/n');", BS, hc, BS * 3, hp, BS);
+	    "INSERT INTO intent VALUES(5,'m/n');"
+	    /* Pages enough that the old table's are not all reused. */
+	    "INSERT INTO entries(id,parent,name,type,size,mtime) VALUES"
+	    " (10,1,'bulk',100,0,1);"
+	    "WITH RECURSIVE k(i) AS (SELECT 11 UNION ALL SELECT i+1 FROM k"
+	    " WHERE i<2009) INSERT INTO entries(id,parent,name,type,size,"
+	    " mtime) SELECT i,10,printf('%%040d.ts',i),102,1000,i FROM k;",
+	    BS, hc, BS * 3, hp, BS);
 	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	ck_assert_int_eq(db_int("SELECT seq FROM sqlite_sequence"), 9);
+	ck_assert_int_eq(db_int("SELECT seq FROM sqlite_sequence"), 2009);
 	snprintf(path, sizeof(path), "%s/data", dir);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/data/m", dir);
@@ -1555,6 +1562,8 @@ START_TEST(t_migrate)
 	s = mk(0, 0);
 	ck_assert_uint_eq(store_block_size(s), BS);
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	/* The old table's pages are not left free in the file. */
+	ck_assert_int_eq(db_int("PRAGMA freelist_count"), 0);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM intent"), 0);
 	ck_assert_uint_eq(store_hash_failures(s), 3);
 	ck_assert_int_eq(store_local_bytes(s, &n), 0);
@@ -1587,7 +1596,7 @@ START_TEST(t_migrate)
 	ck_assert(data_eq("m/p", buf, sizeof(buf)));
 	ck_assert_int_eq(db_int("SELECT count(*) FROM bitmaps"), 0);
 	id = add_file(s, "m/new", buf, 10, 1);
-	ck_assert_uint_gt(id, 9);
+	ck_assert_uint_gt(id, 2009);
 	ck_assert_uint_eq(store_last_id(s), id);
 	local_eq(s, 0);
 	store_close(s);
