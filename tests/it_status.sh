@@ -98,13 +98,20 @@ check "-w lines: no escape sequences on a pipe" bash -c "! grep -q $'\e' '$T/w'"
 check "-w line per stream with bytes and percent" \
 	grep -Eq '^news +16153 +80\.0% ' "$T/w"
 check "-w prints nothing on stderr" test ! -s "$T/werr"
-"$ST" -w -j "$S" >"$T/wj" &
-WP=$!
-for ((i = 0; i < 100; i++)); do [ -s "$T/wj" ] && break; sleep 0.1; done
-kill -INT $WP
-wait $WP; rc=$?
+
+# watch_first SIG OUT ARG: dvrfs-status -w -j ARG until its first frame is
+# out, then SIG; its first line to OUT, its exit status in rc.
+watch_first() {
+	local wp i
+	"$ST" -w -j "$3" >"$2.all" &
+	wp=$!
+	for ((i = 0; i < 100; i++)); do [ -s "$2.all" ] && break; sleep 0.1; done
+	kill -"$1" $wp
+	wait $wp; rc=$?
+	head -1 "$2.all" >"$2"
+}
+watch_first INT "$T/wj1" "$S"
 check "-w -j stops on SIGINT with exit 0" test $rc -eq 0
-head -1 "$T/wj" >"$T/wj1"
 is "-w -j: one JSON object per line" "$T/wj1" \
 	'[d["total"]["bytes_done"], d["streams"]["news"]["segments_done"]]' '[66153, 16]'
 
@@ -204,6 +211,11 @@ check "fill: -j on the mount exits 0" test $rc -eq 0
 is "fill: the stream's rate is the mount's, bounded by bwlimit" "$T/fj" \
 	'[0 < d["streams"]["news"]["rate_bps"] <= 2 * 524288, sorted(d["streams"])]' \
 	'[true, ["news"]]'
+# -w takes the mount's rates too: its first frame has one already.
+watch_first TERM "$T/fw1" "$MNT"
+check "fill: -w -j on the mount stops with exit 0" test $rc -eq 0
+is "fill: -w's first frame has the mount's rate, bounded by bwlimit" \
+	"$T/fw1" '0 < d["streams"]["news"]["rate_bps"] <= 2 * 524288' true
 fusermount3 -u "$MNT"
 
 finish

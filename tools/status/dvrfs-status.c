@@ -368,46 +368,19 @@ out:
 	return rc;
 }
 
-/* The sum of all rows, as a row. */
-static int
-watch_frame(struct srep *st, int64_t prev_since, double dt)
-{
-	struct store_stats cur, old;
-	size_t i;
-
-	for (i = 0; i < st->nrows; i++) {
-		struct srow *r = &st->rows[i];
-
-		r->here = row_here(st, r);
-		if (done_bytes(st, r, st->since, &cur) == -1)
-			return -1;
-		/* The rate compares like with like: the same since. */
-		if (st->mnt[0] != '\0' && dt > 0) {
-			if (prev_since == st->since)
-				old = cur;
-			else if (done_bytes(st, r, prev_since, &old) == -1)
-				return -1;
-			r->rate = old.complete_bytes > r->done ?
-			    (double)(old.complete_bytes - r->done) / dt : 0.0;
-		}
-		r->done = cur.complete_bytes;
-		r->total = cur.bytes;
-		r->segs_done = cur.complete_files;
-		r->segs = cur.files;
-	}
-	return 0;
-}
-
 static void
 watch_line(const struct srep *rep, const struct srow *r, int tty)
 {
 	char rt[24], e[24];
 
+	const struct sscan *sc = &r->sc;
+
 	printf("%s%-12s %15" PRIu64 " %6.1f%% %10s %8s  %" PRIu64 "/%" PRIu64
-	    " segments%s\n", tty ? "\r" : "", r->name, r->done,
-	    srep_pct(rep, r->done, r->total), sfmt_rate(r->rate, rt,
-	    sizeof(rt)), sfmt_duration(sfmt_eta(r->done, r->total, r->rate), e,
-	    sizeof(e)), r->segs_done, r->segs, tty ? "\033[K" : "");
+	    " segments%s\n", tty ? "\r" : "", r->name, sc->bytes_done,
+	    srep_pct(rep, sc->bytes_done, sc->bytes), sfmt_rate(r->rate, rt,
+	    sizeof(rt)), sfmt_duration(sfmt_eta(sc->bytes_done, sc->bytes,
+	    r->rate), e, sizeof(e)), sc->segs_done, sc->segs,
+	    tty ? "\033[K" : "");
 }
 
 static void
@@ -435,24 +408,40 @@ rest_of_second(double t)
 	nanosleep(&ts, NULL);
 }
 
-/* -w and -w -j: progress lines from the index's counts, a second apart. */
+/* A new scan of every stream for the next frame of -w. */
+static void
+rescan(struct srep *st)
+{
+	size_t i;
+
+	st->now = time(NULL);
+	st->since = st->now - st->mi.depth;
+	for (i = 0; i < st->nrows; i++) {
+		sscan_clear(&st->rows[i].sc);
+		sscan_init(&st->rows[i].sc, st->since);
+	}
+}
+
+/*
+ * -w and -w -j: progress lines a second apart, each frame a report as
+ * collect() makes one (the rates the mount's, or measured over the
+ * frame's second when it publishes none).
+ */
 static int
 watch_lines(struct srep *st, int json)
 {
 	int tty = isatty(STDOUT_FILENO), first = 1;
-	int64_t prev_since = st->since;
-	double last = mono(), now;
 	struct stotal t;
+	double now;
 	size_t i;
 
 	while (!stop) {
 		now = mono();
-		st->now = time(NULL);
-		st->since = st->now - st->mi.depth;
-		if (watch_frame(st, prev_since, first ? 0 : now - last) == -1)
+		rescan(st);
+		if (collect(st) == -1)
 			return -1;
-		prev_since = st->since;
-		last = now;
+		if (stop)
+			break;
 		if (json)
 			watch_json(st);
 		else {
@@ -589,23 +578,9 @@ emit(struct status *s)
 	return rc;
 }
 
-/* A new scan of every stream for the next frame of -w. */
-static void
-rescan(struct srep *st)
-{
-	size_t i;
-
-	st->now = time(NULL);
-	st->since = st->now - st->mi.depth;
-	for (i = 0; i < st->nrows; i++) {
-		sscan_clear(&st->rows[i].sc);
-		sscan_init(&st->rows[i].sc, st->since);
-	}
-}
-
 /*
- * -w with -p, -t, -H or -o: a whole report a second (collect() takes
- * that second measuring the rate when mounted), until SIGINT or SIGTERM.
+ * -w with -p, -t, -H or -o: a whole report a second, until SIGINT or
+ * SIGTERM.
  * Returns 0, -1 with errno when the store cannot be read, or -2 when the
  * report could not be written (already said).
  */
@@ -626,8 +601,7 @@ watch_reports(struct status *s)
 			fputs("\033[H\033[J", stdout);
 		if (emit(s) == -1)
 			return -2;
-		if (s->r.mnt[0] == '\0')
-			rest_of_second(t);
+		rest_of_second(t);
 	}
 	return 0;
 }

@@ -124,12 +124,12 @@ sjson_report(const struct srep *rep)
 	return j;
 }
 
-/* A row of -w -j: the counts of the index, no scan. */
+/* A row of -w -j: its progress, without the timeline. */
 static json_t *
 watch_row(const struct srep *rep, const struct srow *r)
 {
-	return progress_json(rep, r->done, r->total, r->segs_done, r->segs,
-	    r->rate);
+	return progress_json(rep, r->sc.bytes_done, r->sc.bytes,
+	    r->sc.segs_done, r->sc.segs, r->rate);
 }
 
 json_t *

@@ -12,7 +12,7 @@
 #include "status_report.h"
 
 json_t	*sjson_report(const struct srep *rep);
-/* -w -j: the rows' done/total counts, no scan data. */
+/* -w -j: each row's progress and rate, without the timelines. */
 json_t	*sjson_watch(const struct srep *rep);
 
 #endif

@@ -55,10 +55,6 @@ srep_total(const struct srep *rep, struct stotal *t)
 			ts->edge = sc->edge;
 		if (srow_lag(&rep->rows[i]) > t->lag)
 			t->lag = srow_lag(&rep->rows[i]);
-		t->row.done += rep->rows[i].done;
-		t->row.total += rep->rows[i].total;
-		t->row.segs_done += rep->rows[i].segs_done;
-		t->row.segs += rep->rows[i].segs;
 		if (rep->rows[i].rate >= 0) {
 			t->row.rate += rep->rows[i].rate;
 			have_rate = 1;

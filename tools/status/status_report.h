@@ -19,10 +19,6 @@ struct srow {
 	char		 name[256];
 	int		 here;		/* the store has the folder */
 	struct sscan	 sc;
-	uint64_t	 done;		/* complete bytes now (-w) */
-	uint64_t	 total;
-	uint64_t	 segs_done;
-	uint64_t	 segs;
 	double		 rate;		/* bytes/s, -1 unknown */
 };
 
