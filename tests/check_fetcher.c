@@ -1069,7 +1069,7 @@ END_TEST
 
 /*
  * The crawler makes room for readers: behind a link where every request
- * and answer waits 300 ms, NSHY files of the crawler (transfers=4, each
+ * and answer waits 500 ms, NSHY files of the crawler (transfers=4, each
  * in a folder of its own: no bundles) are let go while a read-ahead
  * runs; a reader waiting for that file finds at most 2 of the crawler's
  * transfers started when it is answered (FETCH_SHY_TRANSFERS at a time),
@@ -1090,7 +1090,7 @@ START_TEST(t_shy)
 
 	data = slow_files("shy/d", NSHY, "/f.ts", "shy/x.ts");
 	origin_start(NULL);
-	proxy = slow_proxy(300, &pport);
+	proxy = slow_proxy(500, &pport);
 
 	s = open_store();
 	c = conf_for(pport);
