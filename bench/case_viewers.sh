@@ -18,6 +18,10 @@
 # first byte <= 2 x RTT + 50 ms; p99 during the fill <= 1.5x idle cold;
 # 0 failures.
 #
+# VIEWERS_PHASES runs only the phases it names, of native, first, lo,
+# wan and fill (default all; fill's ratio needs lo); VIEWERS_KEEP=DIR
+# keeps each run's per-request log there (log.LABEL).
+#
 # Alone: BENCH_TOP=$PWD BENCH_ARCHIVE=... BENCH_STREAMS="bench1 bench2"
 # BENCH_SEGDUR=2 BENCH_RELAY=build/bench/relay bash bench/case_viewers.sh
 # (or bench/run.sh viewers).
@@ -32,6 +36,8 @@ make -s -C "$BENCH_TOP" build/bench/viewers >/dev/null ||
 drop_caches || { echo "skip: cold runs need root to drop the page cache"; exit 0; }
 
 N=${VIEWERS:-100}
+PHASES=" ${VIEWERS_PHASES:-native first lo wan fill} "
+phase() { [[ $PHASES == *" $1 "* ]]; }
 SECS=${VIEWERS_SECONDS:-15}
 segdur=${BENCH_SEGDUR:-2}
 pace=$((segdur * 1000 / 2))
@@ -87,6 +93,7 @@ view() {
 	note "$1: $(tr '\n' ' ' <"$W/v.$1")"
 	[ "$(val "$1" bytes)" = "$want" ] ||
 	    note "$1: $(val "$1" bytes) bytes received, not $want"
+	[ -z "${VIEWERS_KEEP:-}" ] || cp "$W/log.$1" "$VIEWERS_KEEP/"
 }
 val() { awk -v k="$2" '$1 == k { print $2 }' "$W/v.$1"; }
 
@@ -113,23 +120,29 @@ figures() {
 	result "${n}_failures" "$(val "$l" failures)" requests
 }
 
-drop_caches
-view native_cold "http://127.0.0.1:$native_port$BENCH_ARCHIVE/"
-view native_warm "http://127.0.0.1:$native_port$BENCH_ARCHIVE/"
-figures native_cold viewers_native_cold
-figures native_warm viewers_native_warm
+if phase native; then
+	drop_caches
+	view native_cold "http://127.0.0.1:$native_port$BENCH_ARCHIVE/"
+	view native_warm "http://127.0.0.1:$native_port$BENCH_ARCHIVE/"
+	figures native_cold viewers_native_cold
+	figures native_warm viewers_native_warm
+fi
 
 # First contact of the whole system: the origin has never hashed or read
 # these segments (a fresh hash cache), the store is empty, the page cache
 # dropped.
-mount_dvrfs "$origin_lo" "$W/mnt" "$W/store" || { echo "skip: dvrfs did not mount"; exit 0; }
-drop_caches
-view first_lo "http://127.0.0.1:$mnt_port$W/mnt/"
-unmount "$W/mnt"
-figures first_lo viewers_dvrfs_first_lo native_cold "native cold" 50
+if phase first; then
+	mount_dvrfs "$origin_lo" "$W/mnt" "$W/store" ||
+	    { echo "skip: dvrfs did not mount"; exit 0; }
+	drop_caches
+	view first_lo "http://127.0.0.1:$mnt_port$W/mnt/"
+	unmount "$W/mnt"
+	figures first_lo viewers_dvrfs_first_lo native_cold "native cold" 50
+fi
 
 # Cold store from here on: the origin has served the stretches once.
 for net in lo wan; do
+	phase $net || continue
 	eval "op=\$origin_$net"
 	rtt=0
 	[ $net = wan ] && rtt=20
@@ -147,6 +160,7 @@ done
 
 # The cold run again while the same mount replicates the whole archive:
 # the clock of the fill stops when every segment is in STORE/data.
+phase fill || exit 0
 rm -rf "$W/store"
 drop_caches
 t0=$(now)

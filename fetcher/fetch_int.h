@@ -45,6 +45,15 @@
 #define FETCH_BODY_GRAIN	(64 * 1024)	/* body sizes rounded up to */
 
 /*
+ * While readers' requests (FETCH_VIEWER, FETCH_AHEAD) run or wait, and
+ * FETCH_SHY_MS after the last one, the crawler starts no more than
+ * FETCH_SHY_TRANSFERS transfers at once: its full speed takes the
+ * primary's and the loopback's CPU the readers' first bytes wait for.
+ */
+#define FETCH_SHY_TRANSFERS	1
+#define FETCH_SHY_MS		250
+
+/*
  * Finisher threads: the first FETCH_FIN_VIEWER take viewers' and
  * read-ahead's transfers, the others the crawler's. Each one spends most of its
  * time in fsync, so several keep the disk busy while others wait.
@@ -85,6 +94,8 @@ struct fetcher {
 	/* Network thread only. */
 	int		 crawling;	/* crawler transfers running */
 	int		 aheading;	/* read-ahead transfers running */
+	int		 reading;	/* readers' transfers running */
+	int64_t		 shy_until;	/* ms: FETCH_SHY_TRANSFERS before */
 	int64_t		 bundle_off_until;	/* ms: no bundles before */
 	struct job	*running;	/* every transfer in the multi handle */
 	int64_t		 tokens;	/* bandwidth bucket, bytes */

@@ -12,7 +12,9 @@
  * queued FETCH_LIVE one, which goes before FETCH_BACKFILL. Crawler
  * priorities (LIVE, BACKFILL) share `transfers` parallel transfers, the
  * bandwidth cap and the replication port; viewer and read-ahead requests
- * are never capped by them.
+ * are never capped by them. While viewer or read-ahead requests run or
+ * wait, and for a moment after, the crawler starts one transfer at a
+ * time.
  *
  * Many readers of the same block or file make one transfer (coalescing). A
  * file with a known SHA-256 is served only once all of it has arrived and

@@ -63,6 +63,7 @@ struct job {
 	enum fetch_prio	 xprio;		/* prio when this attempt started */
 	int		 crawler;	/* counted in transfers, charged */
 	int		 ahead;		/* counted in FETCH_AHEAD_RUNNING */
+	int		 reader;	/* counted in fetcher.reading */
 	int		 head_checked;
 	int		 discard;	/* an error status: drop the body */
 	int		 bad;		/* failed a check: EBADMSG */

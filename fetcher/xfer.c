@@ -625,7 +625,7 @@ list_page(struct fetcher *f, struct job *j)
 	return xfer_start(f, j) == -1 ? errno : 1;
 }
 
-/* Gives back the crawler's or read-ahead's slot j's transfer took. */
+/* Gives back the crawler's, read-ahead's or reader's slot j took. */
 static void
 slot_free(struct fetcher *f, struct job *j)
 {
@@ -636,6 +636,10 @@ slot_free(struct fetcher *f, struct job *j)
 	if (j->ahead) {
 		j->ahead = 0;
 		f->aheading--;
+	}
+	if (j->reader) {
+		j->reader = 0;
+		f->reading--;
 	}
 }
 
@@ -811,6 +815,9 @@ job_begin(struct fetcher *f, struct job *j)
 	j->ahead = j->prio == FETCH_AHEAD;
 	if (j->ahead)
 		f->aheading++;
+	j->reader = !j->crawler;
+	if (j->reader)
+		f->reading++;
 	if (xfer_start(f, j) == -1) {
 		slot_free(f, j);
 		job_end(f, j, errno);
@@ -843,6 +850,32 @@ refill(struct fetcher *f, int64_t now)
 		return;
 	f->refill = now;
 	f->tokens = f->tokens + add > burst ? burst : f->tokens + add;
+}
+
+/*
+ * Takes the crawler's jobs that may start now onto list and returns it:
+ * up to the transfer cap, or FETCH_SHY_TRANSFERS while readers have
+ * been busy lately (then *wait is cut to when that ends). Under lock.
+ */
+static struct job *
+crawl(struct fetcher *f, int64_t now, struct job *list, int64_t *wait)
+{
+	struct job *j;
+	int n = f->crawling, cap = f->conf.transfers;
+
+	if (now < f->shy_until && cap > FETCH_SHY_TRANSFERS) {
+		cap = FETCH_SHY_TRANSFERS;
+		if (f->shy_until - now < *wait)
+			*wait = f->shy_until - now;
+	}
+	while (n < cap && ((j = pop(&f->q[FETCH_LIVE])) != NULL ||
+	    (j = pop(&f->q[FETCH_BACKFILL])) != NULL)) {
+		bundle_gather(f, j, &f->q[j->prio], now);
+		j->next = list;
+		list = j;
+		n++;
+	}
+	return list;
 }
 
 /*
@@ -882,6 +915,9 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 		j->next = list;
 		list = j;
 	}
+	/* Readers run, start or wait: the crawler makes room for them. */
+	if (list != NULL || f->reading > 0 || f->q[FETCH_AHEAD].head != NULL)
+		f->shy_until = now + FETCH_SHY_MS;
 	refill(f, now);
 	if (f->held == 0 && (f->q[FETCH_LIVE].head != NULL ||
 	    f->q[FETCH_BACKFILL].head != NULL)) {
@@ -891,17 +927,8 @@ schedule(struct fetcher *f, int64_t now, struct job **start)
 		} else if (f->conf.bwlimit != 0 && f->tokens <= 0) {
 			if (wait > 20)
 				wait = 20;
-		} else {
-			n = f->crawling;
-			while (n < f->conf.transfers &&
-			    ((j = pop(&f->q[FETCH_LIVE])) != NULL ||
-			    (j = pop(&f->q[FETCH_BACKFILL])) != NULL)) {
-				bundle_gather(f, j, &f->q[j->prio], now);
-				j->next = list;
-				list = j;
-				n++;
-			}
-		}
+		} else
+			list = crawl(f, now, list, &wait);
 	}
 	/* Oldest first. */
 	*start = NULL;

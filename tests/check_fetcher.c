@@ -931,6 +931,69 @@ END_TEST
 #define NAHEAD	48		/* files read ahead in t_ahead */
 #define AHEAD_SIZE (128 * 1024)	/* bytes each */
 
+/* The end of a test behind slow_proxy(). */
+static void
+slow_end(struct fetcher *f, struct store *s, pid_t proxy,
+    unsigned char *data)
+{
+	fetcher_free(f);
+	store_close(s);
+	kill(proxy, SIGKILL);
+	waitpid(proxy, NULL, 0);
+	free(data);
+}
+
+/*
+ * Writes n files named pre, i (two digits, i < n), suf, then last, of AHEAD_SIZE
+ * bytes each; returns their bytes, for the caller to free.
+ */
+static unsigned char *
+slow_files(const char *pre, int n, const char *suf, const char *last)
+{
+	unsigned char *data;
+	char rel[64];
+	int i;
+
+	ck_assert_ptr_nonnull(data = malloc(AHEAD_SIZE));
+	for (i = 0; i < AHEAD_SIZE; i++)
+		data[i] = (unsigned char)(i * 7);
+	for (i = 0; i < n; i++) {
+		snprintf(rel, sizeof(rel), "%s%02d%s", pre, i, suf);
+		write_file(rel, data, AHEAD_SIZE);
+	}
+	write_file(last, data, AHEAD_SIZE);
+	return data;
+}
+
+/*
+ * Starts the fault proxy in front of the origin, every request and
+ * answer held delay_ms; returns its pid, its port in *pport.
+ */
+static pid_t
+slow_proxy(int delay_ms, int *pport)
+{
+	char ctl[320], listen[32], target[32];
+	pid_t proxy;
+	FILE *fp;
+
+	snprintf(ctl, sizeof(ctl), "%s/proxy.ctl", top);
+	ck_assert_ptr_nonnull(fp = fopen(ctl, "w"));
+	fprintf(fp, "delay=%d\n", delay_ms);
+	ck_assert_int_eq(fclose(fp), 0);
+	*pport = free_port();
+	snprintf(listen, sizeof(listen), "%d", *pport);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	proxy = fork();
+	ck_assert_int_ge(proxy, 0);
+	if (proxy == 0) {
+		execl("build/tests/faultproxy", "faultproxy", "-l", listen,
+		    "-t", target, "-c", ctl, (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_msg(wait_port(*pport) == 0, "faultproxy does not listen");
+	return proxy;
+}
+
 /* How many of the files ahead/fNN.ts are complete in the store. */
 static int
 ahead_complete(struct store *s, const uint64_t *ids)
@@ -961,35 +1024,13 @@ START_TEST(t_ahead)
 	struct store_ent e;
 	unsigned char *data, buf[4096];
 	uint64_t ids[NAHEAD], xid;
-	char rel[64], ctl[320], listen[32], target[32];
+	char rel[64];
 	pid_t proxy;
 	int i, pport, t, n1, n2;
-	FILE *fp;
 
-	ck_assert_ptr_nonnull(data = malloc(AHEAD_SIZE));
-	for (i = 0; i < AHEAD_SIZE; i++)
-		data[i] = (unsigned char)(i * 7);
-	for (i = 0; i < NAHEAD; i++) {
-		snprintf(rel, sizeof(rel), "ahead/f%02d.ts", i);
-		write_file(rel, data, AHEAD_SIZE);
-	}
-	write_file("ahead/x.ts", data, AHEAD_SIZE);
+	data = slow_files("ahead/f", NAHEAD, ".ts", "ahead/x.ts");
 	origin_start(NULL);
-	snprintf(ctl, sizeof(ctl), "%s/proxy.ctl", top);
-	ck_assert_ptr_nonnull(fp = fopen(ctl, "w"));
-	fprintf(fp, "delay=150\n");
-	ck_assert_int_eq(fclose(fp), 0);
-	pport = free_port();
-	snprintf(listen, sizeof(listen), "%d", pport);
-	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
-	proxy = fork();
-	ck_assert_int_ge(proxy, 0);
-	if (proxy == 0) {
-		execl("build/tests/faultproxy", "faultproxy", "-l", listen,
-		    "-t", target, "-c", ctl, (char *)NULL);
-		_exit(127);
-	}
-	ck_assert_msg(wait_port(pport) == 0, "faultproxy does not listen");
+	proxy = slow_proxy(150, &pport);
 
 	s = open_store();
 	c = conf_for(pport);
@@ -1020,11 +1061,72 @@ START_TEST(t_ahead)
 	ck_assert_int_eq(ahead_complete(s, ids), NAHEAD);
 	ck_assert_int_eq(store_get(s, ids[0], &e), 0);
 	ck_assert_int_eq(fetcher_fetching(f, &e), 0);
-	fetcher_free(f);
-	store_close(s);
-	kill(proxy, SIGKILL);
-	waitpid(proxy, NULL, 0);
-	free(data);
+	slow_end(f, s, proxy, data);
+}
+END_TEST
+
+#define NSHY	8		/* the crawler's files in t_shy */
+
+/*
+ * The crawler makes room for readers: behind a link where every request
+ * and answer waits 500 ms, NSHY files of the crawler (transfers=4, each
+ * in a folder of its own: no bundles) are let go while a read-ahead
+ * runs; a reader waiting for that file finds at most 2 of the crawler's
+ * transfers started when it is answered (FETCH_SHY_TRANSFERS at a time),
+ * not 4 at once, and every file of the crawler arrives in the end.
+ */
+START_TEST(t_shy)
+{
+	struct fetcher_conf c;
+	struct fetcher_stats st0, st1;
+	struct fetcher *f;
+	struct store *s;
+	struct store_ent e;
+	unsigned char *data, buf[4096];
+	char rel[64];
+	uint64_t xid;
+	pid_t proxy;
+	int i, pport, t;
+
+	data = slow_files("shy/d", NSHY, "/f.ts", "shy/x.ts");
+	origin_start(NULL);
+	proxy = slow_proxy(500, &pport);
+
+	s = open_store();
+	c = conf_for(pport);
+	c.transfers = 4;
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_list(f, "", 1, FETCH_VIEWER, 20000), 0);
+	atomic_store(&order, 0);
+	memset(done_at, 0, sizeof(done_at));
+	fetcher_hold(f, 1);
+	for (i = 0; i < NSHY; i++) {
+		snprintf(rel, sizeof(rel), "shy/d%02d/f.ts", i);
+		ck_assert_int_eq(fetcher_get_file(f, file_id(s, rel),
+		    FETCH_BACKFILL, on_done, (void *)(intptr_t)i), 0);
+	}
+	xid = file_id(s, "shy/x.ts");
+	ck_assert_int_eq(store_get(s, xid, &e), 0);
+	ck_assert_int_eq(fetcher_prefetch(f, &e, 0, 1, FETCH_AHEAD), 0);
+	fetcher_stats(f, &st0);
+	fetcher_hold(f, 0);
+	ck_assert_int_eq(fetcher_read(f, xid, buf, sizeof(buf), 0,
+	    FETCH_VIEWER, 20000), (ssize_t)sizeof(buf));
+	fetcher_stats(f, &st1);
+	ck_assert(memcmp(buf, data, sizeof(buf)) == 0);
+	/* The read-ahead may have started before st0 or after it. */
+	ck_assert_msg(st1.requests - st0.requests <= 3,
+	    "%d requests started while a reader waited",
+	    (int)(st1.requests - st0.requests));
+	for (t = 0; t < 300 && atomic_load(&order) < NSHY; t++)
+		usleep(100000);
+	ck_assert_int_eq(atomic_load(&order), NSHY);
+	for (i = 0; i < NSHY; i++) {
+		ck_assert_int_eq(done_err[i], 0);
+		ck_assert_int_eq(store_get(s, done_ids[i], &e), 0);
+		ck_assert_int_eq(e.state, STORE_COMPLETE);
+	}
+	slow_end(f, s, proxy, data);
 }
 END_TEST
 
@@ -1157,6 +1259,7 @@ fetcher_suite(void)
 	tcase_add_test(core, t_bad_answer);
 	tcase_add_test(core, t_priorities);
 	tcase_add_test(core, t_ahead);
+	tcase_add_test(core, t_shy);
 	tcase_add_test(core, t_bundle);
 	tcase_add_test(core, t_bundle_missing);
 	tcase_add_test(core, t_follow);
