@@ -1097,6 +1097,17 @@ START_TEST(t_expire)
 END_TEST
 
 /*
+ * Segment i of stream (one letter) from 2026-01-01 00:00, 2 s apart:
+ * its path in rel.
+ */
+static void
+seg_rel(char *rel, size_t len, char stream, int i)
+{
+	snprintf(rel, len, "%c/2026/01/01/00/%02d/%02d.ts", stream, i / 30,
+	    (i % 30) * 2);
+}
+
+/*
  * More files than one retention batch, in two streams, one with a depth
  * of its own: all of them go, in several transactions, and only those.
  */
@@ -1112,8 +1123,7 @@ START_TEST(t_expire_many)
 	ck_assert_int_eq(dvrpath_time("a/2026/01/01/00/00/00.ts", &t0,
 	    NULL), 0);
 	for (i = 0; i < 300; i++) {
-		snprintf(rel, sizeof(rel), "a/2026/01/01/00/%02d/%02d.ts",
-		    i / 30, (i % 30) * 2);
+		seg_rel(rel, sizeof(rel), 'a', i);
 		ck_assert_int_eq(store_put_file(s, add_file(s, rel, buf, 64, 0),
 		    buf, 64), 0);
 		rel[0] = 'b';
@@ -1221,8 +1231,7 @@ START_TEST(t_evict_batches)
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master WHERE"
 	    " type='index' AND name='entries_lru'"), 1);
 	for (i = 0; i < EVICT_FILES; i++) {
-		snprintf(rel, sizeof(rel), "e/2026/01/01/00/%02d/%02d.ts",
-		    i / 30, (i % 30) * 2);
+		seg_rel(rel, sizeof(rel), 'e', i);
 		id = add_file(s, rel, buf, sizeof(buf), 0);
 		ck_assert_int_eq(store_put_file(s, id, buf, sizeof(buf)), 0);
 		if (i < 50)
@@ -1234,8 +1243,7 @@ START_TEST(t_evict_batches)
 	local_eq(s, 1);
 	ck_assert_uint_eq(local_sum(), 6800);
 	for (i = 0; i < EVICT_FILES; i++) {
-		snprintf(rel, sizeof(rel), "e/2026/01/01/00/%02d/%02d.ts",
-		    i / 30, (i % 30) * 2);
+		seg_rel(rel, sizeof(rel), 'e', i);
 		ck_assert_msg(data_exists(rel) == (i < 50 || i >= 132),
 		    "%s: %s", rel, data_exists(rel) ? "kept" : "dropped");
 	}
