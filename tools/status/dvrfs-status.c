@@ -371,9 +371,8 @@ out:
 static void
 watch_line(const struct srep *rep, const struct srow *r, int tty)
 {
-	char rt[24], e[24];
-
 	const struct sscan *sc = &r->sc;
+	char rt[24], e[24];
 
 	printf("%s%-12s %15" PRIu64 " %6.1f%% %10s %8s  %" PRIu64 "/%" PRIu64
 	    " segments%s\n", tty ? "\r" : "", r->name, sc->bytes_done,
