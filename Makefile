@@ -42,7 +42,7 @@ INDEX_OBJS := $(B)/index/bitmap.o \
 FETCHER_OBJS := $(B)/fetcher/job.o $(B)/fetcher/verify.o \
 	$(B)/fetcher/bundle.o $(B)/fetcher/feed.o $(B)/fetcher/xfer.o \
 	$(B)/fetcher/read.o $(B)/fetcher/fetcher.o $(B)/fetcher/rates.o \
-	$(B)/fetcher/crawler.o
+	$(B)/fetcher/crawler.o $(B)/fetcher/relist.o
 FUSEFS_OBJS := $(B)/fusefs/options.o $(B)/fusefs/fs.o $(B)/fusefs/daemon.o \
 	$(B)/fusefs/status.o $(B)/fusefs/playback.o $(B)/fusefs/vfile.o
 

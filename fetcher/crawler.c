@@ -228,8 +228,9 @@ rewalk(struct crawler *cr)
 }
 
 /*
- * Lists the primary: the root, then each wanted stream whole (full) or
- * only its newest hour (the live edge, a fallback for the feed).
+ * Lists the primary: the root, then each wanted stream (full: where it may
+ * have changed since it was listed, fetcher_relist(); whole if it never
+ * was) or only its newest hour (the live edge, a fallback for the feed).
  * Returns 0 if every listing worked.
  */
 static int
@@ -268,8 +269,9 @@ list_primary(struct crawler *cr, int full)
 			free(rel);
 			rel = next;
 		}
-		if (fetcher_list(cr->fetcher, rel, 1, full ? FETCH_BACKFILL :
-		    FETCH_LIVE, LIST_TIMEOUT) == -1)
+		if ((full ? fetcher_relist(cr->fetcher, rel, 1, FETCH_BACKFILL,
+		    LIST_TIMEOUT) : fetcher_list(cr->fetcher, rel, 1,
+		    FETCH_LIVE, LIST_TIMEOUT)) == -1)
 			rc = -1;
 		free(rel);
 	}

@@ -2,8 +2,9 @@
  * feed: follows the primary's feed of changes (long-poll) on the network
  * thread with a transfer of its own, not counted in the crawler's. The
  * first request learns epoch and seq; each later one asks for what came
- * after seq. A new epoch or a reset means events were lost: the folders
- * the store has listed are listed again. Errors back off 1 s to 30 s.
+ * after seq. A new epoch or a reset means events were lost: what the
+ * store has listed is listed again where it may have changed (relist.c).
+ * Errors back off 1 s to 30 s.
  * Every field used here is the network thread's (fetch_int.h).
  */
 #include <errno.h>
@@ -32,74 +33,6 @@ feed_tick(struct fetcher *f, int64_t now, struct job **start)
 	}
 	*start = f->feed;
 	return 1000;
-}
-
-struct walk {
-	uint64_t	*dirs;
-	size_t		 n, cap;
-	int		 err;
-};
-
-static int
-walk_one(void *arg, const struct store_ent *e)
-{
-	struct walk *w = arg;
-	uint64_t *nd;
-
-	if (e->type != STORE_DIR)
-		return 0;
-	if (w->n == w->cap) {
-		w->cap = w->cap != 0 ? w->cap * 2 : 64;
-		if ((nd = realloc(w->dirs, w->cap * sizeof(*nd))) == NULL) {
-			w->err = ENOMEM;
-			return 1;
-		}
-		w->dirs = nd;
-	}
-	w->dirs[w->n++] = e->id;
-	return 0;
-}
-
-/*
- * Queues a recursive listing of every folder below the root the store has
- * listed, highest first: a listed folder's subtree is covered by its own
- * listing. The root, listed at mount, is listed again alone, one level:
- * its whole tree (every stream, days deep) is the crawler's to list, not
- * the feed's at every start.
- */
-static void
-relist(struct fetcher *f)
-{
-	struct walk w = { NULL, 0, 0, 0 };
-	struct store_ent e;
-	size_t i = 0;
-	ssize_t r;
-	char *rel;
-
-	if (walk_one(&w, &(struct store_ent){ .id = STORE_ROOT_ID,
-	    .type = STORE_DIR }) != 0)
-		return;
-	while (i < w.n && w.err == 0) {
-		uint64_t id = w.dirs[i++];
-
-		if (store_get(f->store, id, &e) == -1)
-			continue;
-		if (id == STORE_ROOT_ID && e.listed != 0 &&
-		    list_job(f, "", 0, FETCH_LIVE, 0) == NULL)
-			log_warn("relisting the root");
-		if (e.listed != 0 && id != STORE_ROOT_ID) {
-			if ((rel = store_path(f->store, id)) != NULL) {
-				if (list_job(f, rel, 1, FETCH_LIVE, 0) == NULL)
-					log_warn("relisting \"%s\"", rel);
-				free(rel);
-			}
-			continue;
-		}
-		r = store_readdir(f->store, id, NULL, SIZE_MAX, walk_one, &w);
-		if (r == -1)
-			log_warn("walking the store");
-	}
-	free(w.dirs);
 }
 
 static void
@@ -197,7 +130,7 @@ feed_done(struct fetcher *f, struct job *j, int err)
 		f->feed_known = 1;
 		memcpy(f->feed_epoch, fd->epoch, sizeof(f->feed_epoch));
 		f->feed_seq = fd->seq;
-		relist(f);
+		relist_request(f);
 		memset(&c, 0, sizeof(c));
 		c.name = "";
 		c.reset = 1;

@@ -90,6 +90,10 @@ struct fetcher {
 	pthread_cond_t	 fin_cond[2];
 	void		(*follow_cb)(void *, const struct fetcher_change *);
 	void		*follow_arg;
+	int		 relist_want;	/* the feed asks for a relist */
+	int		 relister_started;
+	pthread_t	 relister;
+	pthread_cond_t	 relist_cond;	/* CLOCK_MONOTONIC */
 
 	/* Network thread only. */
 	int		 crawling;	/* crawler transfers running */
@@ -190,5 +194,14 @@ void	bundle_done(struct fetcher *, struct job *j, int err, int transient);
 int64_t	feed_tick(struct fetcher *, int64_t now, struct job **start);
 /* Handles the end of the feed's transfer, err as xfer computed it. */
 void	feed_done(struct fetcher *, struct job *, int err);
+
+/* relist.c: the relister thread. */
+/*
+ * Asks for the whole store to be listed again, as fetcher_relist() does,
+ * on the relister thread (started at the first request). Lock not held.
+ */
+void	relist_request(struct fetcher *);
+/* Waits for the relister to end; f->stop must be set. Lock not held. */
+void	relist_stop(struct fetcher *);
 
 #endif

@@ -257,6 +257,7 @@ struct fetcher *
 fetcher_new(const struct fetcher_conf *conf, struct store *store)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_condattr_t ca;
 	struct fetcher *f;
 	int err;
 
@@ -295,6 +296,10 @@ fetcher_new(const struct fetcher_conf *conf, struct store *store)
 	    (long)f->conf.transfers + 64);
 	pthread_cond_init(&f->fin_cond[0], NULL);
 	pthread_cond_init(&f->fin_cond[1], NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->relist_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	/* The finishers learn their queue from f->finisher: hold them. */
 	pthread_mutex_lock(&f->lock);
 	for (; f->nfinishers < FETCH_FINISHERS; f->nfinishers++)
@@ -314,6 +319,7 @@ fetcher_new(const struct fetcher_conf *conf, struct store *store)
 fail_finishers:
 	err = errno;
 	stop_finishers(f);
+	pthread_cond_destroy(&f->relist_cond);
 	curl_multi_cleanup(f->multi);
 	errno = err;
 fail_lock:
@@ -344,6 +350,8 @@ fetcher_free(struct fetcher *f)
 	pthread_mutex_unlock(&f->lock);
 	fetch_wake(f);
 	pthread_join(f->thread, NULL);
+	relist_stop(f);
+	pthread_cond_destroy(&f->relist_cond);
 	stop_finishers(f);
 	curl_multi_cleanup(f->multi);
 	body_pool_free(f);

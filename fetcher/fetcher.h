@@ -91,6 +91,18 @@ int	fetcher_list(struct fetcher *, const char *rel, int recursive,
 	    enum fetch_prio prio, int timeout_ms);
 
 /*
+ * Lists folder rel again where the primary may have changed it since the
+ * store listed it (fetcher/relist.c): each folder one level, a DVR hour
+ * with its subtree unless its listing was taken after the hour was over
+ * and the hour's folder has not changed since. Folders never listed are
+ * left unlisted, or with complete listed with their subtree. Each
+ * listing waits at most timeout_ms. Blocks; not on the network thread.
+ * Returns 0, or -1 with errno when a listing failed.
+ */
+int	fetcher_relist(struct fetcher *, const char *rel, int complete,
+	    enum fetch_prio prio, int timeout_ms);
+
+/*
  * What one read is served from (fetcher_serve()): the file's complete
  * data file, or bytes in memory.
  */

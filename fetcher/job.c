@@ -492,6 +492,13 @@ list_job(struct fetcher *f, const char *rel, int recursive,
 		return NULL;
 	}
 	pthread_mutex_lock(&f->lock);
+	/* Past fetcher_free()'s stop no thread would ever take it. */
+	if (f->stop) {
+		pthread_mutex_unlock(&f->lock);
+		job_free(f, j);
+		errno = ECANCELED;
+		return NULL;
+	}
 	if (ref)
 		job_ref(j);
 	job_queue(f, j);

@@ -1162,17 +1162,17 @@ START_TEST(t_follow)
 		usleep(100000);
 	ck_assert_int_eq(atomic_load(&resets), 1);
 	/*
-	 * The first answer relists what was listed before it: the root
-	 * alone, one level, and each listed folder under it with its
-	 * subtree; never the whole tree from the root again.
+	 * The first answer relists what was listed before it, one level
+	 * at a time (t_relist), on the relister thread: the root, cam2;
+	 * never the whole tree from the root again.
 	 */
 	snprintf(target, sizeof(target), "/m4f/v1/list%s?limit=%d", exportp,
 	    M4F_LIST_LIMIT_DEFAULT);
 	for (t = 0; t < 50 && origin_count(target) == 0; t++)
 		usleep(100000);
 	ck_assert_int_eq(origin_count(target), 1);
-	snprintf(target, sizeof(target), "/m4f/v1/list%s/cam2?recursive=1&"
-	    "limit=%d", exportp, M4F_LIST_LIMIT_DEFAULT);
+	snprintf(target, sizeof(target), "/m4f/v1/list%s/cam2?limit=%d",
+	    exportp, M4F_LIST_LIMIT_DEFAULT);
 	for (t = 0; t < 50 && origin_count(target) == 0; t++)
 		usleep(100000);
 	ck_assert_int_eq(origin_count(target), 1);
@@ -1189,6 +1189,106 @@ START_TEST(t_follow)
 	ck_assert_msg(found, "no feed event for the new file");
 	ck_assert_int_eq(store_resolve(s, "cam1/2026/01/01/00/00/08.ts", &e), 0);
 	ck_assert_uint_eq(e.size, 11);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
+/* Sets the mtime of folder rel of the primary's tree to t. */
+static void
+set_mtime(const char *rel, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* Requests of the origin for a listing of rel (recursive or not). */
+static int
+list_count(const char *rel, int recursive)
+{
+	char target[700];
+
+	snprintf(target, sizeof(target), "/m4f/v1/list%s%s%s?%slimit=%d",
+	    exportp, *rel != '\0' ? "/" : "", rel,
+	    recursive ? "recursive=1&" : "", M4F_LIST_LIMIT_DEFAULT);
+	return origin_count(target);
+}
+
+#define HOUR0	"cam1/2026/01/01/00"
+#define HOUR1	"cam1/2026/01/01/01"
+#define HOUR2	"cam1/2026/01/01/02"
+
+START_TEST(t_relist)
+{
+	struct fetcher *f;
+	struct store *s;
+	struct store_ent e;
+	char path[600];
+	time_t past = 1767229199;	/* 2026-01-01 00:59:59 UTC */
+
+	write_file(HOUR1 "/00/00.ts", "one", 3);
+	set_mtime(HOUR0, past);
+	set_mtime(HOUR1, past + 3600);
+	f = listed(&s, conf_for(port));
+	ck_assert_int_eq(list_count("", 1), 1);
+
+	/*
+	 * While nothing followed the primary: a minute folder comes into
+	 * hour 01 (its folder's mtime moves), a segment leaves a minute
+	 * folder of hour 00 (its folder's does not), hour 02 comes into the
+	 * day, a file leaves cam2.
+	 */
+	write_file(HOUR1 "/01/00.ts", "two", 3);
+	snprintf(path, sizeof(path), "%s/" HOUR0 "/00/06.ts", root);
+	ck_assert_int_eq(unlink(path), 0);
+	set_mtime(HOUR0, past);
+	write_file(HOUR2 "/00/00.ts", "three", 5);
+	snprintf(path, sizeof(path), "%s/cam2/e.ts", root);
+	ck_assert_int_eq(unlink(path), 0);
+
+	ck_assert_int_eq(fetcher_relist(f, "", 0, FETCH_LIVE, 10000), 0);
+	/* Each folder above the hours one level, the root included. */
+	ck_assert_int_eq(list_count("", 0), 1);
+	ck_assert_int_eq(list_count("cam1", 0), 1);
+	ck_assert_int_eq(list_count("cam1/2026/01/01", 0), 1);
+	ck_assert_int_eq(list_count("cam2", 0), 1);
+	ck_assert_int_eq(store_resolve(s, "cam2/e.ts", &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	/* Hour 01 changed: listed with its subtree. */
+	ck_assert_int_eq(list_count(HOUR1, 1), 1);
+	ck_assert_int_eq(store_resolve(s, HOUR1 "/01/00.ts", &e), 0);
+	ck_assert_uint_eq(e.size, 3);
+	/* Hour 00 was listed after it was over and has not changed. */
+	ck_assert_int_eq(list_count(HOUR0, 0) + list_count(HOUR0, 1), 0);
+	/* Hour 02 is new: known, not listed (no one has opened it). */
+	ck_assert_int_eq(store_resolve(s, HOUR2, &e), 0);
+	ck_assert_int_eq(e.listed, 0);
+	ck_assert_int_eq(list_count(HOUR2, 1), 0);
+
+	/* complete (the crawler's): a folder never listed is, whole. */
+	ck_assert_int_eq(fetcher_relist(f, "cam1", 1, FETCH_BACKFILL, 10000),
+	    0);
+	ck_assert_int_eq(list_count(HOUR2, 1), 1);
+	ck_assert_int_eq(store_resolve(s, HOUR2 "/00/00.ts", &e), 0);
+	ck_assert_uint_eq(e.size, 5);
+	ck_assert_int_eq(list_count(HOUR0, 0) + list_count(HOUR0, 1), 0);
+	ck_assert_int_eq(list_count("cam2", 0), 1);
+
+	/* The same hour folder, its mtime moved: listed again. */
+	set_mtime(HOUR0, time(NULL));
+	ck_assert_int_eq(fetcher_relist(f, "cam1", 0, FETCH_LIVE, 10000), 0);
+	ck_assert_int_eq(list_count(HOUR0, 1), 1);
+	ck_assert_int_eq(store_resolve(s, HOUR0 "/00/06.ts", &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	ck_assert_int_eq(fetcher_relist(f, "cam2/a.ts", 0, FETCH_LIVE, 1000),
+	    -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	ck_assert_int_eq(fetcher_relist(f, "../x", 0, FETCH_LIVE, 1000), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	fetcher_free(f);
 	store_close(s);
 }
@@ -1258,6 +1358,7 @@ fetcher_suite(void)
 	tcase_add_test(core, t_origin_down);
 	tcase_add_test(core, t_bad_answer);
 	tcase_add_test(core, t_priorities);
+	tcase_add_test(core, t_relist);
 	tcase_add_test(core, t_ahead);
 	tcase_add_test(core, t_shy);
 	tcase_add_test(core, t_bundle);
