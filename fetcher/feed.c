@@ -4,11 +4,16 @@
  * first request learns epoch and seq; each later one asks for what came
  * after seq. A new epoch or a reset means events were lost: what the
  * store has listed is listed again where it may have changed (relist.c).
- * Errors back off 1 s to 30 s.
+ * Errors back off 1 s to 30 s. Where the feed stands is recorded in the
+ * store every few seconds, once no relist is left to do: a later mount
+ * asks from there, and while the origin (same epoch) still holds the
+ * changes after it, takes them instead of listing anything again.
  * Every field used here is the network thread's (fetch_int.h).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +23,55 @@
 
 #define FEED_BACKOFF_MIN	1000
 #define FEED_BACKOFF_MAX	30000
+#define FEED_SAVE_EVERY		5000	/* ms between records of the seq */
+#define FEED_TOKEN_MAX		(33 + sizeof(((struct fetcher *)0)->base) + \
+				 PATH_MAX)
+
+/* The store's name for this feed: the origin's epoch, address, export. */
+static int
+feed_token(const struct fetcher *f, const char *epoch, char *buf, size_t len)
+{
+	int n;
+
+	n = snprintf(buf, len, "%s %s%s", epoch, f->base, f->export);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int
+feed_load(struct fetcher *f, char epoch[33], uint64_t *seq)
+{
+	char got[FEED_TOKEN_MAX], want[FEED_TOKEN_MAX];
+	size_t n;
+
+	if (store_feed_get(f->store, got, sizeof(got), seq) == -1)
+		return 0;
+	n = strcspn(got, " ");
+	if (n == 0 || n > 32)
+		return 0;
+	memcpy(epoch, got, n);
+	epoch[n] = '\0';
+	return feed_token(f, epoch, want, sizeof(want)) == 0 &&
+	    strcmp(want, got) == 0;
+}
+
+void
+feed_save(struct fetcher *f, int force)
+{
+	char tok[FEED_TOKEN_MAX];
+	int64_t now = fetch_now_ms();
+	int busy;
+
+	if (!f->feed_known || (!force && now - f->feed_saved < FEED_SAVE_EVERY))
+		return;
+	pthread_mutex_lock(&f->lock);
+	busy = f->relist_want || f->relist_running;
+	pthread_mutex_unlock(&f->lock);
+	if (busy || feed_token(f, f->feed_epoch, tok, sizeof(tok)) == -1)
+		return;
+	if (store_feed_set(f->store, tok, f->feed_seq) == -1)
+		log_warn("recording where the feed of %s stands", f->host);
+	f->feed_saved = now;
+}
 
 int64_t
 feed_tick(struct fetcher *f, int64_t now, struct job **start)
@@ -122,6 +176,14 @@ feed_done(struct fetcher *f, struct job *j, int err)
 	}
 	f->feed_backoff = 0;
 	f->feed_at = now;
+	if (f->feed_resume && !fd->reset && fd->seq >= f->feed_seq &&
+	    strcmp(fd->epoch, f->feed_epoch) == 0) {
+		/* The origin still holds every change the store lacks. */
+		log_info("feed of %s resumed after change %" PRIu64, f->host,
+		    f->feed_seq);
+		f->feed_known = 1;
+	}
+	f->feed_resume = 0;
 	if (!f->feed_known || fd->reset || fd->seq < f->feed_seq ||
 	    strcmp(fd->epoch, f->feed_epoch) != 0) {
 		/* Changes may have been missed: list again from this seq. */
@@ -139,6 +201,7 @@ feed_done(struct fetcher *f, struct job *j, int err)
 	}
 	apply(f, fd);
 	f->feed_seq = fd->seq;
+	feed_save(f, 0);
 out:
 	m4f_feed_free(fd);
 	job_unref(f, j);

@@ -91,6 +91,7 @@ struct fetcher {
 	void		(*follow_cb)(void *, const struct fetcher_change *);
 	void		*follow_arg;
 	int		 relist_want;	/* the feed asks for a relist */
+	int		 relist_running;
 	int		 relister_started;
 	pthread_t	 relister;
 	pthread_cond_t	 relist_cond;	/* CLOCK_MONOTONIC */
@@ -110,8 +111,11 @@ struct fetcher {
 	int64_t		 feed_at;	/* next feed request, ms */
 	int		 feed_backoff;	/* ms */
 	int		 feed_known;	/* epoch and seq are known */
+	int		 feed_resume;	/* epoch and seq from the store, to
+					   be confirmed by the first answer */
 	char		 feed_epoch[33];
 	uint64_t	 feed_seq;
+	int64_t		 feed_saved;	/* ms: seq last recorded in the store */
 
 	/* body_get()'s spare bodies, under spare_lock. */
 	pthread_mutex_t	 spare_lock;
@@ -194,6 +198,19 @@ void	bundle_done(struct fetcher *, struct job *j, int err, int transient);
 int64_t	feed_tick(struct fetcher *, int64_t now, struct job **start);
 /* Handles the end of the feed's transfer, err as xfer computed it. */
 void	feed_done(struct fetcher *, struct job *, int err);
+/*
+ * Where the store says the feed of this origin and export stood: 1 with
+ * epoch and *seq filled in, 0 when nothing of it is recorded. Any thread,
+ * no lock held.
+ */
+int	feed_load(struct fetcher *, char epoch[33], uint64_t *seq);
+/*
+ * Records where the feed stands in the store, unless a relist is still
+ * to be done (then the store may not hold every change up to it). With
+ * force, now; otherwise at most every few seconds. The network thread,
+ * or fetcher_free() once it has ended. Lock not held.
+ */
+void	feed_save(struct fetcher *, int force);
 
 /* relist.c: the relister thread. */
 /*

@@ -100,11 +100,22 @@ int
 fetcher_follow(struct fetcher *f,
     void (*cb)(void *arg, const struct fetcher_change *), void *arg)
 {
+	char epoch[33];
+	uint64_t seq;
+	int resume;
+
+	resume = feed_load(f, epoch, &seq);
 	pthread_mutex_lock(&f->lock);
 	if (f->follow) {
 		pthread_mutex_unlock(&f->lock);
 		errno = EALREADY;
 		return -1;
+	}
+	/* The network thread reads these once it sees follow set. */
+	if (resume) {
+		memcpy(f->feed_epoch, epoch, sizeof(epoch));
+		f->feed_seq = seq;
+		f->feed_resume = 1;
 	}
 	f->follow = 1;
 	f->follow_cb = cb;
@@ -351,6 +362,7 @@ fetcher_free(struct fetcher *f)
 	fetch_wake(f);
 	pthread_join(f->thread, NULL);
 	relist_stop(f);
+	feed_save(f, 1);
 	pthread_cond_destroy(&f->relist_cond);
 	stop_finishers(f);
 	curl_multi_cleanup(f->multi);

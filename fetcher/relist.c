@@ -231,9 +231,13 @@ relister_main(void *arg)
 			continue;
 		}
 		f->relist_want = 0;
+		f->relist_running = 1;
 		pthread_mutex_unlock(&f->lock);
 		rc = fetcher_relist(f, "", 0, FETCH_LIVE, RELIST_TIMEOUT);
 		pthread_mutex_lock(&f->lock);
+		f->relist_running = 0;
+		if (rc == -1)
+			f->relist_want = 1;	/* also at a stop: not done */
 		if (rc == 0 || f->stop) {
 			backoff = 0;
 			continue;
@@ -241,7 +245,6 @@ relister_main(void *arg)
 		backoff = backoff == 0 ? RELIST_BACKOFF_MIN : backoff * 2;
 		if (backoff > RELIST_BACKOFF_MAX)
 			backoff = RELIST_BACKOFF_MAX;
-		f->relist_want = 1;
 		fetch_deadline(&ts, backoff);
 		pthread_cond_timedwait(&f->relist_cond, &f->lock, &ts);
 	}

@@ -60,10 +60,11 @@ make_target(struct fetcher *f, struct job *j)
 		    after != NULL ? "&after=" : "", after != NULL ? after : "");
 		break;
 	case JOB_FEED:
-		if (f->feed_known)
+		/* Resuming, the first answer comes at once. */
+		if (f->feed_known || f->feed_resume)
 			n = asprintf(&t, "%s/feed%s?since=%" PRIu64 "&wait=%d",
 			    M4F_API_PREFIX, f->export, f->feed_seq,
-			    M4F_FEED_WAIT_DEFAULT);
+			    f->feed_known ? M4F_FEED_WAIT_DEFAULT : 0);
 		else
 			n = asprintf(&t, "%s/feed%s", M4F_API_PREFIX,
 			    f->export);

@@ -310,6 +310,56 @@ check_from(struct conn *c)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+int
+store_feed_get(struct store *s, char *token, size_t len, uint64_t *seq)
+{
+	sqlite3_stmt *st;
+	const unsigned char *t;
+	sqlite3_int64 v;
+	int rc = -1;
+
+	pthread_mutex_lock(&s->lock);
+	if ((st = store_q(store_rdc(s), Q_FEED_GET)) == NULL)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    (t = sqlite3_column_text(st, 0)) == NULL ||
+	    sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+	    (v = sqlite3_column_int64(st, 1)) < 0) {
+		errno = ENOENT;
+	} else {
+		snprintf(token, len, "%s", (const char *)t);
+		*seq = (uint64_t)v;
+		rc = 0;
+	}
+	sqlite3_reset(st);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int
+store_feed_set(struct store *s, const char *token, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int r = -1;
+
+	if (seq > INT64_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&s->wlock);
+	if (store_begin(&s->wr) == 0) {
+		if ((st = store_q(&s->wr, Q_FEED_SET)) != NULL) {
+			sqlite3_bind_text(st, 1, token, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+			r = store_step(&s->wr, st, "feed");
+		}
+		r = store_end(&s->wr, r);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return r;
+}
+
 /* Records where the background check got to: a transaction of its own. */
 static void
 check_save(struct store *s, uint64_t from)

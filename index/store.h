@@ -331,6 +331,18 @@ struct store_stats {
 int	store_stats(struct store *, const char *rel, int64_t since,
 	    struct store_stats *out);
 
+/*
+ * Where the primary's feed of changes stood for this store: token names
+ * the feed (the origin's epoch and where it is), seq the last change
+ * applied. store_feed_set() must be called only once every change up to
+ * seq is in the store; it is a transaction of its own, after theirs.
+ * store_feed_get() copies the token (truncated to len - 1) and returns 0,
+ * or -1 with ENOENT when none was recorded.
+ */
+int	store_feed_get(struct store *, char *token, size_t len,
+	    uint64_t *seq);
+int	store_feed_set(struct store *, const char *token, uint64_t seq);
+
 /* store_stats()' hash_failures alone, without a scan of the store. */
 uint64_t store_hash_failures(struct store *);
 

@@ -82,6 +82,13 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_CHECK_FROM] = "SELECT value FROM settings WHERE key='check_from'",
 	[Q_CHECK_FROM_SET] = "INSERT INTO settings(key,value) VALUES"
 	    "('check_from',?1) ON CONFLICT(key) DO UPDATE SET value=?1",
+	/* The token is stored behind a letter: never taken for a number. */
+	[Q_FEED_GET] = "SELECT (SELECT substr(value,2) FROM settings WHERE"
+	    " key='feed_token'), (SELECT value FROM settings WHERE"
+	    " key='feed_seq')",
+	[Q_FEED_SET] = "INSERT INTO settings(key,value) VALUES"
+	    "('feed_token','t'||?1),('feed_seq',?2) ON CONFLICT(key)"
+	    " DO UPDATE SET value=excluded.value",
 	/*
 	 * The counter the triggers keep; a read-only opener of a store no
 	 * writer of this version has opened yet sums the entries instead.

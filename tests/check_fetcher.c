@@ -1294,6 +1294,74 @@ START_TEST(t_relist)
 }
 END_TEST
 
+/* Waits up to 10 s for the store to have rel (want 1) or not (want 0). */
+static int
+wait_resolve(struct store *s, const char *rel, int want)
+{
+	struct store_ent e;
+	int t;
+
+	for (t = 0; t < 100; t++) {
+		if ((store_resolve(s, rel, &e) == 0) == want)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+START_TEST(t_resume)
+{
+	struct fetcher *f;
+	struct store *s;
+	struct fetcher_conf c = conf_for(port);
+	char path[600], target[700];
+	uint64_t seq;
+	char tok[400];
+
+	f = listed(&s, c);
+	ck_assert_int_eq(store_feed_get(s, tok, sizeof(tok), &seq), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(fetcher_follow(f, on_change, NULL), 0);
+	/* Followed, relisted (the root one level), then a change. */
+	write_file("cam2/f.ts", "f", 1);
+	ck_assert(wait_resolve(s, "cam2/f.ts", 1));
+	ck_assert_int_eq(list_count("", 0), 1);
+	ck_assert_int_eq(atomic_load(&resets), 1);
+	fetcher_free(f);
+	ck_assert_int_eq(store_feed_get(s, tok, sizeof(tok), &seq), 0);
+	ck_assert_uint_gt(seq, 0);
+
+	/* Unfollowed, the primary changes; the same origin holds it all. */
+	write_file("cam2/g.ts", "gg", 2);
+	snprintf(path, sizeof(path), "%s/cam2/d.ts", root);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_follow(f, on_change, NULL), 0);
+	ck_assert(wait_resolve(s, "cam2/g.ts", 1));
+	ck_assert(wait_resolve(s, "cam2/d.ts", 0));
+	snprintf(target, sizeof(target), "/m4f/v1/feed%s?since=%llu&wait=0",
+	    exportp, (unsigned long long)seq);
+	ck_assert_int_eq(origin_count(target), 1);
+	/* No reset, nothing listed again. */
+	ck_assert_int_eq(atomic_load(&resets), 1);
+	ck_assert_int_eq(list_count("", 0), 1);
+	ck_assert_int_eq(list_count("cam2", 0), 1);
+	fetcher_free(f);
+
+	/* A restarted origin (a new epoch): listed again. */
+	origin_stop();
+	origin_start(NULL);
+	write_file("cam2/h.ts", "h", 1);
+	ck_assert_ptr_nonnull(f = fetcher_new(&c, s));
+	ck_assert_int_eq(fetcher_follow(f, on_change, NULL), 0);
+	ck_assert(wait_resolve(s, "cam2/h.ts", 1));
+	ck_assert_int_eq(atomic_load(&resets), 2);
+	ck_assert_int_eq(list_count("cam2", 0), 2);
+	fetcher_free(f);
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_limits)
 {
 	struct fetcher_conf c;
@@ -1364,6 +1432,7 @@ fetcher_suite(void)
 	tcase_add_test(core, t_bundle);
 	tcase_add_test(core, t_bundle_missing);
 	tcase_add_test(core, t_follow);
+	tcase_add_test(core, t_resume);
 	suite_add_tcase(s, core);
 	tcase_add_checked_fixture(limits, setup, teardown);
 	tcase_add_test(limits, t_limits);
