@@ -73,27 +73,7 @@ int
 fetcher_list(struct fetcher *f, const char *rel, int recursive,
     enum fetch_prio prio, int timeout_ms)
 {
-	struct timespec ts;
-	struct job *j;
-	int err;
-
-	if (!fetch_prio_ok(prio)) {
-		errno = EINVAL;
-		return -1;
-	}
-	if ((j = list_job(f, rel, recursive, prio, 1)) == NULL)
-		return -1;
-	fetch_deadline(&ts, timeout_ms);
-	pthread_mutex_lock(&f->lock);
-	if ((err = job_wait(f, j, UINT64_MAX, &ts)) == 0)
-		err = j->err;
-	pthread_mutex_unlock(&f->lock);
-	job_unref(f, j);
-	if (err != 0) {
-		errno = err;
-		return -1;
-	}
-	return 0;
+	return list_wait(f, rel, recursive, prio, timeout_ms);
 }
 
 int

@@ -277,5 +277,8 @@ void	job_retry_later(struct fetcher *, struct job *j, int64_t wait_ms);
  */
 struct job *list_job(struct fetcher *, const char *rel, int recursive,
 	    enum fetch_prio prio, int ref);
+/* fetcher_list(): list_job() and a wait for it, timeout_ms at most. */
+int	list_wait(struct fetcher *, const char *rel, int recursive,
+	    enum fetch_prio prio, int timeout_ms);
 
 #endif

@@ -123,7 +123,7 @@ list(struct relist *r, const char *rel, int recursive)
 		r->whole++;
 	else
 		r->one++;
-	if (fetcher_list(r->f, rel, recursive, r->prio, r->timeout_ms) == -1 &&
+	if (list_wait(r->f, rel, recursive, r->prio, r->timeout_ms) == -1 &&
 	    errno != ENOENT) {
 		log_warn("listing \"%s\" again", rel);
 		return -1;
@@ -197,7 +197,7 @@ fetcher_relist(struct fetcher *f, const char *rel, int complete,
 	if (store_resolve(f->store, rel, &e) == -1) {
 		if (errno != ENOENT)
 			return -1;
-		return complete ? fetcher_list(f, rel, 1, prio, timeout_ms) : 0;
+		return complete ? list_wait(f, rel, 1, prio, timeout_ms) : 0;
 	}
 	if (e.type != STORE_DIR) {
 		errno = ENOTDIR;
