@@ -35,7 +35,8 @@ B	:= build
 # One flat object list per library. common/ is what every program
 # links: logging, the M4F wire protocol, DVR path times, mount options.
 COMMON_OBJS := $(B)/common/log.o $(B)/common/m4f.o $(B)/common/answer.o \
-	$(B)/common/dvrpath.o $(B)/common/opts.o $(B)/common/clock.o
+	$(B)/common/dvrpath.o $(B)/common/opts.o $(B)/common/clock.o \
+	$(B)/common/jsonget.o
 INDEX_OBJS := $(B)/index/bitmap.o \
 	      $(B)/index/store_sql.o $(B)/index/store_data.o \
 	      $(B)/index/store_ns.o $(B)/index/store_expire.o $(B)/index/store.o
@@ -79,8 +80,8 @@ PROGS	:= bin/m4f-origin bin/dvr-fake bin/dvrfs bin/dvrfs-status \
 	bin/dvrfs-restore
 
 # Unit tests: tests/check_NAME.c, one per module.
-UNIT_TESTS := m4f answer options bitmap store fetcher status playback \
-	restore
+UNIT_TESTS := m4f jsonget answer options bitmap store fetcher status \
+	playback restore
 
 # Integration tests, run in this order.
 IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh \
@@ -202,16 +203,17 @@ FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_NAMES := listing feed origin options dvrpath sizes playback digest
-FUZZ_SRC_listing := common/m4f.c
-FUZZ_SRC_feed := common/m4f.c
-FUZZ_SRC_origin := common/m4f.c common/log.c tools/origin/origin_req.c \
+FUZZ_M4F := common/m4f.c common/jsonget.c
+FUZZ_SRC_listing := $(FUZZ_M4F)
+FUZZ_SRC_feed := $(FUZZ_M4F)
+FUZZ_SRC_origin := $(FUZZ_M4F) common/log.c tools/origin/origin_req.c \
 	tools/origin/origin_fs.c tools/origin/origin_hash.c \
 	tools/origin/origin_feed.c tools/origin/origin_hasher.c
-FUZZ_SRC_options := fusefs/options.c common/opts.c common/m4f.c
+FUZZ_SRC_options := fusefs/options.c common/opts.c $(FUZZ_M4F)
 FUZZ_SRC_dvrpath := common/dvrpath.c
-FUZZ_SRC_sizes := common/m4f.c
+FUZZ_SRC_sizes := $(FUZZ_M4F)
 FUZZ_SRC_playback := fusefs/playback.c
-FUZZ_SRC_digest := common/answer.c common/m4f.c
+FUZZ_SRC_digest := common/answer.c $(FUZZ_M4F)
 REPLAY_OBJS_origin := $(B)/tools/origin/origin_req.o \
 	$(B)/tools/origin/origin_fs.o $(B)/tools/origin/origin_hash.o \
 	$(B)/tools/origin/origin_feed.o $(B)/tools/origin/origin_hasher.o

@@ -8,9 +8,7 @@
 # Alone: BENCH_TOP=$PWD BENCH_ARCHIVE=... bash bench/case_bwlimit.sh
 . "$(dirname "$0")/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs"
 drop_caches || { echo "skip: needs root to drop the page cache"; exit 0; }
 start_origin "$BENCH_ARCHIVE" || { echo "skip: m4f-origin did not start"; exit 0; }
 

@@ -16,9 +16,7 @@
 # per segment; nginx over the mount >= 0.8x nginx over the native folder.
 . "$(dirname "$0")/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvrfs-status"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvrfs-status"
 drop_caches || { echo "skip: fills need root to drop the page cache"; exit 0; }
 
 nfiles=$(find "$BENCH_ARCHIVE" -type f | wc -l)

@@ -12,9 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 HOURS=${BENCH_FIRST_HOURS:-3}
-for p in "$BENCH_ORIGIN" "$BIN/dvr-fake"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvr-fake"
 drop_caches || { echo "skip: first contact needs root to drop the page cache"; exit 0; }
 A=$W/first
 "$BIN/dvr-fake" -r "$A" -s first1 -s first2 -b "${HOURS}h" -d 2 -S 1M \

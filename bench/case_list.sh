@@ -7,9 +7,7 @@
 # at 20 ms.
 . "$(dirname "$0")/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs"
 drop_caches || { echo "skip: cold listings need root to drop the page cache"; exit 0; }
 
 start_nginx "$BENCH_ARCHIVE" || { echo "skip: nginx did not start"; exit 0; }

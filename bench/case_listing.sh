@@ -16,9 +16,7 @@ BENCH_TOP=${BENCH_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 BENCH_ARCHIVE=${BENCH_ARCHIVE:-}
 . "$BENCH_TOP/bench/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvr-fake"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvr-fake"
 drop_caches || { echo "skip: cold walks need root to drop the page cache"; exit 0; }
 
 ns=${LISTING_STREAMS:-3} hours=${LISTING_HOURS:-24}

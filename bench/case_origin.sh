@@ -6,10 +6,7 @@
 # Target: origin >= 0.8 x nginx.
 . "$(dirname "$0")/lib.sh"
 
-if [ ! -x "$BENCH_ORIGIN" ]; then
-	echo "skip: $BENCH_ORIGIN is not built (make bin/m4f-origin)"
-	exit 0
-fi
+need -h "make bin/m4f-origin" "$BENCH_ORIGIN"
 
 segment_paths "$BENCH_ARCHIVE" >"$W/paths"
 note "$(wc -l <"$W/paths") segments, $BENCH_SEGSIZE each," \

@@ -13,9 +13,7 @@
 # Alone: BENCH_TOP=$PWD BENCH_ARCHIVE=... bash bench/case_primary.sh
 . "$(dirname "$0")/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs"
 command -v rsync >/dev/null || { echo "skip: rsync is not installed"; exit 0; }
 drop_caches || { echo "skip: needs root to drop the page cache"; exit 0; }
 

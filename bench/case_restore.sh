@@ -9,9 +9,7 @@
 # (restore_vs_synced). Target: at least rsync's rate, as a dvrfs fill.
 . "$(dirname "$0")/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs-restore"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs-restore"
 command -v rsync >/dev/null || { echo "skip: rsync is not installed"; exit 0; }
 drop_caches || { echo "skip: needs root to drop the page cache"; exit 0; }
 

@@ -28,9 +28,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VIEWERS_BIN=$BENCH_TOP/build/bench/viewers
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs"
 make -s -C "$BENCH_TOP" build/bench/viewers >/dev/null ||
     { echo "skip: build/bench/viewers does not build"; exit 0; }
 drop_caches || { echo "skip: cold runs need root to drop the page cache"; exit 0; }

@@ -24,9 +24,7 @@ BENCH_TOP=${BENCH_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 BENCH_ARCHIVE=${BENCH_ARCHIVE:-}
 . "$BENCH_TOP/bench/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvrfs-status" "$BIN/dvr-fake"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs" "$BIN/dvrfs-status" "$BIN/dvr-fake"
 make -s -C "$BENCH_TOP" build/bench/week_fill >/dev/null ||
     { echo "skip: build/bench/week_fill does not build"; exit 0; }
 drop_caches || { echo "skip: cold walks need root to drop the page cache"; exit 0; }

@@ -14,9 +14,7 @@
 # they touch (ratio <= 1).
 . "$(dirname "$0")/lib.sh"
 
-for p in "$BENCH_ORIGIN" "$BIN/dvrfs"; do
-	[ -x "$p" ] || { echo "skip: $p is not built"; exit 0; }
-done
+need "$BENCH_ORIGIN" "$BIN/dvrfs"
 drop_caches || { echo "skip: cold reads need root to drop the page cache"; exit 0; }
 
 N=${BENCH_WINDOW:-300}

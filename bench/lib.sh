@@ -39,6 +39,20 @@ trap 'exit 130' INT TERM
 
 note() { echo "# $*"; }
 
+# need [-h HINT] PROG...: ends the case with "skip: PROG is not built"
+# (followed by " (HINT)" when given) for the first PROG that is not an
+# executable file; returns when all of them are.
+need() {
+	local p hint=
+	if [ "${1:-}" = -h ]; then
+		hint=" ($2)"
+		shift 2
+	fi
+	for p in "$@"; do
+		[ -x "$p" ] || { echo "skip: $p is not built$hint"; exit 0; }
+	done
+}
+
 # A TCP port nobody listens on now.
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "jsonget.h"
 #include "m4f.h"
 
 #define AUTH_SCHEME	"M4F-HMAC-SHA256 "
@@ -483,37 +484,6 @@ fail:
 #define set_err(err, errlen, ...) ((err) != NULL && (errlen) > 0 ? \
 	(void)snprintf((err), (errlen), __VA_ARGS__) : (void)0)
 
-/* An integer in [0, 2^53]; -1 if absent, of another type or out of range. */
-static int
-get_uint(json_t *o, const char *key, uint64_t *v)
-{
-	json_t *j = json_object_get(o, key);
-	json_int_t i;
-
-	if (!json_is_integer(j))
-		return -1;
-	i = json_integer_value(j);
-	if (i < 0 || i > JSON_NUM_MAX)
-		return -1;
-	*v = (uint64_t)i;
-	return 0;
-}
-
-/* A string without NUL bytes, or NULL. */
-static const char *
-get_str(json_t *o, const char *key)
-{
-	json_t *j = json_object_get(o, key);
-	const char *s;
-
-	if (!json_is_string(j))
-		return NULL;
-	s = json_string_value(j);
-	if (strlen(s) != json_string_length(j))
-		return NULL;
-	return s;
-}
-
 /*
  * Fills e from the object o. need_stat: size (files), mtime, sha256
  * (files: 64 hex digits, or null when the origin does not know it yet)
@@ -525,48 +495,45 @@ entry_decode(json_t *o, struct m4f_entry *e, int single, int need_stat,
     char *err, size_t errlen)
 {
 	const char *name, *type, *sha, *target;
-	json_t *js;
 	uint64_t v;
 
 	if (!json_is_object(o))
 		return set_err(err, errlen, "%s", "entry is not an object"), -1;
-	name = get_str(o, "name");
-	if (name == NULL || *name == '\0' || m4f_path_check(name) == -1 ||
-	    (single && strchr(name, '/') != NULL))
+	if (jsonget_str(o, "name", &name) != 1 || *name == '\0' ||
+	    m4f_path_check(name) == -1 || (single && strchr(name, '/') != NULL))
 		return set_err(err, errlen, "%s", "bad entry name"), -1;
-	type = get_str(o, "type");
-	if (type == NULL || (strcmp(type, "f") != 0 &&
-	    strcmp(type, "d") != 0 && strcmp(type, "l") != 0))
+	if (jsonget_str(o, "type", &type) != 1 ||
+	    (strcmp(type, "f") != 0 && strcmp(type, "d") != 0 &&
+	    strcmp(type, "l") != 0))
 		return set_err(err, errlen, "bad type of \"%.64s\"", name), -1;
 	e->type = (enum m4f_type)type[0];
 	if (need_stat) {
-		if (get_uint(o, "mtime", &v) == -1)
+		if (jsonget_uint(o, "mtime", JSON_NUM_MAX, &v) != 1)
 			return set_err(err, errlen, "bad mtime of \"%.64s\"",
 			    name), -1;
 		e->mtime = (int64_t)v;
 	}
 	if (need_stat && e->type == M4F_FILE) {
-		if (get_uint(o, "size", &e->size) == -1)
+		if (jsonget_uint(o, "size", JSON_NUM_MAX, &e->size) != 1)
 			return set_err(err, errlen, "bad size of \"%.64s\"",
 			    name), -1;
-		js = json_object_get(o, "sha256");
-		sha = get_str(o, "sha256");
-		if (json_is_null(js))
+		if (json_is_null(json_object_get(o, "sha256")))
 			e->sha256[0] = '\0';	/* not known yet */
-		else if (sha == NULL || !is_hex(sha, M4F_SHA256_HEX))
+		else if (jsonget_str(o, "sha256", &sha) != 1 ||
+		    !is_hex(sha, M4F_SHA256_HEX))
 			return set_err(err, errlen, "bad sha256 of \"%.64s\"",
 			    name), -1;
 		else
 			memcpy(e->sha256, sha, M4F_SHA256_HEX + 1);
 	}
 	if (need_stat && e->type == M4F_LINK) {
-		target = get_str(o, "target");
 		/*
 		 * Its syntax only: name is relative to the listed folder,
 		 * whose depth in the export the store knows (it checks that
 		 * the link stays inside).
 		 */
-		if (target == NULL || m4f_link_check(NULL, target) == -1)
+		if (jsonget_str(o, "target", &target) != 1 ||
+		    m4f_link_check(NULL, target) == -1)
 			return set_err(err, errlen, "bad target of \"%.64s\"",
 			    name), -1;
 		if ((e->target = strdup(target)) == NULL)
@@ -620,8 +587,8 @@ m4f_listing_decode(const char *json, size_t len, int recursive, char *err,
 		goto fail;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		goto fail;
-	s = get_str(root, "path");
-	if (!abs_path_ok(s) || (l->path = strdup(s)) == NULL) {
+	if (jsonget_str(root, "path", &s) != 1 || !abs_path_ok(s) ||
+	    (l->path = strdup(s)) == NULL) {
 		set_err(err, errlen, "%s", "bad path");
 		goto fail;
 	}
@@ -642,9 +609,9 @@ m4f_listing_decode(const char *json, size_t len, int recursive, char *err,
 		set_err(err, errlen, "%s", "bad next");
 		goto fail;
 	}
-	s = get_str(root, "next");
-	if (json_is_string(jn) && (s == NULL || *s == '\0' ||
-	    m4f_path_check(s) == -1 || (l->next = strdup(s)) == NULL)) {
+	if (json_is_string(jn) && (jsonget_str(root, "next", &s) != 1 ||
+	    *s == '\0' || m4f_path_check(s) == -1 ||
+	    (l->next = strdup(s)) == NULL)) {
 		set_err(err, errlen, "%s", "bad next");
 		goto fail;
 	}
@@ -685,12 +652,13 @@ event_decode(json_t *o, struct m4f_event *ev, char *err, size_t errlen)
 {
 	const char *op;
 
-	if (!json_is_object(o) || get_uint(o, "seq", &ev->seq) == -1) {
+	if (!json_is_object(o) ||
+	    jsonget_uint(o, "seq", JSON_NUM_MAX, &ev->seq) != 1) {
 		set_err(err, errlen, "%s", "bad event seq");
 		return -1;
 	}
-	op = get_str(o, "op");
-	if (op == NULL || (strcmp(op, "add") != 0 && strcmp(op, "del") != 0)) {
+	if (jsonget_str(o, "op", &op) != 1 ||
+	    (strcmp(op, "add") != 0 && strcmp(op, "del") != 0)) {
 		set_err(err, errlen, "%s", "bad event op");
 		return -1;
 	}
@@ -725,16 +693,15 @@ m4f_feed_decode(const char *json, size_t len, char *err, size_t errlen)
 		goto fail;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		goto fail;
-	s = get_str(root, "epoch");
-	if (!epoch_ok(s)) {
+	if (jsonget_str(root, "epoch", &s) != 1 || !epoch_ok(s)) {
 		set_err(err, errlen, "%s", "bad epoch");
 		goto fail;
 	}
 	strcpy(f->epoch, s);
 	jr = json_object_get(root, "reset");
 	arr = json_object_get(root, "events");
-	if (get_uint(root, "seq", &f->seq) == -1 || !json_is_boolean(jr) ||
-	    !json_is_array(arr)) {
+	if (jsonget_uint(root, "seq", JSON_NUM_MAX, &f->seq) != 1 ||
+	    !json_is_boolean(jr) || !json_is_array(arr)) {
 		set_err(err, errlen, "%s", "bad seq, reset or events");
 		goto fail;
 	}

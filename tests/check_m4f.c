@@ -462,6 +462,10 @@ START_TEST(listing_bad_types)
 	    "{\"name\":\"a\",\"type\":\"d\",\"mtime\":\"1\"}",
 	    "{\"name\":\"a\",\"type\":\"d\",\"mtime\":1.5}",
 	    "{\"name\":\"a\",\"type\":\"d\",\"mtime\":true}",
+	    "{\"name\":\"a\",\"type\":\"d\",\"mtime\":null}",
+	    "{\"name\":\"a\",\"type\":\"d\",\"mtime\":-1}",
+	    "{\"name\":\"a\",\"type\":\"f\",\"size\":9007199254740993,"
+	    "\"mtime\":1,\"sha256\":null}",
 	    "{\"type\":\"d\",\"mtime\":1}",
 	    "{\"name\":\"a\",\"type\":\"f\",\"mtime\":1,\"sha256\":\"" SHA "\"}",
 	    "{\"name\":\"a\",\"type\":\"f\",\"size\":1,\"mtime\":1}",

@@ -363,6 +363,8 @@ START_TEST(mount_json)
 	static const char j[] = "{\"spec\": \"host:/storage\", \"mountpoint\": "
 	    "\"/mnt/dvr\", \"depth\": 604800, \"replicate\": true, "
 	    "\"streams\": [\"news\",\"sport\"], \"pid\": 1234}";
+	static const char n[] = "{\"spec\": null, \"pid\": null, "
+	    "\"max_size\": null, \"replicate\": null}";
 	struct sinfo_mount m;
 
 	ck_assert_int_eq(sinfo_mount_parse(j, strlen(j), &m), 0);
@@ -380,6 +382,14 @@ START_TEST(mount_json)
 	ck_assert_ptr_null(m.streams);
 	ck_assert_int_eq(m.depth, SINFO_DEPTH_DEFAULT);
 	sinfo_mount_clear(&m);
+
+	/* null is "not known", but for the depth (bad_json). */
+	ck_assert_int_eq(sinfo_mount_parse(n, strlen(n), &m), 0);
+	ck_assert_ptr_null(m.spec);
+	ck_assert_int_eq(m.pid, 0);
+	ck_assert_uint_eq(m.max_size, 0);
+	ck_assert_int_eq(m.replicate, 0);
+	sinfo_mount_clear(&m);
 }
 END_TEST
 
@@ -392,7 +402,9 @@ START_TEST(bad_json)
 		"{\"streams\": \"news\"}", "{\"streams\": [\"../etc\"]}",
 		"{\"streams\": [\"/abs\"]}", "{\"streams\": [\"\"]}",
 		"{\"streams\": [1]}", "{\"pid\": -1}", "{\"spec\": 5}",
-		"{\"replicate\": 1}", "{\"depth\": 1", NULL
+		"{\"replicate\": 1}", "{\"depth\": 1", "{\"depth\": null}",
+		"{\"pid\": 2147483648}", "{\"max_size\": -1}",
+		"{\"max_size\": 1.5}", NULL
 	};
 	static const char *const lives[] = {
 		"", "[1]", "{\"reads_local\": -1}", "{\"reads_local\": 1.5}",

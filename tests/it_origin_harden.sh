@@ -1,9 +1,10 @@
 #!/bin/bash
 # m4f-origin against hostile clients and a hostile export: a FIFO in the
 # export, the connection limit held by idle sockets, many feed long-polls
-# and unread listings (memory), paths deeper than M4F_DEPTH_MAX, a
-# symbolic link swapped in and out under a reader, and listening on the
-# network without a key.
+# and unread listings (memory), unread listings that fill the budget of
+# answers waiting to be sent (503s, and their log at most once a second),
+# paths deeper than M4F_DEPTH_MAX, a symbolic link swapped in and out
+# under a reader, and listening on the network without a key.
 . "$(dirname "$0")/lib.sh"
 
 S=$T/storage			# the export
@@ -141,6 +142,94 @@ check "100 unread listings: origin RSS under 256 MiB (${rss} KiB)" \
     [ "${rss:-999999}" -lt 262144 ]
 check "SIGTERM with unread answers: exits within 2 s" stop_within 2
 rm -rf "$S/many"
+
+# --- busy: unread listings hold the budget of answers waiting to be sent
+# (32 MiB), so the listings asked after them get 503. The log says so at
+# most once a second, each line with how many it did not log: the lines
+# add up to the 503s the clients saw. An answer must be larger than what
+# the kernel takes from it for an unread socket (the send buffer, up to
+# tcp_wmem's maximum), or it is sent, freed, and holds nothing.
+wmem=$(awk '{ print $3 }' /proc/sys/net/ipv4/tcp_wmem)
+nwide=$((2 * wmem / 300))	# entries of ~300 bytes: twice that
+[ "$nwide" -ge 20000 ] || nwide=20000
+[ "$nwide" -le 100000 ] || nwide=100000	# one page, the most asked
+mkdir -p "$S/wide"
+python3 - "$S/wide" "$nwide" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    open(os.path.join(d, "%06d-%s.ts" % (i, "x" * 230)), "w").close()
+PY
+start
+from=$(wc -l <"$T/origin.log")
+# 40 listings asked at once, their status lines read and nothing more;
+# then, in a later second, one more. Prints the burst's 200s, 503s and
+# other answers, the last one's status, the log lines it added and the
+# seconds the whole took.
+timeout 120 python3 - "$P" "/m4f/v1/list$S/wide?limit=100000" 40 \
+    "$T/origin.log" >"$T/busy.out" <<'PY'
+import socket, sys, time
+port, path, n, log = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+def ask():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(60)
+    s.connect(("127.0.0.1", port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    return s
+
+def status(s):
+    line = b""
+    while not line.endswith(b"\r\n"):
+        c = s.recv(1)
+        if not c:
+            break
+        line += c
+    return line.split(b" ")[1].decode() if b" " in line else "none"
+
+def lines():
+    with open(log, errors="replace") as f:
+        return sum(": 503 (" in l for l in f)
+
+t0 = int(time.time())
+socks = [ask() for i in range(n)]
+codes = [status(s) for s in socks]
+time.sleep(1.1)
+before = lines()
+final = status(ask())
+after = lines()
+t1 = int(time.time())
+n200, n503 = codes.count("200"), codes.count("503")
+print(n200, n503, n - n200 - n503, final, after - before, t1 - t0 + 1)
+PY
+read -r n200 n503 nother final logged secs <"$T/busy.out"
+read -r nlines nsum < <(tail -n +"$((from + 1))" "$T/origin.log" | awk '
+/: 503 \(/ {
+	lines++; sum++
+	if (match($0, /\(and [0-9]+ more refused since the last line\)/))
+		sum += substr($0, RSTART + 5) + 0
+}
+END { print lines + 0, sum + 0 }')
+check "busy: 40 unread listings of $nwide entries: the first hold the budget, the others get 503 (200: $n200, 503: $n503, other: $nother)" \
+    eval '[ "${n200:-0}" -ge 1 ] && [ "${n503:-0}" -ge 2 ] && [ "$nother" = 0 ]'
+check "busy: one more a second later gets 503 ($final) and a log line of its own ($logged)" \
+    eval '[ "$final" = 503 ] && [ "$logged" = 1 ]'
+check "busy: the log lines count every 503 the clients saw ($nsum, $((n503 + 1)) seen)" \
+    [ "$nsum" = "$((n503 + 1))" ]
+check "busy: at most a line a second, fewer lines than 503s ($nlines lines in $secs s)" \
+    eval '[ "$nlines" -le "$secs" ] && [ "$nlines" -lt "$nsum" ]'
+listed() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(code "$API/list$S/wide?limit=10")" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "busy: with the unread answers gone, listings are answered again" listed
+check "SIGTERM after busy refusals: exits within 2 s" stop_within 2
+rm -rf "$S/wide"
 
 start
 # --- depth: paths deeper than M4F_DEPTH_MAX (64) components

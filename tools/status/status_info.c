@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "dvrfs_status.h"
+#include "jsonget.h"
 #include "status_info.h"
 
 #define MOUNT_JSON_MAX	(64 * 1024)
@@ -15,28 +16,15 @@
 static int
 counter(json_t *obj, const char *key, uint64_t *out)
 {
-	json_t *v = json_object_get(obj, key);
-
 	*out = 0;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -1;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
+	return jsonget_uint(obj, key, UINT64_MAX, out) == -1 ? -1 : 0;
 }
 
+/* A boolean: absent or null leaves *out as it is, another type is bad. */
 static int
 flag(json_t *obj, const char *key, int *out)
 {
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_boolean(v))
-		return -1;
-	*out = json_is_true(v);
-	return 0;
+	return jsonget_bool(obj, key, out) == -1 ? -1 : 0;
 }
 
 /* key's object of non-negative integers, or NULL when absent. */
@@ -117,16 +105,16 @@ sinfo_live_clear(struct sinfo_live *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* A copy of a string into *out; absent or null leaves *out as it is. */
 static int
 dup_str(json_t *obj, const char *key, char **out)
 {
-	json_t *v = json_object_get(obj, key);
+	const char *s;
+	int r;
 
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
+	if ((r = jsonget_str(obj, key, &s)) == -1)
 		return errno = EINVAL, -1;
-	if ((*out = strdup(json_string_value(v))) == NULL)
+	if (r == 1 && (*out = strdup(s)) == NULL)
 		return -1;
 	return 0;
 }
@@ -135,6 +123,7 @@ int
 sinfo_mount_parse(const char *text, size_t len, struct sinfo_mount *m)
 {
 	json_t *j, *v, *s;
+	uint64_t depth = SINFO_DEPTH_DEFAULT, pid = 0;
 	size_t i;
 	int rc = -1;
 
@@ -145,26 +134,17 @@ sinfo_mount_parse(const char *text, size_t len, struct sinfo_mount *m)
 	if (dup_str(j, DS_SPEC, &m->spec) == -1 ||
 	    dup_str(j, DS_MOUNTPOINT, &m->mountpoint) == -1)
 		goto out;
-	if ((v = json_object_get(j, DS_DEPTH)) != NULL) {
-		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-		    json_integer_value(v) > SINFO_DEPTH_MAX)
-			goto bad;
-		m->depth = json_integer_value(v);
-	}
-	if (flag(j, DS_REPLICATE, &m->replicate) == -1)
+	/* Absent, the depth is the default; unlike the others, null is bad. */
+	if (json_is_null(json_object_get(j, DS_DEPTH)) ||
+	    jsonget_uint(j, DS_DEPTH, SINFO_DEPTH_MAX, &depth) == -1 ||
+	    depth == 0)
 		goto bad;
-	if ((v = json_object_get(j, DS_PID)) != NULL && !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-		    json_integer_value(v) > INT_MAX)
-			goto bad;
-		m->pid = (long)json_integer_value(v);
-	}
-	if ((v = json_object_get(j, DS_MAX_SIZE)) != NULL &&
-	    !json_is_null(v)) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			goto bad;
-		m->max_size = (uint64_t)json_integer_value(v);
-	}
+	m->depth = (int64_t)depth;
+	if (flag(j, DS_REPLICATE, &m->replicate) == -1 ||
+	    jsonget_uint(j, DS_PID, INT_MAX, &pid) == -1 ||
+	    jsonget_uint(j, DS_MAX_SIZE, UINT64_MAX, &m->max_size) == -1)
+		goto bad;
+	m->pid = (long)pid;
 	if ((v = json_object_get(j, DS_STREAMS)) != NULL && !json_is_null(v)) {
 		if (!json_is_array(v))
 			goto bad;

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "dvrfs_status.h"
+#include "jsonget.h"
 #include "status_fmt.h"
 #include "status_prom.h"
 
@@ -161,15 +162,15 @@ stream_figures(FILE *f, const struct srep *rep, const char *mount)
 static int64_t
 live(const struct srep *rep, const char *obj, const char *key)
 {
-	json_t *o = rep->li.raw, *v;
+	json_t *o = rep->li.raw;
+	uint64_t v;
+	int b;
 
 	if (obj != NULL)
 		o = json_object_get(o, obj);
-	v = json_object_get(o, key);
-	if (json_is_boolean(v))
-		return json_is_true(v);
-	return json_is_integer(v) && json_integer_value(v) >= 0 ?
-	    (int64_t)json_integer_value(v) : 0;
+	if (jsonget_bool(o, key, &b) == 1)
+		return b;
+	return jsonget_uint(o, key, INT64_MAX, &v) == 1 ? (int64_t)v : 0;
 }
 
 static void
