@@ -197,7 +197,8 @@ busy_warn(struct ohttp *h, const char *what)
 	long long now = (long long)time(NULL), was = atomic_load(&h->busy_said);
 	unsigned quiet;
 
-	if (was == now || !atomic_compare_exchange_strong(&h->busy_said, &was,
+	/* A thread that read the clock before the last line must not log. */
+	if (was >= now || !atomic_compare_exchange_strong(&h->busy_said, &was,
 	    now)) {
 		atomic_fetch_add(&h->busy_quiet, 1);
 		return;
