@@ -181,9 +181,10 @@ visit(struct relist *r, uint64_t id, const char *rel, int64_t mtime,
 	return kids_visit(r, id, rel);
 }
 
-int
-fetcher_relist(struct fetcher *f, const char *rel, int complete,
-    enum fetch_prio prio, int timeout_ms)
+/* fetcher_relist(), saying what it did at level lvl. */
+static int
+relist_walk(struct fetcher *f, const char *rel, int complete,
+    enum fetch_prio prio, int timeout_ms, enum log_level lvl)
 {
 	struct relist r = { f, complete, prio, timeout_ms, 0, 0 };
 	struct store_ent e;
@@ -206,11 +207,19 @@ fetcher_relist(struct fetcher *f, const char *rel, int complete,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = visit(&r, e.id, rel, e.mtime, e.listed);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_debug("\"%s\" listed again: %u folders one level, %u with their "
-	    "subtree, in %.3f s", rel, r.one, r.whole,
-	    (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (rc == 0 && log_enabled(lvl))
+		log_msg(lvl, 0, __FILE__, __LINE__, "\"%s\" listed again: "
+		    "%u folders one level, %u with their subtree, in %.3f s",
+		    rel, r.one, r.whole, (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return rc;
+}
+
+int
+fetcher_relist(struct fetcher *f, const char *rel, int complete,
+    enum fetch_prio prio, int timeout_ms)
+{
+	return relist_walk(f, rel, complete, prio, timeout_ms, LOG_LVL_DEBUG);
 }
 
 /*
@@ -233,7 +242,8 @@ relister_main(void *arg)
 		f->relist_want = 0;
 		f->relist_running = 1;
 		pthread_mutex_unlock(&f->lock);
-		rc = fetcher_relist(f, "", 0, FETCH_LIVE, RELIST_TIMEOUT);
+		rc = relist_walk(f, "", 0, FETCH_LIVE, RELIST_TIMEOUT,
+		    LOG_LVL_INFO);
 		pthread_mutex_lock(&f->lock);
 		f->relist_running = 0;
 		if (rc == -1)
