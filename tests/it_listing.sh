@@ -1,7 +1,8 @@
 #!/bin/bash
 # Listings through the mount: the kernel keeps closed DVR folders'
-# listings, the live edge still shows new segments, and a change the
-# primary makes to a closed folder reaches the listing through the feed.
+# listings, the live edge still shows new segments, a change the
+# primary makes to a closed folder reaches the listing through the feed,
+# and a remount takes the feed up where the store left it.
 . "$(dirname "$0")/lib.sh"
 
 ROOT=$T/primary/storage
@@ -12,7 +13,7 @@ mkdir -p "$ROOT" "$MNT"
 "$BIN/dvr-fake" -r "$ROOT" -s a -s b -b 3h -d 2 -S 752 || { nok "dvr-fake"; finish; }
 bg "$BIN/dvr-fake" -r "$ROOT" -s live -b 1m -d 1 -S 752 -L
 PORT=$(free_port)
-bg "$BIN/m4f-origin" -r "$ROOT" -l 127.0.0.1:$PORT -c "$T/hash.db" 2>"$T/origin.log"
+bg "$BIN/m4f-origin" -v -r "$ROOT" -l 127.0.0.1:$PORT -c "$T/hash.db" 2>"$T/origin.log"
 wait_port $PORT
 "$BIN/dvrfs" 127.0.0.1:"$ROOT" "$MNT" -o store="$STORE",port=$PORT,timeout=5 ||
 	{ nok "mount"; finish; }
@@ -61,4 +62,30 @@ wait_gone() { local i; for ((i = 0; i < 50; i++)); do gone && return 0; sleep 0.
 check "a segment removed from a closed folder leaves its listing" wait_gone
 check "… and the folder lists as the primary's" \
 	test "$(ls "$ROOT/a/$old")" = "$(ls "$MNT/a/$old")"
+
+# Unmounted while the origin runs on, the primary changes a closed
+# folder; the remount takes the changes from the feed, where the store
+# left it, and lists nothing of the streams again.
+pid=$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$STORE/dvrfs.json")
+gone() { local i; for ((i = 0; i < 50; i++)); do
+	kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+fusermount3 -u "$MNT" && gone "$pid" || nok "unmount"
+second=$(ls "$ROOT/a/$old" | head -1)
+cp "$ROOT/a/$old/$second" "$ROOT/a/$old/$first"
+rm "$ROOT/a/$old/$second"
+l0=$(wc -l <"$T/origin.log")
+fg_mount $PORT "" || { nok "remount"; finish; }
+add_mount "$MNT"
+resumed() { local i; for ((i = 0; i < 50; i++)); do
+	grep -q "resumed after change" "$LOG" && return 0; sleep 0.1; done; return 1; }
+check "the remount resumes the feed" resumed
+check "… a segment removed meanwhile is gone from its closed folder" \
+	test "$(ls "$ROOT/a/$old")" = "$(ls "$MNT/a/$old")"
+check "… one added meanwhile reads as the primary's" \
+	cmp -s "$ROOT/a/$old/$first" "$MNT/a/$old/$first"
+sleep 1
+streams_listed=$(tail -n +$((l0 + 1)) "$T/origin.log" |
+	grep -c "GET /m4f/v1/list$ROOT/[ab]")
+check "… and no folder of the streams was listed again ($streams_listed)" \
+	test "$streams_listed" -eq 0
 finish
