@@ -134,12 +134,19 @@ stream_seed(const char *s)
 	return h;
 }
 
-/* mkdir -p, remembering the last folder made so the next one is cheap. */
+/*
+ * mkdir -p, remembering the last folder made so the next one is cheap.
+ * With when (not NULL), a folder under the root that gets a new folder
+ * is dated when, as a recorder making it then would have left it.
+ */
 static int
-make_dirs(struct fake *f, const char *dir)
+make_dirs(struct fake *f, const char *dir, const struct timespec *when)
 {
+	struct timespec ts[2];
+	size_t rootlen = strlen(f->root);
 	char buf[PATH_MAX];
-	char *p;
+	char *p, *slash;
+	int made;
 
 	if (strcmp(dir, f->lastdir) == 0)
 		return 0;
@@ -153,8 +160,17 @@ make_dirs(struct fake *f, const char *dir)
 			continue;
 		char c = *p;
 		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+		if ((made = mkdir(buf, 0755) == 0) == 0 && errno != EEXIST)
 			return -1;
+		/* A new folder: its parent changed then. */
+		if (made && when != NULL &&
+		    (slash = strrchr(buf, '/')) - buf > (ptrdiff_t)rootlen) {
+			*slash = '\0';
+			ts[0] = ts[1] = *when;
+			if (utimensat(AT_FDCWD, buf, ts, 0) == -1)
+				return -1;
+			*slash = '/';
+		}
 		*p = c;
 		if (c == '\0')
 			break;
@@ -192,7 +208,9 @@ write_segment(struct fake *f, const char *stream, uint64_t start_ms,
 	}
 	snprintf(tmp, sizeof(tmp), "%s/.%02d.ts.tmp", dir, tm.tm_sec % 61);
 	snprintf(fin, sizeof(fin), "%s/%02d.ts", dir, tm.tm_sec % 61);
-	if (make_dirs(f, dir) == -1) {
+	ts[0].tv_sec = ts[1].tv_sec = t;
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(start_ms % 1000) * 1000000;
+	if (make_dirs(f, dir, set_mtime ? ts : NULL) == -1) {
 		log_warn("mkdir %s", dir);
 		return -1;
 	}
@@ -225,6 +243,11 @@ write_segment(struct fake *f, const char *stream, uint64_t start_ms,
 	if (rename(tmp, fin) == -1) {
 		log_warn("rename %s", fin);
 		goto fail;
+	}
+	/* The rename changed the folder: dated by the segment's end too. */
+	if (set_mtime && utimensat(AT_FDCWD, dir, ts, 0) == -1) {
+		log_warn("utimensat %s", dir);
+		return -1;
 	}
 	return 0;
 fail:
