@@ -301,6 +301,7 @@ struct inst {
 	uint64_t	 id, gen;
 	const char	*src;
 	int		 fd;		/* src open, to fdatasync; or -1 */
+	const uint8_t	*sha;		/* the hash to record, or NULL */
 	int		 err;		/* 0 or errno, once done */
 	int		 done;		/* under s->ilock */
 	int		 synced;	/* its folder is synced */
@@ -324,7 +325,11 @@ inst_sql(struct store *s, enum q q, uint64_t id, uint64_t gen,
 	return store_step(&s->wr, st, what);
 }
 
-/* Records the intent of every still-current entry of v; s->wlock held. */
+/*
+ * Records the intent of every still-current entry of v, and the hash of
+ * those that bring one, in one transaction; s->wlock held. An entry whose
+ * hash was meanwhile recorded otherwise gets EBADMSG.
+ */
 static int
 inst_intents(struct store *s, struct inst *v)
 {
@@ -344,6 +349,14 @@ inst_intents(struct store *s, struct inst *v)
 		}
 		if (e.gen != i->gen || e.e.type != STORE_FILE) {
 			i->err = ENOENT;
+			continue;
+		}
+		if (i->sha != NULL && store_set_sha(s, i->id, &i->gen,
+		    i->sha) == -1) {
+			if (errno == ENOENT || errno == EBADMSG)
+				i->err = errno;
+			else
+				r = -1;
 			continue;
 		}
 		if ((rel = store_path_c(&s->wr, i->id)) == NULL ||
@@ -457,13 +470,16 @@ out:
  * Moves the verified file src (fd open on it to be synced, or -1 when it
  * is synced already) to id's final path and marks it complete, if id
  * still has generation gen. The index first records the intent, so
- * recovery after a crash checks whatever it finds there. -1 with ENOENT
- * when the entry changed meanwhile.
+ * recovery after a crash checks whatever it finds there; sha, when not
+ * NULL, becomes id's hash in the same transaction. -1 with ENOENT when
+ * the entry changed meanwhile, EBADMSG when it has another hash.
  */
 static int
-install(struct store *s, uint64_t id, uint64_t gen, const char *src, int fd)
+install(struct store *s, uint64_t id, uint64_t gen, const char *src, int fd,
+    const uint8_t *sha)
 {
-	struct inst me = { .id = id, .gen = gen, .src = src, .fd = fd }, *v;
+	struct inst me = { .id = id, .gen = gen, .src = src, .fd = fd,
+	    .sha = sha }, *v;
 
 	pthread_mutex_lock(&s->ilock);
 	*s->iq_tail = &me;
@@ -662,7 +678,7 @@ complete(struct store *s, struct pfile *p)
 	}
 	if (store_partial_path(s, src, sizeof(src), p->id) == -1)
 		goto out;
-	r = install(s, p->id, p->gen, src, p->fd);
+	r = install(s, p->id, p->gen, src, p->fd, NULL);
 out:
 	e = errno;
 	pthread_mutex_lock(&s->lock);
@@ -828,6 +844,7 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 {
 	char tmp[PATH_MAX];
 	uint8_t sha[32];
+	const uint8_t *record = NULL;
 	struct ent e;
 	int fd = -1, err;
 
@@ -843,25 +860,26 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 	}
 	if (e.e.state == STORE_COMPLETE)
 		return 0;
-	if (!e.has_sha && len == e.e.size) {
-		/* The digest the primary sent with buf becomes its hash. */
-		if ((record_sha(s, id, e.gen, digest) == -1 &&
-		    errno != EBADMSG) || ent_read(s, id, &e) == -1)
-			return -1;
-		if (!e.has_sha) {
-			errno = ENOENT;
-			return -1;
-		}
-	}
-	if (digest == NULL && len == e.e.size &&
-	    store_sha256(-1, buf, len, 0, sha) == 0)
-		digest = sha;
-	if (len != e.e.size || digest == NULL ||
-	    memcmp(digest, e.sha, 32) != 0) {
-		if (len == e.e.size && digest != NULL)
-			hash_failed(s, id, e.gen);
+	if (len != e.e.size) {
 		errno = EBADMSG;
 		return -1;
+	}
+	/*
+	 * The digest the primary sent with buf becomes its hash, recorded
+	 * with the install's intent: a commit of its own for each file
+	 * would serialise the crawler's finishers on the index.
+	 */
+	if (!e.has_sha)
+		record = digest;
+	else {
+		if (digest == NULL && store_sha256(-1, buf, len, 0, sha) == 0)
+			digest = sha;
+		if (digest == NULL || memcmp(digest, e.sha, 32) != 0) {
+			if (digest != NULL)
+				hash_failed(s, id, e.gen);
+			errno = EBADMSG;
+			return -1;
+		}
 	}
 	if (snprintf(tmp, sizeof(tmp), "%s/tmp/%llu.XXXXXX", s->dir,
 	    (unsigned long long)id) >= (int)sizeof(tmp)) {
@@ -874,8 +892,12 @@ store_put_verified(struct store *s, uint64_t id, const void *buf,
 		goto fail;
 	/* Starts the write-back now; the install batch waits for it. */
 	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (install(s, id, e.gen, tmp, fd) == -1)
+	if (install(s, id, e.gen, tmp, fd, record) == -1) {
+		/* Another hash was recorded meanwhile: buf is not that file. */
+		if (errno == EBADMSG && record != NULL)
+			hash_failed(s, id, e.gen);
 		goto fail;
+	}
 	close(fd);
 	return 0;
 fail:

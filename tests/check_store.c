@@ -551,12 +551,25 @@ START_TEST(t_put_file)
 }
 END_TEST
 
+/* Adds file rel with no known hash; returns its id. */
+static uint64_t
+add_unknown(struct store *s, const char *rel, size_t len, int64_t mtime)
+{
+	struct store_remote r = { rel, STORE_FILE, len, mtime, NULL, NULL };
+	uint64_t id = 0;
+
+	ck_assert_int_eq(store_apply_event(s, &r, 0, &id, NULL), 0);
+	ck_assert_uint_gt(id, 1);
+	return id;
+}
+
 #define PUT_THREADS	16
 #define PUT_FILES	4
 
 struct putter {
 	struct store	*s;
 	pthread_barrier_t *bar;
+	int		 unknown;	/* its files' hashes are not known */
 	uint64_t	 id[PUT_FILES];
 	uint8_t		*buf[PUT_FILES];
 	size_t		 len[PUT_FILES];
@@ -575,7 +588,7 @@ putter_main(void *arg)
 	pthread_barrier_wait(p->bar);
 	for (i = 0; i < PUT_FILES; i++) {
 		EVP_Digest(p->buf[i], p->len[i], md, &n, EVP_sha256(), NULL);
-		if (i == PUT_FILES - 1)
+		if (i == PUT_FILES - 1 && !p->unknown)
 			md[0] ^= 1;	/* the caller's digest is checked */
 		p->rc[i] = store_put_verified(p->s, p->id[i], p->buf[i],
 		    p->len[i], md, i % 2 ? STORE_COLD : 0);
@@ -588,7 +601,8 @@ putter_main(void *arg)
  * Many callers installing at once share batches (group commit): every
  * file with the right digest ends complete and byte-equal at its path, in
  * three folders, and the one with a wrong digest in each thread is
- * refused and leaves nothing behind.
+ * refused and leaves nothing behind. Half the threads put files of no
+ * known hash: each one's digest is recorded with its batch.
  */
 START_TEST(t_put_concurrent)
 {
@@ -597,21 +611,23 @@ START_TEST(t_put_concurrent)
 	pthread_t th[PUT_THREADS];
 	pthread_barrier_t bar;
 	struct store_ent e;
-	char rel[64], tmp[PATH_MAX];
+	char rel[64], tmp[PATH_MAX], hex[65];
 	int t, i;
 
 	pthread_barrier_init(&bar, NULL, PUT_THREADS);
 	for (t = 0; t < PUT_THREADS; t++) {
 		p[t].s = s;
 		p[t].bar = &bar;
+		p[t].unknown = t % 2;
 		for (i = 0; i < PUT_FILES; i++) {
 			p[t].len[i] = 1000 + (size_t)(t * 131 + i * 17);
 			p[t].buf[i] = malloc(p[t].len[i]);
 			fill(p[t].buf[i], p[t].len[i], (unsigned)(t * 8 + i));
 			snprintf(rel, sizeof(rel), "g/%d/%02d-%d.ts", t % 3, t,
 			    i);
-			p[t].id[i] = add_file(s, rel, p[t].buf[i], p[t].len[i],
-			    1);
+			p[t].id[i] = p[t].unknown ? add_unknown(s, rel,
+			    p[t].len[i], 1) : add_file(s, rel, p[t].buf[i],
+			    p[t].len[i], 1);
 		}
 	}
 	for (t = 0; t < PUT_THREADS; t++)
@@ -624,7 +640,7 @@ START_TEST(t_put_concurrent)
 			snprintf(rel, sizeof(rel), "g/%d/%02d-%d.ts", t % 3, t,
 			    i);
 			ck_assert_int_eq(store_get(s, p[t].id[i], &e), 0);
-			if (i == PUT_FILES - 1) {
+			if (i == PUT_FILES - 1 && !p[t].unknown) {
 				ck_assert_int_eq(p[t].rc[i], -1);
 				ck_assert_int_eq(p[t].err[i], EBADMSG);
 				ck_assert_int_eq(e.state, STORE_NONE);
@@ -635,6 +651,8 @@ START_TEST(t_put_concurrent)
 				ck_assert_int_eq(e.state, STORE_COMPLETE);
 				ck_assert(data_eq(rel, p[t].buf[i],
 				    p[t].len[i]));
+				sha_hex(p[t].buf[i], p[t].len[i], hex);
+				ck_assert_str_eq(e.sha256, hex);
 			}
 			free(p[t].buf[i]);
 		}
@@ -822,18 +840,6 @@ START_TEST(t_coherence_partial)
 	free(buf);
 }
 END_TEST
-
-/* Adds file rel with no known hash; returns its id. */
-static uint64_t
-add_unknown(struct store *s, const char *rel, size_t len, int64_t mtime)
-{
-	struct store_remote r = { rel, STORE_FILE, len, mtime, NULL, NULL };
-	uint64_t id = 0;
-
-	ck_assert_int_eq(store_apply_event(s, &r, 0, &id, NULL), 0);
-	ck_assert_uint_gt(id, 1);
-	return id;
-}
 
 START_TEST(t_unknown_hash_same_file)
 {
