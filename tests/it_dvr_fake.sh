@@ -44,6 +44,20 @@ first=$(cd "$D1/news" && find . -type f | sort | head -1)
 start=$(date -u -d "$(echo "${first#./}" | sed -E \
 	's|^([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)\.ts$|\1-\2-\3 \4:\5:\6|')" +%s)
 check "mtime is the segment's end" test "$(stat -c %Y "$D1/news/$first")" -eq $((start + 2))
+# Folders are dated as a recorder leaves them: a minute folder by its
+# newest segment's end, its hour by when that minute folder was made.
+seg_start() { date -u -d "$(echo "$1" | sed -E \
+	's|.*/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)/([0-9]+)\.ts$|\1-\2-\3 \4:\5:\6|')" +%s; }
+last=$(cd "$D1/news" && find . -type f | sort | tail -1)
+mdir=$(dirname "$D1/news/$last")
+mfirst=$(ls "$mdir" | sort | head -1)
+check "a minute folder's mtime is its newest segment's end" \
+	test "$(stat -c %Y "$mdir")" -eq $(($(seg_start "$last") + 2))
+check "an hour folder's mtime is when its newest minute folder came" \
+	test "$(stat -c %Y "$(dirname "$mdir")")" -eq "$(seg_start "$mdir/$mfirst")"
+mkdir -p "$T/rel"
+check "a relative root that does not exist yet is made" \
+	sh -c "cd '$T/rel' && '$FAKE' -r arch -s x -b 10s -d 2 && test -d arch/x"
 
 # ffprobe: no errors, a duration of 2.0 +- 0.1 s.
 probe_ok=1

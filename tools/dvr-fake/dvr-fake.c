@@ -163,8 +163,8 @@ make_dirs(struct fake *f, const char *dir, const struct timespec *when)
 		if ((made = mkdir(buf, 0755) == 0) == 0 && errno != EEXIST)
 			return -1;
 		/* A new folder: its parent changed then. */
-		if (made && when != NULL &&
-		    (slash = strrchr(buf, '/')) - buf > (ptrdiff_t)rootlen) {
+		if (made && when != NULL && (slash = strrchr(buf, '/')) != NULL &&
+		    slash - buf > (ptrdiff_t)rootlen) {
 			*slash = '\0';
 			ts[0] = ts[1] = *when;
 			if (utimensat(AT_FDCWD, buf, ts, 0) == -1)
