@@ -550,7 +550,7 @@ list_apply(struct fetcher *f, struct job *j)
 			n++;
 		}
 	rc = store_apply_snapshot(f->store, j->rel, v, n, j->list.recursive,
-	    (int64_t)time(NULL), j->list.before_id, NULL);
+	    (int64_t)time(NULL), j->list.before_id, NULL, NULL);
 	err = errno;
 	free(v);
 	if (rc == -1) {

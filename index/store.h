@@ -162,14 +162,51 @@ int	store_apply_listing(struct store *, const char *dir,
 	    int complete, int64_t now, uint64_t *ids);
 
 /*
+ * What a listing changed of what the store had, for the caches of those
+ * who showed it before (the kernel's). A folder the listing created, and
+ * what is below it, is new to everyone and not reported.
+ */
+enum store_change_kind {
+	STORE_CH_REMOVED,	/* parent/name is gone, with its subtree */
+	STORE_CH_REPLACED,	/* parent/name is a new entry: a file's size,
+				   mtime or hash changed, a link's target, or
+				   the entry's type */
+	STORE_CH_NAMES,		/* folder id gained names (a name lost is
+				   STORE_CH_REMOVED) */
+	STORE_CH_ATTR		/* folder id's mtime changed */
+};
+
+struct store_change {
+	enum store_change_kind kind;
+	uint64_t	 id;		/* REMOVED, REPLACED: the entry's id
+					   before; else the folder */
+	uint64_t	 parent;	/* REMOVED, REPLACED: its folder; else 0 */
+	char		*name;		/* REMOVED, REPLACED: its name (one
+					   component); else NULL */
+};
+
+/* A list of changes; zeroed to start, emptied by store_changes_clear(). */
+struct store_changes {
+	struct store_change *v;
+	size_t		 n, cap;
+};
+
+/* Frees the changes in c and leaves it empty. Accepts NULL. */
+void	store_changes_clear(struct store_changes *c);
+
+/*
  * A complete listing taken while the feed may have added entries: as
  * store_apply_listing(complete), except that an entry the listing lacks
  * is removed only if its id is at most before — the store_last_id() read
  * before the listing was asked for. Newer entries came from the feed.
+ * If changes is not NULL, what the listing changed is added to it (each
+ * folder once); nothing when the store had it all. On failure nothing
+ * is added.
  */
 int	store_apply_snapshot(struct store *, const char *dir,
 	    const struct store_remote *v, size_t n, int recursive,
-	    int64_t now, uint64_t before, uint64_t *ids);
+	    int64_t now, uint64_t before, uint64_t *ids,
+	    struct store_changes *changes);
 
 /* The highest entry id so far (ids only grow). 0 on error. */
 uint64_t store_last_id(struct store *);

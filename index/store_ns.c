@@ -151,6 +151,104 @@ idset_has(const struct idset *set, uint64_t id)
 }
 
 /*
+ * What one apply changes, added to ch (NULL: not wanted) from its length
+ * at the start, from, so that a failed apply takes its part back. The
+ * apply's first new entry is fresh: a folder from there on was created
+ * by it, and nobody showed its names before.
+ */
+struct report {
+	struct store_changes *ch;
+	size_t		 from;
+	uint64_t	 fresh;		/* 0 until an entry is created */
+};
+
+void
+store_changes_clear(struct store_changes *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++)
+		free(c->v[i].name);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Adds a change of kind k to rep (may be NULL): entry id of folder parent
+ * named name, or (name NULL) folder id itself, unless created by this
+ * apply or just reported so. 0, or -1 (ENOMEM).
+ */
+static int
+report_add(struct report *rep, enum store_change_kind k, uint64_t id,
+    uint64_t parent, const char *name)
+{
+	struct store_changes *ch = rep != NULL ? rep->ch : NULL;
+	struct store_change *c, *v;
+
+	if (ch == NULL)
+		return 0;
+	if (name == NULL && rep->fresh != 0 && id >= rep->fresh)
+		return 0;
+	if (name == NULL && ch->n > rep->from && ch->v[ch->n - 1].kind == k &&
+	    ch->v[ch->n - 1].id == id)
+		return 0;	/* listings are sorted: the same folder */
+	if ((v = grow(ch->v, ch->n, &ch->cap, sizeof(*v))) == NULL)
+		return -1;
+	ch->v = v;
+	c = &ch->v[ch->n];
+	memset(c, 0, sizeof(*c));
+	if (name != NULL && (c->name = strdup(name)) == NULL)
+		return -1;
+	c->kind = k;
+	c->id = id;
+	c->parent = parent;
+	ch->n++;
+	return 0;
+}
+
+static int
+change_cmp(const void *a, const void *b)
+{
+	const struct store_change *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return (x->kind > y->kind) - (x->kind < y->kind);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * Ends rep's apply: on failure (ok 0) takes back what it added, else
+ * leaves each folder's change once.
+ */
+static void
+report_end(struct report *rep, int ok)
+{
+	struct store_changes *ch = rep->ch;
+	struct store_change *v;
+	size_t i, k;
+
+	if (ch == NULL)
+		return;
+	if (!ok) {
+		for (i = rep->from; i < ch->n; i++)
+			free(ch->v[i].name);
+		ch->n = rep->from;
+		return;
+	}
+	v = ch->v + rep->from;
+	qsort(v, ch->n - rep->from, sizeof(*v), change_cmp);
+	for (i = k = 0; i < ch->n - rep->from; i++) {
+		if (k > 0 && v[i].name == NULL && v[k - 1].name == NULL &&
+		    change_cmp(&v[i], &v[k - 1]) == 0)
+			continue;
+		v[k++] = v[i];
+	}
+	ch->n = rep->from + k;
+}
+
+/*
  * Tree walks. Entries to visit wait on an explicit stack with their
  * names; one buffer holds the path of the entry being visited. An
  * entry's path is its parent's (a prefix of the buffer that no entry
@@ -185,6 +283,7 @@ struct walk {
 	int		 recursive;
 	int64_t		 now;
 	uint64_t	 before;	/* W_SWEEP: newer ids stay */
+	struct report	*rep;		/* W_SWEEP: the names removed */
 };
 
 static int
@@ -275,7 +374,9 @@ walk_children(struct walk *w, uint64_t id, size_t len, enum wkind kind)
 			continue;
 		if ((name = sqlite3_column_text(st, 2)) == NULL)
 			name = (const unsigned char *)"";
-		if (walk_push(w, kid, type, sqlite3_column_int(st, 3),
+		if ((kind == W_SWEEP && k == W_REMOVE && report_add(w->rep,
+		    STORE_CH_REMOVED, kid, id, (const char *)name) == -1) ||
+		    walk_push(w, kid, type, sqlite3_column_int(st, 3),
 		    (const char *)name, len, k) == -1) {
 			sqlite3_reset(st);
 			return -1;
@@ -390,15 +491,16 @@ ent_remove(struct store *s, const struct ent *e, const char *rel)
 /*
  * Removes what is below folder id (at rel) and not in seen, except
  * entries newer than before; with recursive, below the folders in seen
- * too. Marks the folders covered listed at now. s->wlock held, in a
- * transaction.
+ * too. Marks the folders covered listed at now. Each name removed goes
+ * to rep. s->wlock held, in a transaction.
  */
 static int
 sweep(struct store *s, uint64_t id, const char *rel,
-    const struct idset *seen, int recursive, int64_t now, uint64_t before)
+    const struct idset *seen, int recursive, int64_t now, uint64_t before,
+    struct report *rep)
 {
 	struct walk w = { .s = s, .seen = seen, .recursive = recursive,
-	    .now = now, .before = before };
+	    .now = now, .before = before, .rep = rep };
 
 	return walk_run(&w, rel, id, STORE_DIR, STORE_NONE, W_SWEEP);
 }
@@ -484,27 +586,32 @@ same_file(struct store *s, const struct ent *e, const struct store_remote *r,
  * Creates or updates entry name in parent (at full) as r says (sha: a
  * file's hash, NULL when not known). A file or link whose identity
  * changed, or an entry whose type changed, is replaced: the old one goes
- * with its data and the new one gets a new id.
+ * with its data and the new one gets a new id. What changed goes to rep.
  */
 static int
 ent_upsert(struct store *s, uint64_t parent, const char *name,
     const struct store_remote *r, const uint8_t *sha, const char *full,
-    uint64_t *id)
+    uint64_t *id, struct report *rep)
 {
 	struct ent e;
 	sqlite3_stmt *st;
 	int same;
 
 	if (store_lookup_c(&s->wr, parent, name, &e) == -1) {
-		if (errno != ENOENT)
+		if (errno != ENOENT ||
+		    report_add(rep, STORE_CH_NAMES, parent, 0, NULL) == -1 ||
+		    ent_insert(s, parent, name, r, sha, full, id) == -1)
 			return -1;
-		return ent_insert(s, parent, name, r, sha, full, id);
+		if (rep->fresh == 0)
+			rep->fresh = *id;
+		return 0;
 	}
 	if (e.e.type == r->type && r->type == STORE_DIR) {
 		*id = e.e.id;
 		if (e.e.mtime == r->mtime || r->mtime == 0)
 			return 0;
-		if ((st = store_q(&s->wr, Q_DIRMTIME)) == NULL)
+		if (report_add(rep, STORE_CH_ATTR, e.e.id, 0, NULL) == -1 ||
+		    (st = store_q(&s->wr, Q_DIRMTIME)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)e.e.id);
 		sqlite3_bind_int64(st, 2, r->mtime);
@@ -523,18 +630,23 @@ ent_upsert(struct store *s, uint64_t parent, const char *name,
 			return 0;
 		}
 	}
-	if (ent_remove(s, &e, full) == -1)
+	if (report_add(rep, STORE_CH_REPLACED, e.e.id, parent, name) == -1 ||
+	    ent_remove(s, &e, full) == -1 ||
+	    ent_insert(s, parent, name, r, sha, full, id) == -1)
 		return -1;
-	return ent_insert(s, parent, name, r, sha, full, id);
+	if (rep->fresh == 0)
+		rep->fresh = *id;
+	return 0;
 }
 
 /*
  * Finds or creates the folder rel (from the root), returning its id in
  * *id. A file in the way is replaced by a folder. The id of each folder
- * on the way goes into seen, when not NULL.
+ * on the way goes into seen, when not NULL; what changed, to rep.
  */
 static int
-mkdirs(struct store *s, const char *rel, uint64_t *id, struct idset *seen)
+mkdirs(struct store *s, const char *rel, uint64_t *id, struct idset *seen,
+    struct report *rep)
 {
 	struct store_remote d = { .type = STORE_DIR };
 	char comp[NAME_LEN + 1], full[PATH_MAX];
@@ -553,7 +665,7 @@ mkdirs(struct store *s, const char *rel, uint64_t *id, struct idset *seen)
 		memcpy(full, rel, n);
 		full[n] = '\0';
 		d.name = comp;
-		if (ent_upsert(s, cur, comp, &d, NULL, full, &cur) == -1)
+		if (ent_upsert(s, cur, comp, &d, NULL, full, &cur, rep) == -1)
 			return -1;
 		if (seen != NULL && idset_add(seen, cur) == -1)
 			return -1;
@@ -566,7 +678,7 @@ mkdirs(struct store *s, const char *rel, uint64_t *id, struct idset *seen)
 static int
 apply(struct store *s, const char *dir, const struct store_remote *v,
     size_t n, int recursive, int complete, int64_t now, uint64_t before,
-    uint64_t *ids)
+    uint64_t *ids, struct report *rep)
 {
 	struct idset seen = { 0 };
 	char full[PATH_MAX], pdir[PATH_MAX], cached[PATH_MAX] = "";
@@ -576,7 +688,7 @@ apply(struct store *s, const char *dir, const struct store_remote *v,
 	size_t i, len;
 	int r = -1, known;
 
-	if (mkdirs(s, dir, &dirid, NULL) == -1)
+	if (mkdirs(s, dir, &dirid, NULL, rep) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
 		if (v[i].name == NULL || snprintf(full, sizeof(full),
@@ -610,13 +722,14 @@ apply(struct store *s, const char *dir, const struct store_remote *v,
 		else if (cid != 0 && strcmp(pdir, cached) == 0)
 			pid = cid;
 		else {
-			if (mkdirs(s, pdir, &pid, complete ? &seen : NULL) == -1)
+			if (mkdirs(s, pdir, &pid, complete ? &seen : NULL,
+			    rep) == -1)
 				goto out;
 			memcpy(cached, pdir, strlen(pdir) + 1);
 			cid = pid;
 		}
 		if (ent_upsert(s, pid, base, &v[i], known ? sha : NULL, full,
-		    &id) == -1)
+		    &id, rep) == -1)
 			goto out;
 		if (complete && idset_add(&seen, id) == -1)
 			goto out;
@@ -636,7 +749,8 @@ apply(struct store *s, const char *dir, const struct store_remote *v,
 	}
 	if (complete) {
 		qsort(seen.v, seen.n, sizeof(*seen.v), id_cmp);
-		if (sweep(s, dirid, dir, &seen, recursive, now, before) == -1)
+		if (sweep(s, dirid, dir, &seen, recursive, now, before,
+		    rep) == -1)
 			goto out;
 	}
 	r = 0;
@@ -645,11 +759,13 @@ out:
 	return r;
 }
 
+/* apply() in a transaction of its own; what changed goes to ch. */
 static int
 apply_txn(struct store *s, const char *dir, const struct store_remote *v,
     size_t n, int recursive, int complete, int64_t now, uint64_t before,
-    uint64_t *ids)
+    uint64_t *ids, struct store_changes *ch)
 {
+	struct report rep = { ch, ch != NULL ? ch->n : 0, 0 };
 	int r;
 
 	if (s->ro) {
@@ -663,8 +779,9 @@ apply_txn(struct store *s, const char *dir, const struct store_remote *v,
 	pthread_mutex_lock(&s->wlock);
 	if ((r = store_begin(&s->wr)) == 0)
 		r = store_end(&s->wr, apply(s, dir, v, n, recursive, complete,
-		    now, before, ids));
+		    now, before, ids, &rep));
 	pthread_mutex_unlock(&s->wlock);
+	report_end(&rep, r == 0);
 	return r;
 }
 
@@ -674,15 +791,16 @@ store_apply_listing(struct store *s, const char *dir,
     int64_t now, uint64_t *ids)
 {
 	return apply_txn(s, dir, v, n, recursive, complete, now, UINT64_MAX,
-	    ids);
+	    ids, NULL);
 }
 
 int
 store_apply_snapshot(struct store *s, const char *dir,
     const struct store_remote *v, size_t n, int recursive, int64_t now,
-    uint64_t before, uint64_t *ids)
+    uint64_t before, uint64_t *ids, struct store_changes *changes)
 {
-	return apply_txn(s, dir, v, n, recursive, 1, now, before, ids);
+	return apply_txn(s, dir, v, n, recursive, 1, now, before, ids,
+	    changes);
 }
 
 uint64_t
@@ -737,7 +855,8 @@ store_apply_event(struct store *s, const struct store_remote *r,
 	int rc;
 
 	if (!deleted) {
-		if (apply_txn(s, "", r, 1, 0, 0, 0, UINT64_MAX, &nid) == -1)
+		if (apply_txn(s, "", r, 1, 0, 0, 0, UINT64_MAX, &nid,
+		    NULL) == -1)
 			return -1;
 		if (id != NULL)
 			*id = nid;

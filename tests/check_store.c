@@ -323,7 +323,7 @@ START_TEST(t_snapshot)
 	c = add_file(s, "h/c.ts", b, sizeof(b), 100);
 	ck_assert_uint_gt(c, before);
 	ck_assert_int_eq(store_apply_snapshot(s, "", v, 2, 1, 200, before,
-	    NULL), 0);
+	    NULL, NULL), 0);
 	ck_assert_int_eq(store_resolve(s, "h/a.ts", &e), 0);
 	ck_assert_int_eq(store_resolve(s, "h/b.ts", &e), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -343,7 +343,7 @@ START_TEST(t_snapshot)
 
 		before = store_last_id(s);
 		ck_assert_int_eq(store_apply_snapshot(s, "k", w, 3, 1, 400,
-		    before, NULL), 0);
+		    before, NULL, NULL), 0);
 		ck_assert_int_eq(store_resolve(s, "k/n/m", &e), 0);
 		ck_assert_int_eq(e.listed, 400);
 		ck_assert_int_eq(store_resolve(s, "k/n", &e), 0);
@@ -364,6 +364,117 @@ START_TEST(t_snapshot)
 			free(kids);
 		}
 	}
+	store_close(s);
+}
+END_TEST
+
+/* The change of kind k in ch about name (NULL: folder id), or NULL. */
+static const struct store_change *
+change_find(const struct store_changes *ch, enum store_change_kind k,
+    uint64_t id, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ch->n; i++)
+		if (ch->v[i].kind == k && (name != NULL ?
+		    ch->v[i].name != NULL && strcmp(ch->v[i].name, name) == 0 :
+		    ch->v[i].name == NULL && ch->v[i].id == id))
+			return &ch->v[i];
+	return NULL;
+}
+
+static uint64_t
+id_of(struct store *s, const char *rel)
+{
+	struct store_ent e;
+
+	ck_assert_int_eq(store_resolve(s, rel, &e), 0);
+	return e.id;
+}
+
+START_TEST(t_snapshot_changes)
+{
+	struct store *s = mk(BS, 0);
+	struct store_changes ch = { 0 };
+	const struct store_change *c;
+	uint8_t b[100];
+	char hex[65];
+	struct store_remote v[7] = {
+		{ "h", STORE_DIR, 0, 100, NULL, NULL },
+		{ "h/m", STORE_DIR, 0, 100, NULL, NULL },
+		{ "h/m/a.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h/m/b.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h/m/c.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h/n", STORE_DIR, 0, 100, NULL, NULL },
+		{ "h/n/x.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+	};
+	struct store_remote w[7] = {
+		{ "h", STORE_DIR, 0, 100, NULL, NULL },
+		{ "h/m", STORE_DIR, 0, 200, NULL, NULL },
+		{ "h/m/a.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h/m/c.ts", STORE_FILE, sizeof(b) - 1, 100, NULL, NULL },
+		{ "h/m/d.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h/o", STORE_DIR, 0, 100, NULL, NULL },
+		{ "h/o/y.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+	};
+	struct store_remote bad[2] = {
+		{ "h/m/e.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+		{ "h/m/../f.ts", STORE_FILE, sizeof(b), 100, hex, NULL },
+	};
+	uint64_t h, m, bid, cid, nid;
+
+	fill(b, sizeof(b), 1);
+	sha_hex(b, sizeof(b), hex);
+
+	/* All new: only the folder that gained the listed one says so. */
+	ck_assert_int_eq(store_apply_snapshot(s, "s", v, 7, 1, 200,
+	    store_last_id(s), NULL, &ch), 0);
+	ck_assert_uint_eq(ch.n, 1);
+	ck_assert_ptr_nonnull(change_find(&ch, STORE_CH_NAMES, STORE_ROOT_ID,
+	    NULL));
+	store_changes_clear(&ch);
+	ck_assert_uint_eq(ch.n, 0);
+
+	/* The same listing again changes nothing. */
+	ck_assert_int_eq(store_apply_snapshot(s, "s", v, 7, 1, 300,
+	    store_last_id(s), NULL, &ch), 0);
+	ck_assert_uint_eq(ch.n, 0);
+
+	/*
+	 * b.ts and the folder n removed, c.ts rewritten, d.ts and the
+	 * folder o (with y.ts) added, m's mtime changed.
+	 */
+	h = id_of(s, "s/h");
+	m = id_of(s, "s/h/m");
+	bid = id_of(s, "s/h/m/b.ts");
+	cid = id_of(s, "s/h/m/c.ts");
+	nid = id_of(s, "s/h/n");
+	ck_assert_int_eq(store_apply_snapshot(s, "s", w, 7, 1, 400,
+	    store_last_id(s), NULL, &ch), 0);
+	ck_assert_uint_eq(ch.n, 6);
+	ck_assert_ptr_nonnull(c = change_find(&ch, STORE_CH_REMOVED, 0,
+	    "b.ts"));
+	ck_assert_uint_eq(c->id, bid);
+	ck_assert_uint_eq(c->parent, m);
+	ck_assert_ptr_nonnull(c = change_find(&ch, STORE_CH_REMOVED, 0, "n"));
+	ck_assert_uint_eq(c->id, nid);
+	ck_assert_uint_eq(c->parent, h);
+	ck_assert_ptr_nonnull(c = change_find(&ch, STORE_CH_REPLACED, 0,
+	    "c.ts"));
+	ck_assert_uint_eq(c->id, cid);
+	ck_assert_uint_eq(c->parent, m);
+	ck_assert_uint_ne(id_of(s, "s/h/m/c.ts"), cid);
+	ck_assert_ptr_nonnull(change_find(&ch, STORE_CH_NAMES, m, NULL));
+	ck_assert_ptr_nonnull(change_find(&ch, STORE_CH_NAMES, h, NULL));
+	ck_assert_ptr_nonnull(change_find(&ch, STORE_CH_ATTR, m, NULL));
+	store_changes_clear(&ch);
+
+	/* A listing refused half-way reports nothing. */
+	ck_assert_int_eq(store_apply_snapshot(s, "s", bad, 2, 1, 500,
+	    store_last_id(s), NULL, &ch), -1);
+	ck_assert_uint_eq(ch.n, 0);
+	store_changes_clear(&ch);
+	store_changes_clear(NULL);
 	store_close(s);
 }
 END_TEST
@@ -2085,6 +2196,7 @@ suite(void)
 	tcase_add_test(core, t_listing_unsorted);
 	tcase_add_test(core, t_event);
 	tcase_add_test(core, t_snapshot);
+	tcase_add_test(core, t_snapshot_changes);
 	tcase_add_test(core, t_blocks);
 	tcase_add_test(core, t_hash_failure);
 	tcase_add_test(core, t_put_file);
