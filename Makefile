@@ -87,7 +87,8 @@ UNIT_TESTS := m4f jsonget answer options bitmap store fetcher status \
 IT_TESTS := tests/it_layers.sh tests/it_origin.sh tests/it_origin_harden.sh \
 	tests/it_origin_hash.sh tests/it_dvr_fake.sh \
 	tests/it_store_crash.sh \
-	tests/it_store_enospc.sh tests/it_mount.sh tests/it_listing.sh tests/it_replicate.sh \
+	tests/it_store_enospc.sh tests/it_mount.sh tests/it_listing.sh \
+	tests/it_relist.sh tests/it_replicate.sh \
 	tests/it_status.sh tests/it_observe.sh tests/it_playback.sh \
 	tests/it_fuzz_replay.sh tests/it_scaleout.sh tests/it_demo.sh \
 	tests/it_fresh_clone.sh

@@ -89,8 +89,8 @@ feed_tick(struct fetcher *f, int64_t now, struct job **start)
 	return 1000;
 }
 
-static void
-notify(struct fetcher *f, const struct fetcher_change *c)
+void
+feed_notify(struct fetcher *f, const struct fetcher_change *c)
 {
 	void (*cb)(void *, const struct fetcher_change *);
 	void *arg;
@@ -135,7 +135,7 @@ apply(struct fetcher *f, const struct m4f_feed *fd)
 		c.parent = parent;
 		c.name = ev->e.name;
 		c.deleted = del;
-		notify(f, &c);
+		feed_notify(f, &c);
 	}
 }
 
@@ -196,7 +196,7 @@ feed_done(struct fetcher *f, struct job *j, int err)
 		memset(&c, 0, sizeof(c));
 		c.name = "";
 		c.reset = 1;
-		notify(f, &c);
+		feed_notify(f, &c);
 		goto out;
 	}
 	apply(f, fd);

@@ -199,6 +199,11 @@ int64_t	feed_tick(struct fetcher *, int64_t now, struct job **start);
 /* Handles the end of the feed's transfer, err as xfer computed it. */
 void	feed_done(struct fetcher *, struct job *, int err);
 /*
+ * Tells the fetcher_follow() callback, if any, of change c. Any thread,
+ * lock not held.
+ */
+void	feed_notify(struct fetcher *, const struct fetcher_change *c);
+/*
  * Where the store says the feed of this origin and export stood: 1 with
  * epoch and *seq filled in, 0 when nothing of it is recorded. Any thread,
  * no lock held.

@@ -36,6 +36,7 @@
 
 struct store;
 struct store_ent;
+struct store_changes;
 struct fetcher;
 
 enum fetch_prio {
@@ -187,9 +188,11 @@ int	fetcher_get_file(struct fetcher *, uint64_t id, enum fetch_prio prio,
 void	fetcher_hold(struct fetcher *, int hold);
 
 /*
- * One change seen on the primary's feed, already applied to the store:
- * the entry's id (0 if deleted), its parent's id and its name.
- * reset means the feed was lost and listings were refreshed instead.
+ * A change on the primary, already applied to the store. One seen on the
+ * feed: the entry's id (0 if deleted), its parent's id and its name.
+ * reset means the feed was lost and listings are refreshed instead. Or,
+ * with listing set (and nothing else), what a listing of a folder
+ * changed (store_apply_snapshot()), valid during the call.
  */
 struct fetcher_change {
 	uint64_t	 id;
@@ -197,13 +200,16 @@ struct fetcher_change {
 	const char	*name;	/* path relative to the root */
 	int		 deleted;
 	int		 reset;
+	const struct store_changes *listing;
 };
 
 /*
  * Follows the primary's feed from now on (long-poll): applies each change
  * to the store, then calls cb on the network thread (cb must not block).
  * When the feed is reset or the origin restarted, the folders already
- * listed are listed again. Returns 0, or -1.
+ * listed are listed again. Each listing that changed what the store had
+ * (whoever asked for it) calls cb too, on a finisher thread. Returns 0,
+ * or -1.
  */
 int	fetcher_follow(struct fetcher *,
 	    void (*cb)(void *arg, const struct fetcher_change *), void *arg);

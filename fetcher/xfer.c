@@ -524,10 +524,15 @@ classify(struct fetcher *f, struct job *j, CURLcode rc, int *transient)
 	return 0;
 }
 
-/* Records every page of a finished listing in the store. */
+/*
+ * Records every page of a finished listing in the store, and tells the
+ * follower what it changed.
+ */
 static int
 list_apply(struct fetcher *f, struct job *j)
 {
+	struct store_changes ch = { 0 };
+	struct fetcher_change c;
 	struct store_remote *v;
 	size_t i, k, n = 0;
 	int rc, err;
@@ -550,13 +555,19 @@ list_apply(struct fetcher *f, struct job *j)
 			n++;
 		}
 	rc = store_apply_snapshot(f->store, j->rel, v, n, j->list.recursive,
-	    (int64_t)time(NULL), j->list.before_id, NULL, NULL);
+	    (int64_t)time(NULL), j->list.before_id, NULL, &ch);
 	err = errno;
 	free(v);
 	if (rc == -1) {
 		log_warn("listing of \"%s\"", j->rel);
 		return err;
 	}
+	if (ch.n > 0) {
+		memset(&c, 0, sizeof(c));
+		c.listing = &ch;
+		feed_notify(f, &c);
+	}
+	store_changes_clear(&ch);
 	return 0;
 }
 

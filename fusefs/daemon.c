@@ -196,7 +196,7 @@ on_change(void *arg, const struct fetcher_change *c)
 	struct mount *m = arg;
 
 	fs_changed(m->fs, c);
-	if (!c->deleted && !c->reset)
+	if (!c->deleted && !c->reset && c->listing == NULL)
 		crawler_added(m->crawler, c->id);
 }
 

@@ -35,10 +35,16 @@
 #define QUEUE_MAX	4096
 #define DOWN_WINDOW_MS	500	/* fail fast this long after an outage */
 
+/*
+ * Invalidations for the kernel: entry name of folder parent and the
+ * folder's listing (name NULL: none), then inode id (0: none), only its
+ * attributes if attrs is set, else its cached pages too.
+ */
 struct change {
 	uint64_t	 id;
 	uint64_t	 parent;
 	char		*name;		/* last component */
+	int		 attrs;
 };
 
 struct fs {
@@ -204,8 +210,9 @@ folder_end(const char *rel)
  * Whether folder e is closed: a DVR folder whose time ended more than
  * CLOSED_SETTLE s ago, so that no recorder writes into it any more. Its
  * entries and listing may then stay in the kernel's caches; a change
- * the primary makes anyway comes through the feed, which invalidates
- * them (fs_changed). *end (may be NULL) receives the folder's end.
+ * the primary makes anyway comes through the feed or a listing, which
+ * invalidate them (fs_changed). *end (may be NULL) receives the folder's
+ * end.
  */
 static int
 closed_dir(struct fs *fs, const struct store_ent *e, int64_t *end)
@@ -1086,26 +1093,74 @@ fs_ops(void)
 	return &ops;
 }
 
+/*
+ * Queues invalidations (struct change) for the notifier; name is not
+ * used without a parent, and may be NULL. A full queue drops them.
+ * fs->qlock held.
+ */
+static void
+queue_push(struct fs *fs, uint64_t parent, const char *name, uint64_t id,
+    int attrs)
+{
+	struct change *q;
+
+	if (fs->qlen == QUEUE_MAX)
+		return;
+	q = &fs->queue[(fs->qhead + fs->qlen) % QUEUE_MAX];
+	q->name = NULL;
+	if (parent != 0 && name != NULL && (q->name = strdup(name)) == NULL)
+		return;
+	q->id = id;
+	q->parent = parent;
+	q->attrs = attrs;
+	fs->qlen++;
+	pthread_cond_signal(&fs->qcond);
+}
+
+/*
+ * What a listing changed: a name gone or replaced as the feed's changes
+ * (the inode the kernel knows is the one before), a folder that gained
+ * names loses its kept listing, one whose date changed its attributes.
+ */
+static void
+queue_listing(struct fs *fs, const struct store_changes *ch)
+{
+	const struct store_change *sc;
+	size_t i;
+
+	for (i = 0; i < ch->n; i++) {
+		sc = &ch->v[i];
+		switch (sc->kind) {
+		case STORE_CH_REMOVED:
+		case STORE_CH_REPLACED:
+			queue_push(fs, sc->parent, sc->name, sc->id, 0);
+			break;
+		case STORE_CH_NAMES:
+		case STORE_CH_ATTR:
+			queue_push(fs, 0, NULL, sc->id,
+			    sc->kind == STORE_CH_ATTR);
+			break;
+		}
+	}
+}
+
 void
 fs_changed(struct fs *fs, const struct fetcher_change *c)
 {
 	const char *base;
-	struct change *q;
 
+	if (c->listing != NULL) {
+		pthread_mutex_lock(&fs->qlock);
+		queue_listing(fs, c->listing);
+		pthread_mutex_unlock(&fs->qlock);
+		return;
+	}
 	if (c->reset || c->name == NULL)
 		return;
 	base = strrchr(c->name, '/');
 	base = base != NULL ? base + 1 : c->name;
 	pthread_mutex_lock(&fs->qlock);
-	if (fs->qlen < QUEUE_MAX) {
-		q = &fs->queue[(fs->qhead + fs->qlen) % QUEUE_MAX];
-		if ((q->name = strdup(base)) != NULL) {
-			q->id = c->id;
-			q->parent = c->parent;
-			fs->qlen++;
-			pthread_cond_signal(&fs->qcond);
-		}
-	}
+	queue_push(fs, c->parent, base, c->id, 0);
 	pthread_mutex_unlock(&fs->qlock);
 }
 
@@ -1126,14 +1181,16 @@ notifier_main(void *arg)
 		fs->qhead = (fs->qhead + 1) % QUEUE_MAX;
 		fs->qlen--;
 		pthread_mutex_unlock(&fs->qlock);
-		if (c.parent != 0) {
+		if (c.name != NULL) {
 			fuse_lowlevel_notify_inval_entry(fs->se, c.parent,
 			    c.name, strlen(c.name));
 			/* Its folder's cached listing, kept if closed. */
 			fuse_lowlevel_notify_inval_inode(fs->se, c.parent, 0, 0);
 		}
+		/* A negative offset: the attributes only. */
 		if (c.id != 0)
-			fuse_lowlevel_notify_inval_inode(fs->se, c.id, 0, 0);
+			fuse_lowlevel_notify_inval_inode(fs->se, c.id,
+			    c.attrs ? -1 : 0, 0);
 		free(c.name);
 		pthread_mutex_lock(&fs->qlock);
 	}

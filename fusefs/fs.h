@@ -53,10 +53,10 @@ const struct fuse_lowlevel_ops *fs_ops(void);
 int	fs_start(struct fs *, struct fuse_session *);
 
 /*
- * A change on the primary, already in the store: queues the kernel cache
- * invalidations for it. Never blocks (the fetcher's network thread calls
- * it); a full queue drops the change and the short folder timeouts cover
- * for it.
+ * A change on the primary, already in the store (a feed event, or what a
+ * listing changed): queues the kernel cache invalidations for it. Never
+ * blocks (the fetcher's network and finisher threads call it); a full
+ * queue drops the change and the short folder timeouts cover for it.
  */
 void	fs_changed(struct fs *, const struct fetcher_change *);
 
