@@ -1,8 +1,9 @@
 #!/bin/bash
 # m4f-origin against hostile clients and a hostile export: a FIFO in the
-# export, the connection limit held by idle sockets, many feed long-polls
-# and unread listings (memory), unread listings that fill the budget of
-# answers waiting to be sent (503s, and their log at most once a second),
+# export, the connection limit held by idle sockets (the 503s past it,
+# and their log), many feed long-polls and unread listings (memory),
+# unread listings that fill the budget of answers waiting to be sent
+# (503s, and their log at most once a second),
 # paths deeper than M4F_DEPTH_MAX, a symbolic link swapped in and out
 # under a reader, and listening on the network without a key.
 . "$(dirname "$0")/lib.sh"
@@ -77,6 +78,19 @@ hold() {
 	return 1
 }
 unhold() { kill "$HOLD" 2>/dev/null; wait "$HOLD" 2>/dev/null; }
+# busy_logged FROM WHAT: the busy refusals' log lines past line FROM of
+# the origin's log, those of WHAT ("too many connections"; "" for all),
+# and the refusals they count (each its own and its "N more"), as
+# "LINES REFUSALS".
+busy_logged() {
+	tail -n +"$(($1 + 1))" "$T/origin.log" | awk -v what="$2: 503 (" '
+	index($0, what) {
+		lines++; sum++
+		if (match($0, /\(and [0-9]+ more refused since the last line\)/))
+			sum += substr($0, RSTART + 5) + 0
+	}
+	END { print lines + 0, sum + 0 }'
+}
 
 start
 
@@ -104,6 +118,106 @@ sleep 0.5
 check "after the idle sockets close: 200 again" \
     [ "$(code "$U$S/news/a/seg.ts")" = 200 ]
 check "SIGTERM with many connections gone: exits within 2 s" stop_within 2
+
+# --- past 1000 connections: the spare ones are told 503 (status, reason,
+# Retry-After), and the log says so at most once a second, each line with
+# how many it did not log: the lines add up to the 503s the clients saw.
+# The 1000 held are served once the refused have gone.
+[ "$(ulimit -n)" -ge 4096 ] || ulimit -n 4096 2>/dev/null
+start
+from=$(wc -l <"$T/origin.log")
+# 1000 connections held, then 40 more that ask for a file at once and,
+# in a later second, one more; then the held ones ask for it. Prints the
+# burst's exact 503s and other answers, the last one's status, the log
+# lines it added, the held ones answered 200 with the whole file and the
+# seconds the whole took.
+timeout 120 python3 - "$P" "$S/news/a/seg.ts" 100000 40 "$T/origin.log" \
+    >"$T/conn.out" 2>"$T/conn.err" <<'PY'
+import resource, socket, sys, time
+port, path, size, n, log = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
+    int(sys.argv[4]), sys.argv[5])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+get = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode()
+
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(30)
+    return s
+
+def answer(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        c = s.recv(65536)
+        if not c:
+            return "none", {}, buf
+        buf += c
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict((k.strip().lower(), v.strip()) for k, _, v in
+        (l.partition(":") for l in lines[1:]))
+    while len(body) < int(fields.get("content-length", "0")):
+        c = s.recv(65536)
+        if not c:
+            break
+        body += c
+    return lines[0], fields, body
+
+def refused(a):
+    status, fields, body = a
+    return (status == "HTTP/1.1 503 Service Unavailable" and
+        fields.get("retry-after", "").isdigit() and
+        body == b"503 too many connections\n")
+
+def lines():
+    with open(log, errors="replace") as f:
+        return sum("too many connections: 503" in l for l in f)
+
+t0 = int(time.time())
+held = [conn() for i in range(1000)]
+burst = [conn() for i in range(n)]
+for s in burst:
+    s.sendall(get)
+got = [answer(s) for s in burst]
+for s in burst:
+    s.close()
+time.sleep(1.1)
+before = lines()
+s = conn()
+s.sendall(get)
+final = answer(s)
+s.close()
+after = lines()
+t1 = int(time.time())
+for s in held:
+    s.sendall(get)
+served = 0
+for s in held:
+    status, fields, body = answer(s)
+    served += status == "HTTP/1.1 200 OK" and len(body) == size
+for a in got + [final]:
+    if not refused(a):
+        print(a[0], a[1], a[2][:80], file=sys.stderr)
+n503 = sum(refused(a) for a in got)
+print(n503, n - n503, "503" if refused(final) else final[0].replace(" ", "_"),
+    after - before, served, t1 - t0 + 1)
+PY
+read -r n503 nother final logged served secs <"$T/conn.out"
+sed 's/^/# not a 503 as expected: /' "$T/conn.err" | head -5
+read -r nlines nsum < <(busy_logged "$from" "too many connections")
+check "1040 connections: the 40 past 1000 get 503 \"too many connections\" with Retry-After (exact: ${n503:-none}, other: ${nother:-none})" \
+    eval '[ "${n503:-0}" = 40 ] && [ "$nother" = 0 ]'
+check "past 1000: one more a second later gets 503 ($final) and a log line of its own ($logged)" \
+    eval '[ "$final" = 503 ] && [ "$logged" = 1 ]'
+check "past 1000: the log lines count every 503 the clients saw ($nsum, $((${n503:-0} + 1)) seen)" \
+    [ "$nsum" = "$((${n503:-0} + 1))" ]
+check "past 1000: at most a line a second, fewer lines than 503s ($nlines lines in ${secs:-?} s)" \
+    eval '[ "$nlines" -le "${secs:-0}" ] && [ "$nlines" -lt "$nsum" ]'
+check "past 1000: the 1000 held connections are then served the file (${served:-0})" \
+    [ "${served:-0}" = 1000 ]
+check "past 1000: the origin is still up and serves a new client" \
+    eval 'kill -0 "$ORIGIN" && [ "$(code "$U$S/news/a/seg.ts")" = 200 ]'
+check "SIGTERM after refusing connections: exits within 2 s" stop_within 2
 
 # --- memory: 900 feed long-polls, after a large listing (whose freed
 # memory makes later allocations come from the heap, touched)
@@ -204,13 +318,7 @@ n200, n503 = codes.count("200"), codes.count("503")
 print(n200, n503, n - n200 - n503, final, after - before, t1 - t0 + 1)
 PY
 read -r n200 n503 nother final logged secs <"$T/busy.out"
-read -r nlines nsum < <(tail -n +"$((from + 1))" "$T/origin.log" | awk '
-/: 503 \(/ {
-	lines++; sum++
-	if (match($0, /\(and [0-9]+ more refused since the last line\)/))
-		sum += substr($0, RSTART + 5) + 0
-}
-END { print lines + 0, sum + 0 }')
+read -r nlines nsum < <(busy_logged "$from" "")
 check "busy: 40 unread listings of $nwide entries: the first hold the budget, the others get 503 (200: $n200, 503: $n503, other: $nother)" \
     eval '[ "${n200:-0}" -ge 1 ] && [ "${n503:-0}" -ge 2 ] && [ "$nother" = 0 ]'
 check "busy: one more a second later gets 503 ($final) and a log line of its own ($logged)" \

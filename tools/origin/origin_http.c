@@ -837,8 +837,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url,
 	log_debug("%s %s", method, q->target);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	if (ci != NULL && ci->socket_context != NULL &&
-	    ((struct oconn_ctx *)ci->socket_context)->spare)
+	    ((struct oconn_ctx *)ci->socket_context)->spare) {
+		busy_warn(h, "too many connections");
 		return send_error(c, 503, "too many connections");
+	}
 	if (h->key != NULL && m4f_auth_check(h->key, h->keylen, method,
 	    q->target, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION), (int64_t)time(NULL)) == -1)
