@@ -287,6 +287,12 @@ $(B)/tests/faultproxy: tests/faultproxy.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
 
+# A FUSE filesystem slow to list, the slow disk of tests/it_origin_harden.sh.
+$(B)/tests/slowfs: tests/slowfs.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(call pkg_libs,fuse3)
+
 $(B)/bench/relay: bench/relay.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -pthread

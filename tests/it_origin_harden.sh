@@ -3,7 +3,8 @@
 # export, the connection limit held by idle sockets (the 503s past it,
 # and their log), many feed long-polls and unread listings (memory),
 # unread listings that fill the budget of answers waiting to be sent
-# (503s, and their log at most once a second),
+# (503s, and their log at most once a second), listings that wait past
+# 10 s for the two being built from a slow disk (503s, and their log),
 # paths deeper than M4F_DEPTH_MAX, a symbolic link swapped in and out
 # under a reader, and listening on the network without a key.
 . "$(dirname "$0")/lib.sh"
@@ -338,6 +339,64 @@ listed() {
 check "busy: with the unread answers gone, listings are answered again" listed
 check "SIGTERM after busy refusals: exits within 2 s" stop_within 2
 rm -rf "$S/wide"
+
+# --- busy: listings held up by a slow disk. Two listings of folders that
+# take 15 s to read (slowfs mounted in the export) hold both turns to
+# build a listing; the listings asked meanwhile wait 10 s for a turn and
+# get 503: two at once, and one a second later, whose log line counts
+# what the first two's line left out (LIST_WAIT_MS is not settable: this
+# takes 16 s). Then listings are answered again.
+make -s -C "$TOP" build/tests/slowfs >/dev/null || { nok "build slowfs"; finish; }
+mkdir -p "$S/slow"
+start
+bg "$TOP/build/tests/slowfs" 15 "$S/slow" 2>>"$T/slowfs.log"
+add_mount "$S/slow"
+for ((i = 0; i < 100; i++)); do
+	mountpoint -q "$S/slow" && break
+	sleep 0.05
+done
+mountpoint -q "$S/slow" || nok "slowfs mounted on $S/slow: $(cat "$T/slowfs.log")"
+from=$(wc -l <"$T/origin.log")
+pids=()
+for d in a b; do
+	curl -s -o /dev/null -m 30 -w '%{http_code}\n' "$API/list$S/slow/$d" \
+	    >"$T/slow.$d" &
+	pids+=($!)
+done
+# ask_waiting N: listing N, of a quick folder, in the background.
+ask_waiting() {
+	curl -s -D "$T/wait.$1.h" -o "$T/wait.$1.b" -m 30 \
+	    -w '%{http_code} %{time_total}\n' "$API/list$S/news" >"$T/wait.$1" &
+	pids+=($!)
+}
+sleep 1
+ask_waiting 1
+ask_waiting 2
+sleep 1.3
+ask_waiting 3
+wait "${pids[@]}"
+# waited N: true if listing N got 503 "busy listing" with Retry-After
+# after waiting at least the 10 s.
+waited() {
+	local c t
+	read -r c t <"$T/wait.$1"
+	echo "# listing $1: $c after ${t}s: $(cat "$T/wait.$1.b")"
+	[ "$c" = 503 ] && awk "BEGIN { exit !($t >= 9.9) }" &&
+	    grep -qi '^retry-after: [0-9]' "$T/wait.$1.h" &&
+	    [ "$(cat "$T/wait.$1.b")" = "503 busy listing" ]
+}
+check "slow disk: listings asked while two are built wait 10 s, then get 503 \"busy listing\" with Retry-After" \
+    eval 'waited 1 && waited 2 && waited 3'
+read -r nlines nsum < <(busy_logged "$from" "listings being built for too long")
+check "slow disk: the log lines \"listings being built for too long\" count every 503 ($nsum in $nlines lines, 3 seen)" \
+    eval '[ "$nlines" -ge 2 ] && [ "$nsum" = 3 ]'
+check "slow disk: the two slow listings are answered once read ($(cat "$T/slow.a" "$T/slow.b" | tr '\n' ' '))" \
+    eval '[ "$(cat "$T/slow.a" "$T/slow.b")" = "$(printf "200\n200")" ]'
+check "slow disk: then listings are answered at once again" \
+    eval '[ "$(curl -s -o /dev/null -m 2 -w "%{http_code}" "$API/list$S/news")" = 200 ]'
+fusermount3 -u "$S/slow"
+check "SIGTERM after listings refused: exits within 2 s" stop_within 2
+rmdir "$S/slow"
 
 start
 # --- depth: paths deeper than M4F_DEPTH_MAX (64) components
