@@ -51,10 +51,10 @@
 
 /* The statement table, q_sql in store_sql.c. */
 enum q {
-	Q_GET, Q_LOOKUP, Q_READDIR, Q_BITMAP, Q_INSERT, Q_DELETE, Q_RESET,
-	Q_DIRMTIME, Q_LISTED, Q_CHILDREN, Q_MARK, Q_TOUCH, Q_INTENT_ADD,
-	Q_INTENT_DEL, Q_INTENTS, Q_INTENT_CLEAR, Q_COMPLETE, Q_BEGIN,
-	Q_BEGIN_READ, Q_READ_PIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
+	Q_GET, Q_LOOKUP, Q_FIND, Q_READDIR, Q_BITMAP, Q_INSERT, Q_DELETE,
+	Q_RESET, Q_DIRMTIME, Q_LISTED, Q_CHILDREN, Q_MARK, Q_TOUCH,
+	Q_INTENT_ADD, Q_INTENT_DEL, Q_INTENTS, Q_INTENT_CLEAR, Q_COMPLETE,
+	Q_BEGIN, Q_BEGIN_READ, Q_READ_PIN, Q_COMMIT, Q_ROLLBACK, Q_HASHFAIL,
 	Q_HASHFAIL_ADD, Q_BS_GET, Q_BS_SET, Q_PARTIALS, Q_LAST_ID,
 	Q_CHECKS, Q_LOCAL_BYTES, Q_EXPIRED, Q_EXPIRED_UNDER, Q_EVICT,
 	Q_STATS_ALL, Q_STATS_SUB, Q_SETSHA, Q_TARGET, Q_HAS_COLUMN,
@@ -198,6 +198,14 @@ int	store_ent_row(sqlite3_stmt *st, struct ent *e);
 int	store_get_c(struct conn *c, uint64_t id, struct ent *e);
 int	store_lookup_c(struct conn *c, uint64_t parent, const char *name,
 	    struct ent *e);
+/*
+ * The same look-up by (parent, name) for store_lookup(): reads only the
+ * columns a struct store_ent takes from the row (parent and name are the
+ * key) into out, which is written only on success. namelen is
+ * strlen(name). -1 with ENOENT if none.
+ */
+int	store_find_c(struct conn *c, uint64_t parent, const char *name,
+	    size_t namelen, struct store_ent *out);
 /* The path of id from the root, malloc'd; NULL with errno. */
 char	*store_path_c(struct conn *c, uint64_t id);
 /* The first column of every row of st as ids, malloc'd in *v. */

@@ -901,18 +901,16 @@ int
 store_lookup(struct store *s, uint64_t parent, const char *name,
     struct store_ent *out)
 {
-	struct ent e;
+	size_t n;
 	int r;
 
-	if (name == NULL || !name_ok(name, strlen(name))) {
+	if (name == NULL || !name_ok(name, (n = strlen(name)))) {
 		errno = ENOENT;
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
-	r = store_lookup_c(store_rdc(s), parent, name, &e);
+	r = store_find_c(store_rdc(s), parent, name, n, out);
 	pthread_mutex_unlock(&s->lock);
-	if (r == 0)
-		*out = e.e;
 	return r;
 }
 

@@ -6,6 +6,7 @@
  * the locks.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,9 @@ static const char *const q_sql[Q_NQ] = {
 	[Q_GET] = "SELECT " ENT_COLS " FROM entries WHERE id=?1",
 	[Q_LOOKUP] = "SELECT " ENT_COLS " FROM entries WHERE parent=?1 AND "
 	    "name=?2",
+	/* A look-up's reply: what the key does not say already. */
+	[Q_FIND] = "SELECT id,type,size,mtime,sha,state,have,listed FROM"
+	    " entries WHERE parent=?1 AND name=?2",
 	[Q_READDIR] = "SELECT " ENT_COLS " FROM entries WHERE parent=?1 AND "
 	    "name>?2 ORDER BY name LIMIT ?3",
 	[Q_BITMAP] = "SELECT b.bitmap FROM bitmaps b JOIN entries e ON"
@@ -286,12 +290,27 @@ store_schema(struct conn *c, const char *path, int *migrated)
 	return store_exec(c, schema);
 }
 
+/*
+ * SQLite's memory statistics, which nothing of ours reads, cost a global
+ * mutex on every allocation and free; Debian's SQLite has no lookaside,
+ * so every step allocates (its cursor, each text or blob it reads). They
+ * can be turned off only before SQLite's first use in the process: when
+ * something else came first, they stay on.
+ */
+static void
+sql_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_conn_open(struct conn *c, const char *path, int ro, int mmap)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int flags = SQLITE_OPEN_NOMUTEX | (ro ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 
+	pthread_once(&once, sql_config);
 	memset(c, 0, sizeof(*c));
 	if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", path, c->db ? sqlite3_errmsg(c->db) :
@@ -560,6 +579,51 @@ store_lookup_c(struct conn *c, uint64_t parent, const char *name,
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	return ent_one(c, st, e);
+}
+
+int
+store_find_c(struct conn *c, uint64_t parent, const char *name,
+    size_t namelen, struct store_ent *out)
+{
+	sqlite3_stmt *st = store_q(c, Q_FIND);
+	sqlite3_int64 id, size;
+	int rc, type, state;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)parent);
+	sqlite3_bind_text(st, 2, name, (int)namelen, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_sqlerr(c, rc, "query");
+		errno = ENOENT;
+		return -1;
+	}
+	id = sqlite3_column_int64(st, 0);
+	type = sqlite3_column_int(st, 1);
+	size = sqlite3_column_int64(st, 2);
+	state = sqlite3_column_int(st, 5);
+	if (store_row_check(id, (const unsigned char *)name, (int)namelen,
+	    type, state, size) == -1) {
+		sqlite3_reset(st);
+		return -1;
+	}
+	out->id = (uint64_t)id;
+	out->parent = parent;
+	memcpy(out->name, name, namelen + 1);
+	out->type = (enum store_type)type;
+	out->size = (uint64_t)size;
+	out->mtime = sqlite3_column_int64(st, 3);
+	if (type == STORE_FILE && sqlite3_column_bytes(st, 4) == 32)
+		store_sha_hex(sqlite3_column_blob(st, 4), out->sha256);
+	else
+		out->sha256[0] = '\0';
+	out->state = (enum store_state)state;
+	out->have = (uint64_t)sqlite3_column_int64(st, 6);
+	out->listed = sqlite3_column_int64(st, 7);
+	sqlite3_reset(st);
+	return 0;
 }
 
 /*

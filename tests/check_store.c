@@ -235,6 +235,72 @@ START_TEST(t_listing)
 }
 END_TEST
 
+/* Every field a look-up gives is the one store_get() gives. */
+static void
+lookup_eq(struct store *s, uint64_t parent, const char *name)
+{
+	struct store_ent a, b;
+
+	ck_assert_int_eq(store_lookup(s, parent, name, &a), 0);
+	ck_assert_int_eq(store_get(s, a.id, &b), 0);
+	ck_assert_uint_eq(a.id, b.id);
+	ck_assert_uint_eq(a.parent, parent);
+	ck_assert_uint_eq(a.parent, b.parent);
+	ck_assert_str_eq(a.name, name);
+	ck_assert_str_eq(a.name, b.name);
+	ck_assert_int_eq(a.type, b.type);
+	ck_assert_uint_eq(a.size, b.size);
+	ck_assert_int_eq(a.mtime, b.mtime);
+	ck_assert_str_eq(a.sha256, b.sha256);
+	ck_assert_int_eq(a.state, b.state);
+	ck_assert_uint_eq(a.have, b.have);
+	ck_assert_int_eq(a.listed, b.listed);
+}
+
+/*
+ * A look-up reads only the columns it returns: the reply of each kind
+ * of entry, and a miss that leaves out as it was (the mount looks up a
+ * playback name with its folder's entry as out).
+ */
+START_TEST(t_lookup_reply)
+{
+	static const char h[] = "abababababababababababababababababababab"
+	    "abababababababababababab";
+	struct store_remote v[] = {
+		{ "n", STORE_DIR, 0, 10, NULL, NULL },
+		{ "n/h.ts", STORE_FILE, 2 * BS, 11, h, NULL },
+		{ "n/u.ts", STORE_FILE, 2 * BS, 12, NULL, NULL },
+		{ "n/l", STORE_LINK, 0, 13, NULL, "h.ts" },
+	};
+	uint8_t buf[BS];
+	struct store *s = mk(BS, 0);
+	struct store_ent e, keep;
+	uint64_t ids[4];
+
+	ck_assert_int_eq(store_apply_listing(s, "", v, 4, 1, 1, 100, ids), 0);
+	fill(buf, sizeof(buf), 3);
+	ck_assert_int_eq(store_write_block(s, ids[2], 0, buf, BS), 0);
+	store_sync(s);
+	lookup_eq(s, STORE_ROOT_ID, "n");
+	lookup_eq(s, ids[0], "h.ts");
+	lookup_eq(s, ids[0], "u.ts");
+	lookup_eq(s, ids[0], "l");
+	ck_assert_int_eq(store_lookup(s, ids[0], "u.ts", &e), 0);
+	ck_assert_int_eq(e.state, STORE_PARTIAL);
+	ck_assert_uint_eq(e.have, BS);
+	ck_assert_str_eq(e.sha256, "");
+	ck_assert_int_eq(store_lookup(s, ids[0], "h.ts", &e), 0);
+	ck_assert_str_eq(e.sha256, h);
+	ck_assert_int_eq(store_lookup(s, STORE_ROOT_ID, "n", &e), 0);
+	ck_assert_int_eq(e.listed, 100);
+	keep = e;
+	ck_assert_int_eq(store_lookup(s, ids[0], "h.t", &e), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_mem_eq(&e, &keep, sizeof(e));
+	store_close(s);
+}
+END_TEST
+
 START_TEST(t_listing_flat)
 {
 	static const char h[] = "1111111111111111111111111111111111111111"
@@ -2031,7 +2097,7 @@ START_TEST(t_readdir_corrupt)
 {
 	uint8_t buf[10];
 	struct store *s = mk(BS, 0);
-	struct store_ent e, *kids;
+	struct store_ent e, keep, *kids;
 	struct names nm = { .n = 0 };
 	char path[PATH_MAX];
 	sqlite3 *db;
@@ -2049,6 +2115,12 @@ START_TEST(t_readdir_corrupt)
 	sqlite3_close(db);
 	s = mk(0, 0);
 	ck_assert_int_eq(store_resolve(s, "c", &e), 0);
+	/* A look-up of the bad record: EIO, and out as it was. */
+	keep = e;
+	errno = 0;
+	ck_assert_int_eq(store_lookup(s, e.id, "b", &e), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_mem_eq(&e, &keep, sizeof(e));
 	errno = 0;
 	ck_assert_int_eq(store_readdir(s, e.id, NULL, 10, collect, &nm), -1);
 	ck_assert_int_eq(errno, EIO);
@@ -2192,6 +2264,7 @@ suite(void)
 	tcase_add_checked_fixture(limits, setup, teardown);
 	tcase_add_test(core, t_block_size_fixed);
 	tcase_add_test(core, t_listing);
+	tcase_add_test(core, t_lookup_reply);
 	tcase_add_test(core, t_listing_flat);
 	tcase_add_test(core, t_listing_unsorted);
 	tcase_add_test(core, t_event);
