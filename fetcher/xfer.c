@@ -307,11 +307,14 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 			j->bad = 1;	/* more than asked for */
 			return 0;
 		}
+		if (j->kind == JOB_FILE) {
+			body_append(f, j, p, n);
+			break;
+		}
 		pthread_mutex_lock(&f->lock);
 		memcpy(j->body.buf + j->body.got, p, n);
 		j->body.got += n;
-		if (j->kind == JOB_BLOCK || j->body.got == want)
-			pthread_cond_broadcast(&j->cond);
+		pthread_cond_broadcast(&j->cond);
 		pthread_mutex_unlock(&f->lock);
 		break;
 	case JOB_LIST:
