@@ -12,7 +12,7 @@ CC	?= cc
 # given only those.
 PKGS_COMMON := libcrypto jansson
 PKGS_INDEX := sqlite3 libcrypto
-PKGS_FETCHER := libcurl
+PKGS_FETCHER := libcurl libcrypto
 PKGS_FUSEFS := fuse3
 PKGS_ORIGIN := libmicrohttpd sqlite3
 PKGS	:= fuse3 libcurl libcrypto sqlite3 libmicrohttpd jansson

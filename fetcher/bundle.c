@@ -190,12 +190,7 @@ bundle_body(struct fetcher *f, struct job *j, const char *p, size_t n)
 		take = m->body.fsize - m->body.got;
 		if (take > left)
 			take = left;
-		pthread_mutex_lock(&f->lock);
-		memcpy(m->body.buf + m->body.got, p, take);
-		m->body.got += take;
-		if (m->body.got == m->body.fsize)
-			pthread_cond_broadcast(&m->cond);
-		pthread_mutex_unlock(&f->lock);
+		body_append(f, m, p, take);
 		if (m->body.got == m->body.fsize)
 			j->file.cur++;
 		p += take;

@@ -56,10 +56,13 @@
 /*
  * Finisher threads: the first FETCH_FIN_VIEWER take viewers' and
  * read-ahead's transfers, the others the crawler's. Each one spends most of its
- * time in fsync, so several keep the disk busy while others wait.
+ * time in fsync, so several keep the disk busy while others wait. A
+ * viewer reading a cold window is served from the bodies before they are
+ * installed: with 4 viewers' finishers the installs fell behind its
+ * reads and the bodies waiting for them held 65-90 MiB.
  */
-#define FETCH_FINISHERS		12
-#define FETCH_FIN_VIEWER	4
+#define FETCH_FINISHERS		16
+#define FETCH_FIN_VIEWER	8
 
 struct fetcher {
 	/* Set by fetcher_new(), read-only afterwards. */

@@ -185,6 +185,38 @@ body_put(struct fetcher *f, unsigned char *p, size_t cap)
 }
 
 void
+body_append(struct fetcher *f, struct job *j, const char *p, size_t n)
+{
+	unsigned char *dst = j->body.buf + j->body.got, sum[32];
+	int last = n == j->body.fsize - j->body.got;
+
+	if (j->body.got == 0) {
+		if (j->file.hctx == NULL)
+			j->file.hctx = EVP_MD_CTX_new();
+		j->file.hashing = j->file.hctx != NULL &&
+		    EVP_DigestInit_ex(j->file.hctx, EVP_sha256(), NULL) == 1;
+	}
+	/*
+	 * Only this thread writes the body, and no one reads past got:
+	 * the copy and its hash need not hold the lock.
+	 */
+	memcpy(dst, p, n);
+	if (j->file.hashing && EVP_DigestUpdate(j->file.hctx, dst, n) != 1)
+		j->file.hashing = 0;
+	if (last && j->file.hashing && EVP_DigestFinal_ex(j->file.hctx, sum,
+	    NULL) != 1)
+		j->file.hashing = 0;
+	pthread_mutex_lock(&f->lock);
+	j->body.got += n;
+	j->file.summed = last && j->file.hashing;
+	if (j->file.summed)
+		memcpy(j->file.sum, sum, sizeof(sum));
+	if (last)
+		pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void
 body_pool_free(struct fetcher *f)
 {
 	while (f->nspare > 0) {
@@ -210,6 +242,7 @@ job_free(struct fetcher *f, struct job *j)
 	free(j->file.members);
 	free(j->file.sizes);
 	free(j->digests);
+	EVP_MD_CTX_free(j->file.hctx);
 	if (j->body.buf != NULL)
 		body_put(f, j->body.buf, j->body.bufcap);
 	pthread_cond_destroy(&j->cond);
@@ -431,7 +464,7 @@ int
 job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
 {
 	char hex[M4F_SHA256_HEX + 1], want[M4F_SHA256_HEX + 1];
-	int ok = 0, hashed;
+	int ok = 0, hashed, summed;
 
 	pthread_mutex_lock(&f->lock);
 	/* A reader and the finisher often get there together: hash once. */
@@ -446,8 +479,12 @@ job_verify(struct fetcher *f, struct job *j, unsigned char md[32])
 	/* Set before the body's first byte, when it came with the answer. */
 	memcpy(want, j->file.sha[0] != '\0' ? j->file.sha : j->file.dsha,
 	    sizeof(want));
+	/* Hashed as it arrived, unless that failed. */
+	summed = j->file.summed && j->body.got == j->body.fsize;
+	if (summed)
+		memcpy(md, j->file.sum, 32);
 	pthread_mutex_unlock(&f->lock);
-	hashed = m4f_sha256(j->body.buf, j->body.fsize, md) == 0;
+	hashed = summed || m4f_sha256(j->body.buf, j->body.fsize, md) == 0;
 	if (hashed) {
 		m4f_hex_encode(md, 32, hex);
 		ok = want[0] != '\0' && strcmp(hex, want) == 0;

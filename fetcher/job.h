@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "fetcher.h"
 #include "m4f.h"
@@ -139,6 +140,14 @@ struct job {
 		unsigned char	 md[32];	/* under fetcher.lock: the
 						   body's SHA-256, once
 						   whole_ok */
+		EVP_MD_CTX	*hctx;	/* network thread: the SHA-256 of
+					   the body so far (body_append) */
+		int		 hashing;	/* network thread: hctx has
+						   taken every byte so far */
+		int		 summed;	/* under fetcher.lock: sum is the
+						   SHA-256 of the body, all of
+						   it in */
+		unsigned char	 sum[32];	/* under fetcher.lock */
 		/* Network thread: a bundle's transfer, owned by its leader. */
 		struct job	**members;	/* its files, leader first */
 		size_t		 nmembers;
@@ -209,6 +218,15 @@ void	job_queue(struct fetcher *, struct job *);
  * spare_lock. Returns 0, or -1 with ENOMEM.
  */
 int	body_get(struct fetcher *, struct job *j, uint64_t size);
+/*
+ * Appends n bytes at p to the body of file job j (network thread, lock
+ * not held) and hashes them while they are still in the cache: when the
+ * last byte is in, the body's SHA-256 is known (j->file.sum) and
+ * job_verify() hashes nothing. A body that starts over starts its hash
+ * over. The caller checked that n bytes fit. Takes the lock to make the
+ * bytes visible and wakes the waiters on the last one.
+ */
+void	body_append(struct fetcher *, struct job *j, const char *p, size_t n);
 /* Unmaps every spare body (fetcher_free). */
 void	body_pool_free(struct fetcher *);
 

@@ -307,11 +307,14 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 			j->bad = 1;	/* more than asked for */
 			return 0;
 		}
+		if (j->kind == JOB_FILE) {
+			body_append(f, j, p, n);
+			break;
+		}
 		pthread_mutex_lock(&f->lock);
 		memcpy(j->body.buf + j->body.got, p, n);
 		j->body.got += n;
-		if (j->kind == JOB_BLOCK || j->body.got == want)
-			pthread_cond_broadcast(&j->cond);
+		pthread_cond_broadcast(&j->cond);
 		pthread_mutex_unlock(&f->lock);
 		break;
 	case JOB_LIST:
@@ -736,15 +739,15 @@ finish(struct fetcher *f, struct job *j)
 		err = finish_block(f, j);
 	if (err == 0 && j->kind == JOB_FILE) {
 		unsigned char md[32];
-		int r = job_verify(f, j, md), cold;
+		int r = job_verify(f, j, md);
 
-		/* No viewer waits for it: keep it out of the page cache. */
-		pthread_mutex_lock(&f->lock);
-		cold = j->prio > FETCH_AHEAD ? STORE_COLD : 0;
-		pthread_mutex_unlock(&f->lock);
 		/*
 		 * A file of no known hash takes the digest it was checked
-		 * against as its hash: only one that matched.
+		 * against as its hash: only one that matched. Around the
+		 * page cache, also a file a viewer waited for: the viewer was
+		 * served from the body and the kernel keeps what it read in
+		 * the mount's own cache, so the store's pages would be a
+		 * second copy, made at the cost of one more copy per byte.
 		 */
 		if (r != 1 && j->file.sha[0] == '\0') {
 			err = EBADMSG;
@@ -752,7 +755,7 @@ finish(struct fetcher *f, struct job *j)
 			    j->rel);
 		} else if (store_put_verified(f->store, j->body.id,
 		    j->body.buf, j->body.fsize, r == -1 ? NULL : md,
-		    cold) == -1) {
+		    STORE_COLD) == -1) {
 			err = errno;
 			log_warn("file \"%s\"", j->rel);
 		}

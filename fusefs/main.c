@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,16 @@ main(int argc, char **argv)
 
 	progname = basename(argv[0]);
 	log_init(progname, LOG_LVL_INFO);
+	/*
+	 * libcurl allocates each transfer's receive buffer (256 KiB) and
+	 * frees it at the transfer's end. With malloc's own thresholds the
+	 * network thread's heap was trimmed under it (madvise) about once
+	 * a segment, and the next transfer faulted its pages in again:
+	 * blocks up to 512 KiB come from the heaps, and a heap keeps up to
+	 * 2 MiB free at its top.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 2 << 20);
 	if (opts_parse(&o, argc, argv, err, sizeof(err)) == -1) {
 		if (strcmp(err, "usage") == 0) {
 			usage();

@@ -296,7 +296,8 @@ int	store_put_file(struct store *, uint64_t id, const void *buf,
  * whose hash is not known takes digest as its hash (which must not be
  * NULL then: EINVAL): the caller has checked buf against the digest the
  * primary sent with it (Repr-Digest). With
- * flags STORE_COLD (no reader expected soon: the crawler's copies) the
+ * flags STORE_COLD (no reader expected to read it from the store soon:
+ * the fetcher's copies, whose readers were served from memory) the
  * bytes go around the page cache (O_DIRECT where the file system takes
  * it and buf is STORE_ALIGN-aligned): the copy costs no page-cache work
  * and does not push out what viewers read.
