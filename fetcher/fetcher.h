@@ -172,10 +172,11 @@ int	fetcher_fetching(struct fetcher *, const struct store_ent *e);
 /*
  * Queues a fetch of the whole file id at prio — the crawler's path: the
  * body is checked against the entry's SHA-256 and installed with
- * store_put_verified() (around the page cache unless a viewer asked for
- * it too). Shares the job a reader may have started. done (may be NULL)
- * is called on a network or finisher thread when it ends, with 0 or an
- * errno value; it must not block. Returns 0, or -1 with errno.
+ * store_put_verified() (around the page cache, as every fetched file:
+ * a viewer that asked for it too was served from the body). Shares the
+ * job a reader may have started. done (may be NULL) is called on a
+ * network or finisher thread when it ends, with 0 or an errno value; it
+ * must not block. Returns 0, or -1 with errno.
  */
 int	fetcher_get_file(struct fetcher *, uint64_t id, enum fetch_prio prio,
 	    void (*done)(void *arg, uint64_t id, int err), void *arg);

@@ -55,8 +55,9 @@ int	fs_start(struct fs *, struct fuse_session *);
 /*
  * A change on the primary, already in the store (a feed event, or what a
  * listing changed): queues the kernel cache invalidations for it. Never
- * blocks (the fetcher's network and finisher threads call it); a full
- * queue drops the change and the short folder timeouts cover for it.
+ * blocks (the fetcher's network and finisher threads call it). A full
+ * queue (QUEUE_MAX) drops the change: the kernel may then show the old
+ * entry until its own timeouts, an hour for a closed folder's.
  */
 void	fs_changed(struct fs *, const struct fetcher_change *);
 
